@@ -1,0 +1,255 @@
+"""Command line: ``python -m core data|models|train|runs|evaluate ...``.
+
+Bad arguments print one line saying what is wrong and what is allowed, and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+
+from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from core.data import DATASETS, DataError, default_data_dir
+from core.models import MODELS, get_model_spec
+from core.runs import RunError, default_checkpoints_dir, list_runs, load_run
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except (ConfigError, DataError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigError) else 1
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m core", description="Train and evaluate MNIST-family classifiers.")
+    commands = parser.add_subparsers(title="commands", parser_class=Parser)
+
+    data = commands.add_parser("data", help="get the datasets")
+    data_commands = data.add_subparsers(title="data commands", parser_class=Parser)
+    fetch = data_commands.add_parser("fetch", help="fetch and verify the IDX files")
+    fetch.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
+    add_data_dir(fetch)
+    fetch.set_defaults(handler=cmd_data_fetch)
+
+    models = commands.add_parser("models", help="list the model architectures")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.set_defaults(handler=cmd_models)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model and store the run",
+        description="Values not given come from the model's tutorial recipe (see `python -m core models`).",
+    )
+    train.add_argument("--dataset", choices=list(DATASETS), default="mnist")
+    train.add_argument("--model", default="two-conv-dropout", help=f"one of: {', '.join(MODELS)}")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="(peak) learning rate")
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--momentum", type=float)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--schedule", choices=SCHEDULES)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--train-subset", type=int, help="train on this many training images")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=DEVICES)
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: every core)")
+    train.add_argument("--log-every", type=int, help="batches between two records of the batch loss")
+    train.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_dir(train)
+    add_checkpoints(train)
+    train.set_defaults(handler=cmd_train)
+
+    runs = commands.add_parser("runs", help="list the stored runs")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+    add_checkpoints(runs)
+    runs.set_defaults(handler=cmd_runs)
+
+    evaluate = commands.add_parser("evaluate", help="recompute and store a run's test predictions")
+    evaluate.add_argument("run", help="a run id or a run folder")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("--device", choices=DEVICES, default="auto")
+    add_data_dir(evaluate)
+    add_checkpoints(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help=f"data root (default: $DATA_DIR or {default_data_dir()})")
+
+
+def add_checkpoints(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoints", type=Path, help=f"run store (default: $CHECKPOINTS_DIR or {default_checkpoints_dir()})"
+    )
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def cmd_data_fetch(args) -> int:
+    from core.fetch import FetchError, fetch
+
+    root = args.data_dir or default_data_dir()
+    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    status = 0
+    for name in names:
+        try:
+            result = fetch(name, root)
+        except FetchError as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{name}: ready in {result.folder} ({result.source}, MD5 verified)")
+    return status
+
+
+def cmd_models(args) -> int:
+    rows = [
+        {
+            "name": spec.name,
+            "params": spec.num_params,
+            "description": spec.description,
+            "recipe": spec.recipe.overrides(),
+            "recipe_source": spec.recipe.source,
+            "reported": spec.reported,
+        }
+        for spec in MODELS.values()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        recipe = row["recipe"]
+        recipe_text = f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epochs"
+        print(f"{row['name']:<{width}}  {row['params']:>9,}  {row['description']}")
+        print(f"{'':<{width}}  {'':>9}  recipe: {recipe_text}")
+    return 0
+
+
+def config_from_args(args) -> TrainConfig:
+    spec = get_model_spec(args.model) if args.model in MODELS else None
+    if spec is None:
+        raise ConfigError(f"unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
+    values = {"dataset": args.dataset, "model": args.model, **spec.recipe.overrides()}
+    for field in dataclasses.fields(TrainConfig):
+        given = getattr(args, field.name, None)
+        if given is not None and field.name not in ("dataset", "model"):
+            values[field.name] = given
+    config = TrainConfig(**values)
+    config.validate()
+    return config
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from core.train import fit, start_run
+
+    config = config_from_args(args)
+    run = start_run(config, args.checkpoints)
+    # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    bar = None
+
+    def on_progress(progress) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None or bar.total != progress.batches or progress.batch < bar.n:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=progress.batches, desc=f"epoch {progress.epoch}/{progress.epochs}", unit="batch",
+                       file=sys.stderr, leave=False)
+        bar.update(progress.batch - bar.n)
+        bar.set_postfix(loss=f"{progress.loss:.4f}")
+        if progress.kind == "epoch":
+            bar.close()
+            bar = None
+            record = progress.record
+            tqdm.write(
+                f"epoch {record['epoch']}/{progress.epochs}: train loss {record['train_loss']:.4f} "
+                f"acc {record['train_accuracy']:.2%} | val loss {record['val_loss']:.4f} "
+                f"acc {record['val_accuracy']:.2%} | {record['seconds']:.1f} s",
+                file=sys.stderr,
+            )
+
+    result = fit(config, run, on_progress=on_progress, data_dir=args.data_dir)
+    if bar is not None:
+        bar.close()
+    if result.state == "completed":
+        print(f"completed: best epoch {result.best_epoch}, test accuracy {result.test_accuracy:.2%}", file=sys.stderr)
+    else:
+        print(f"{result.state}: {result.error}", file=sys.stderr)
+    print(run.path)
+    return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def cmd_runs(args) -> int:
+    summaries = list_runs(args.checkpoints)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in summaries], indent=2))
+        return 0
+    if not summaries:
+        print(f"no runs in {args.checkpoints or default_checkpoints_dir()}; train one with: "
+              "python -m core train --dataset mnist --model two-conv-dropout --epochs 1")
+        return 0
+    header = f"{'id':<44} {'dataset':<13} {'model':<17} {'state':<11} {'epochs':>6} {'best val':>8} {'test':>7}"
+    print(header)
+    for s in summaries:
+        epochs = f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done)
+        print(
+            f"{s.id:<44} {s.dataset or '?':<13} {s.model or '?':<17} {s.state:<11} {epochs:>6} "
+            f"{_percent(s.best_val_accuracy):>8} {_percent(s.test_accuracy):>7}"
+        )
+        if s.error and s.state != "completed":
+            print(f"    {s.error}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from core.evaluate import evaluate_run
+    from core.train import resolve_device
+
+    run = load_run(args.run, args.checkpoints)
+    test_accuracy = evaluate_run(run, args.data_dir, resolve_device(args.device))
+    if args.json:
+        print(json.dumps({"run": run.id, "path": str(run.path), "test_accuracy": test_accuracy}))
+    else:
+        print(f"{run.id}: test accuracy {test_accuracy:.2%} (predictions stored in {run.path})")
+    return 0
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.2%}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Inference and metrics.
+
+``predict`` runs a model over uint8 images and returns logits; everything else here derives
+from stored predictions (probabilities and labels), so pages never need the model for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support
+
+from core.data import DatasetSplits, load_dataset, normalize
+from core.runs import Run
+
+
+@torch.inference_mode()
+def predict(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    mean: float,
+    std: float,
+    batch_size: int = 1000,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Logits (float32, on the CPU) for uint8 images N×28×28, in large batches."""
+    model.eval()
+    device = torch.device(device)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = normalize(images[start : start + batch_size].to(device, non_blocking=True), mean, std)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(batch)
+        outputs.append(logits.float().cpu())
+    if not outputs:
+        return torch.empty(0, 0)
+    return torch.cat(outputs)
+
+
+def evaluate_loss_accuracy(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mean: float,
+    std: float,
+    device: str | torch.device = "cpu",
+) -> tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy, accuracy and logits on one split."""
+    logits = predict(model, images, mean, std, device=device)
+    loss = torch.nn.functional.cross_entropy(logits, labels.cpu()).item()
+    accuracy = (logits.argmax(1) == labels.cpu()).float().mean().item()
+    return loss, accuracy, logits
+
+
+def store_test_predictions(run: Run, model: torch.nn.Module, data: DatasetSplits, device="cpu") -> float:
+    """Predict the test split, save probabilities and labels in the run, return the accuracy."""
+    test = data.test
+    logits = predict(model, test.images, data.info.mean, data.info.std, device=device)
+    probs = torch.softmax(logits, dim=1).numpy()
+    labels = test.labels.numpy()
+    run.save_predictions(probs, labels, test.indices.numpy())
+    return accuracy(labels, probs.argmax(axis=1))
+
+
+def evaluate_run(run: Run, data_dir=None, device="cpu") -> float:
+    """Recompute a run's test predictions from its weights, store them, return the accuracy."""
+    model = run.load_model(device)
+    data = load_dataset(run.config["dataset"], data_dir)
+    test_accuracy = store_test_predictions(run, model, data, device)
+    run.update_status(test_accuracy=test_accuracy)
+    return test_accuracy
+
+
+# --- metrics from stored predictions ---------------------------------------------------
+
+
+def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.asarray(labels) == np.asarray(predicted))) if len(labels) else float("nan")
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    return sk_confusion_matrix(labels, predicted, labels=np.arange(num_classes))
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (the rate of each prediction per true class); empty rows stay 0."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+
+
+def per_class_report(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each class."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=np.arange(len(class_names)), zero_division=0
+    )
+    return pd.DataFrame(
+        {"class": class_names, "precision": precision, "recall": recall, "f1": f1, "support": support}
+    )
+
+
+def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None = None) -> pd.DataFrame:
+    """Off-diagonal cells, most errors first: true, predicted, count, and rate within the true class."""
+    rates = normalize_rows(matrix)
+    rows = [
+        (true, pred, class_names[true], class_names[pred], int(matrix[true, pred]), float(rates[true, pred]))
+        for true in range(len(matrix))
+        for pred in range(len(matrix))
+        if true != pred and matrix[true, pred] > 0
+    ]
+    rows.sort(key=lambda row: (-row[4], row[0], row[1]))
+    frame = pd.DataFrame(rows, columns=["true", "predicted", "true_name", "predicted_name", "count", "rate"])
+    return frame.head(top) if top is not None else frame
+
+
+def errors_for_pair(probs: np.ndarray, labels: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
+    """Row numbers of the images of ``true_class`` predicted as ``predicted_class``, most confident first."""
+    predicted = probs.argmax(axis=1)
+    rows = np.flatnonzero((labels == true_class) & (predicted == predicted_class))
+    confidence = probs[rows, predicted_class]
+    # Stable sort on negated confidence: ties keep file order.
+    return rows[np.argsort(-confidence, kind="stable")]
+
+
+@dataclass
+class Evaluation:
+    """The metrics of one set of predictions."""
+
+    accuracy: float
+    confusion: np.ndarray
+    report: pd.DataFrame
+    pairs: pd.DataFrame
+
+    @classmethod
+    def from_predictions(cls, probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> Evaluation:
+        predicted = probs.argmax(axis=1)
+        matrix = confusion_matrix(labels, predicted, len(class_names))
+        return cls(
+            accuracy=accuracy(labels, predicted),
+            confusion=matrix,
+            report=per_class_report(labels, predicted, class_names),
+            pairs=confused_pairs(matrix, class_names),
+        )

@@ -1,0 +1,294 @@
+"""Model registry: every architecture of the tutorials the project grew from, plus our strong CNN.
+
+Each entry carries a one-line description and the recipe it was trained with in its
+tutorial (its default preset). Input 1×28×28, 10 classes.
+
+    model = create_model("two-conv-dropout")
+    list_models()  # names in registration order
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The hyperparameters a tutorial trained the model with."""
+
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    augment: bool = False
+    label_smoothing: float = 0.0
+    source: str = ""  # where the recipe comes from, in words
+
+    def overrides(self) -> dict:
+        """The recipe as TrainConfig field values."""
+        values = dict(self.__dict__)
+        values.pop("source")
+        return values
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    recipe: Recipe
+    builder: Callable[[int], nn.Module] = field(repr=False)
+    reported: str = ""  # the accuracy its tutorial reported, in words
+
+    @property
+    def num_params(self) -> int:
+        return count_params(self.builder(10))
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, description: str, recipe: Recipe, reported: str = ""):
+    """Decorator adding a builder ``fn(num_classes) -> nn.Module`` to the registry."""
+
+    def decorate(builder: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
+        if name in MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        MODELS[name] = ModelSpec(name, description, recipe, builder, reported)
+        return builder
+
+    return decorate
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError's own str() adds quotes
+        return self.args[0]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def create_model(name: str, num_classes: int = 10) -> nn.Module:
+    return get_model_spec(name).builder(num_classes)
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- the tutorials' architectures -----------------------------------------------------
+
+
+@register_model(
+    "mlp",
+    "MLP baseline: 784→784 ReLU →10",
+    Recipe("sgd", 0.01, 100, 10, source="MLP tutorial: plain SGD lr 0.01, batch 100, 10 epochs"),
+    reported="91.96% after 10 epochs (its own log)",
+)
+def mlp(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 784), nn.ReLU(), nn.Linear(784, num_classes))
+
+
+@register_model(
+    "one-conv",
+    "One-conv CNN: conv 10@5×5, max-pool 2 stride 1, dropout 0.2, 7,290→128→10",
+    Recipe("adam", 1e-3, 100, 10, source="one-conv tutorial: Adam (default lr), batch 100, 10 epochs"),
+    reported="88.75% after 10 epochs (its input was scaled by 1/128)",
+)
+def one_conv(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 10, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, stride=1),  # 28 → 27
+        nn.Dropout(0.2),
+        nn.Flatten(),
+        nn.Linear(10 * 27 * 27, 128),
+        nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
+
+
+@register_model(
+    "lenet5",
+    "LeNet-5: conv 6@5×5 tanh avg-pool, conv 16@5×5 tanh avg-pool, conv 120@5×5, 120→84→10",
+    Recipe("adam", 1e-3, 64, 10, source="no tutorial recipe; Adam lr 1e-3, batch 64, 10 epochs"),
+    reported="no tutorial figure; LeCun et al. report 99.05%",
+)
+def lenet5(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),  # 28×28
+        nn.Tanh(),
+        nn.AvgPool2d(2),  # 14×14
+        nn.Conv2d(6, 16, 5),  # 10×10
+        nn.Tanh(),
+        nn.AvgPool2d(2),  # 5×5
+        nn.Conv2d(16, 120, 5),  # 1×1
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(120, 84),
+        nn.Tanh(),
+        nn.Linear(84, num_classes),
+    )
+
+
+@register_model(
+    "two-conv-dropout",
+    "Two-conv CNN with dropout: conv 32@3×3, conv 64@3×3, 3,136→128, dropout 0.5 →10",
+    Recipe(
+        "adam",
+        1e-3,
+        64,
+        15,
+        source="two-conv dropout tutorial: Adam lr 1e-3, batch 64, lowest-validation-loss epoch kept",
+    ),
+    reported="best validation 99.39% at epoch 12, test 99.30%",
+)
+def two_conv_dropout(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 14×14
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 7×7
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, num_classes),
+    )
+
+
+@register_model(
+    "fashion-two-conv",
+    "Fashion two-conv CNN: conv 16@5×5, conv 32@5×5, 1,568→10",
+    Recipe(
+        "sgd",
+        0.01,
+        100,
+        6,
+        momentum=0.9,
+        source="Fashion-MNIST tutorial: SGD, batch 100, 6 epochs (lr 0.01 and momentum 0.9 are ours)",
+    ),
+    reported="about 90% after 6 epochs",
+)
+def fashion_two_conv(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 14×14
+        nn.Conv2d(16, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 7×7
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, num_classes),
+    )
+
+
+@register_model(
+    "pytorch-example",
+    "The PyTorch-example net: conv 10@5×5, conv 20@5×5 + Dropout2d, 320→50, dropout →10",
+    Recipe(
+        "sgd",
+        0.01,
+        64,
+        3,
+        momentum=0.5,
+        source="PyTorch example: SGD lr 0.01 momentum 0.5, batch 64, 3 epochs",
+    ),
+    reported="96.71% after 3 epochs",
+)
+def pytorch_example(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 10, 5),  # 24×24
+        nn.MaxPool2d(2),  # 12×12
+        nn.ReLU(),
+        nn.Conv2d(10, 20, 5),  # 8×8
+        nn.Dropout2d(),
+        nn.MaxPool2d(2),  # 4×4
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(320, 50),
+        nn.ReLU(),
+        nn.Dropout(),
+        nn.Linear(50, num_classes),
+    )
+
+
+@register_model(
+    "two-conv-fc3",
+    "Two-conv CNN with three FC layers: conv 32@3×3, conv 64@3×3, 3,136→1,024→512→10",
+    Recipe("adam", 1e-3, 64, 20, source="two-conv + three FC tutorial: Adam lr 1e-3, batch 64, 20 epochs"),
+    reported="about 98% after 20 epochs",
+)
+def two_conv_fc3(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 1024),
+        nn.ReLU(),
+        nn.Linear(1024, 512),
+        nn.ReLU(),
+        nn.Linear(512, num_classes),
+    )
+
+
+# --- our own ---------------------------------------------------------------------------
+
+
+def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+@register_model(
+    "strong-cnn",
+    "Our strong CNN: five 3×3 conv-BatchNorm-ReLU layers (32-32-64-64-128), global pooling, →10",
+    Recipe(
+        "sgd",
+        0.1,
+        128,
+        12,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        augment=True,
+        label_smoothing=0.1,
+        source="ours: SGD Nesterov, OneCycle to lr 0.1, batch 128, augmentation, label smoothing 0.1",
+    ),
+)
+def strong_cnn(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        _conv_bn(1, 32),
+        _conv_bn(32, 32),
+        nn.MaxPool2d(2),  # 14×14
+        _conv_bn(32, 64),
+        _conv_bn(64, 64),
+        nn.MaxPool2d(2),  # 7×7
+        _conv_bn(64, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(128, num_classes),
+    )
+

@@ -1,0 +1,350 @@
+"""The run store: one folder per run under ``checkpoints/``, nothing that executes when read.
+
+    <run-id>/config.json        the TrainConfig, dataset and model names, class names, mean/std
+    <run-id>/status.json        state, pid, host, heartbeat, error, test accuracy
+    <run-id>/history.jsonl      one JSON object per epoch
+    <run-id>/model.safetensors  the best weights (lowest validation loss), tensors only
+    <run-id>/predictions.npz    test-split probabilities and labels (no pickle)
+
+Every file is written atomically (``core.storage``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from core.data import PROJECT_ROOT
+from core.storage import atomic_write_json, atomic_write_text, atomic_write_with
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+HISTORY_FILE = "history.jsonl"
+WEIGHTS_FILE = "model.safetensors"
+PREDICTIONS_FILE = "predictions.npz"
+
+STATES = ("running", "completed", "failed", "cancelled")
+# A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
+STALE_AFTER_S = 60.0
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunError(RuntimeError):
+    """A run that cannot be read; the message says which file and what is wrong."""
+
+
+def default_checkpoints_dir() -> Path:
+    """The run store: $CHECKPOINTS_DIR, else ``checkpoints/`` in the project."""
+    return Path(os.environ.get("CHECKPOINTS_DIR") or PROJECT_ROOT / "checkpoints")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Run:
+    """A run folder. Reading methods raise RunError with a readable reason."""
+
+    path: Path
+    _config: dict | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    # --- reading ------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict:
+        if self._config is None:
+            config = self._read_json(CONFIG_FILE)
+            for key in ("dataset", "model", "classes", "mean", "std"):
+                if key not in config:
+                    raise RunError(f"{CONFIG_FILE} has no {key!r}")
+            self._config = config
+        return self._config
+
+    def status(self) -> dict:
+        """status.json, with ``state`` turned into ``interrupted`` when a running job is gone."""
+        status = self._read_json(STATUS_FILE)
+        if status.get("state") not in STATES:
+            raise RunError(f"{STATUS_FILE} has an unknown state {status.get('state')!r}")
+        if status["state"] == "running" and _is_gone(status):
+            status = {**status, "state": "interrupted"}
+            status.setdefault("error", None)
+            status["error"] = status["error"] or "the training process stopped without finishing"
+        return status
+
+    def history(self) -> list[dict]:
+        path = self.path / HISTORY_FILE
+        if not path.exists():
+            return []
+        records = []
+        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RunError(f"{HISTORY_FILE} line {number} is not JSON ({error.msg})") from None
+            if not isinstance(record, dict) or "epoch" not in record:
+                raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record")
+            records.append(record)
+        return records
+
+    def has_weights(self) -> bool:
+        return (self.path / WEIGHTS_FILE).is_file()
+
+    def load_state_dict(self) -> dict[str, torch.Tensor]:
+        path = self.path / WEIGHTS_FILE
+        if not path.is_file():
+            raise RunError(f"{WEIGHTS_FILE} is missing (no epoch finished)")
+        try:
+            return load_safetensors(path.read_bytes())
+        except (SafetensorError, OSError, ValueError) as error:
+            raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
+
+    def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The model with its best weights, in eval mode."""
+        from core.models import UnknownModelError, create_model
+
+        try:
+            model = create_model(self.config["model"], num_classes=len(self.config["classes"]))
+        except UnknownModelError as error:
+            raise RunError(f"{CONFIG_FILE}: {error}") from None
+        try:
+            model.load_state_dict(self.load_state_dict())
+        except RuntimeError as error:
+            first = str(error).splitlines()[0]
+            raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config['model']!r} ({first})") from None
+        return model.to(device).eval()
+
+    def has_predictions(self) -> bool:
+        return (self.path / PREDICTIONS_FILE).is_file()
+
+    def load_predictions(self) -> Predictions:
+        path = self.path / PREDICTIONS_FILE
+        if not path.is_file():
+            raise RunError(f"{PREDICTIONS_FILE} is missing (run `python -m core evaluate {self.id}`)")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in ("probs", "labels", "indices")}
+        except KeyError as error:
+            raise RunError(f"{PREDICTIONS_FILE} has no array {error}") from None
+        except (OSError, ValueError, EOFError) as error:
+            raise RunError(f"{PREDICTIONS_FILE} is unreadable ({error})") from None
+        probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
+        num_classes = len(self.config["classes"])
+        if probs.ndim != 2 or probs.shape[1] != num_classes or labels.shape != (len(probs),):
+            raise RunError(
+                f"{PREDICTIONS_FILE} has the wrong shape: probs {probs.shape}, labels {labels.shape}, "
+                f"expected N×{num_classes} and N"
+            )
+        if indices.shape != labels.shape:
+            raise RunError(f"{PREDICTIONS_FILE} has {len(indices)} indices for {len(labels)} labels")
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+            raise RunError(f"{PREDICTIONS_FILE} has labels outside 0–{num_classes - 1}")
+        return Predictions(probs.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
+
+    # --- writing ------------------------------------------------------------------
+
+    def write_config(self, config: dict) -> None:
+        atomic_write_json(self.path / CONFIG_FILE, config)
+        self._config = config
+
+    def write_status(self, state: str, **fields) -> None:
+        """Set the state; a running state also refreshes pid, host and heartbeat."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}")
+        if state == "running":
+            fields.update(pid=os.getpid(), host=socket.gethostname(), heartbeat=time.time())
+        self.update_status(state=state, **fields)
+
+    def update_status(self, **fields) -> None:
+        """Merge fields into status.json, keeping the rest (an unreadable file is replaced)."""
+        previous = {}
+        if (self.path / STATUS_FILE).exists():
+            try:
+                previous = self._read_json(STATUS_FILE)
+            except RunError:
+                previous = {}
+        atomic_write_json(self.path / STATUS_FILE, {**previous, **fields, "updated": now_iso()})
+
+    def write_history(self, records: list[dict]) -> None:
+        # Rewritten whole each epoch (it is small), so a crash never leaves half a line.
+        atomic_write_text(self.path / HISTORY_FILE, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+
+    def save_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
+        data = save_safetensors(tensors, metadata={"model": self.config["model"]})
+        atomic_write_with(self.path / WEIGHTS_FILE, lambda handle: handle.write(data))
+
+    def save_predictions(self, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
+        atomic_write_with(
+            self.path / PREDICTIONS_FILE,
+            lambda handle: np.savez_compressed(
+                handle,
+                probs=np.asarray(probs, dtype=np.float32),
+                labels=np.asarray(labels, dtype=np.int64),
+                indices=np.asarray(indices, dtype=np.int64),
+            ),
+        )
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _read_json(self, name: str) -> dict:
+        path = self.path / name
+        if not path.is_file():
+            raise RunError(f"{name} is missing")
+        try:
+            value = json.loads(_read_text(path))
+        except json.JSONDecodeError as error:
+            raise RunError(f"{name} is not valid JSON ({error.msg} at line {error.lineno})") from None
+        if not isinstance(value, dict):
+            raise RunError(f"{name} is not a JSON object")
+        return value
+
+
+@dataclass
+class Predictions:
+    probs: np.ndarray  # float32 N×C, softmax of the logits
+    labels: np.ndarray  # int64 N, the true classes
+    indices: np.ndarray  # int64 N, positions in the test file
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+
+@dataclass
+class RunSummary:
+    """One row of the runs listing; ``error`` is set when the run could not be read."""
+
+    id: str
+    path: str
+    dataset: str | None = None
+    model: str | None = None
+    state: str = "unreadable"
+    epochs_done: int = 0
+    epochs: int | None = None
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    created: str | None = None
+    error: str | None = None
+
+
+def create_run(config: dict, root: Path | None = None, run_id: str | None = None) -> Run:
+    """Make a new run folder holding ``config.json``; the id is unique in the store."""
+    root = Path(root or default_checkpoints_dir())
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = run_id or f"{stamp}-{config['dataset']}-{config['model']}"
+    if not _RUN_ID.match(base):
+        raise RunError(f"run id {base!r} may hold only letters, digits, '.', '_' and '-'")
+    root.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        path = root / (base if attempt == 0 else f"{base}-{attempt + 1}")
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RunError(f"could not find a free run id for {base!r}")
+    run = Run(path)
+    run.write_config({**config, "created": now_iso()})
+    return run
+
+
+def resolve_run(name: str | Path, root: Path | None = None) -> Run:
+    """A run by folder path or by id in the store."""
+    candidate = Path(name)
+    if not candidate.is_dir():
+        candidate = Path(root or default_checkpoints_dir()) / str(name)
+    if not candidate.is_dir():
+        raise RunError(f"no run {str(name)!r} (neither a folder nor an id in {root or default_checkpoints_dir()})")
+    return Run(candidate)
+
+
+def load_run(name: str | Path, root: Path | None = None) -> Run:
+    """Open a run and check that its config and status can be read."""
+    run = resolve_run(name, root)
+    run.config  # noqa: B018 - reading it validates it
+    run.status()
+    return run
+
+
+def summarize(run: Run) -> RunSummary:
+    summary = RunSummary(id=run.id, path=str(run.path))
+    try:
+        config = run.config
+        summary.dataset, summary.model = config["dataset"], config["model"]
+        summary.epochs = config.get("epochs")
+        summary.created = config.get("created")
+        status = run.status()
+        summary.state = status["state"]
+        summary.error = status.get("error")
+        summary.test_accuracy = status.get("test_accuracy")
+        history = run.history()
+        summary.epochs_done = len(history)
+        if history:
+            best = min(history, key=lambda r: r.get("val_loss", float("inf")))
+            summary.best_epoch = best["epoch"]
+            summary.best_val_accuracy = best.get("val_accuracy")
+    except RunError as error:
+        summary.state = "unreadable"
+        summary.error = str(error)
+    return summary
+
+
+def list_runs(root: Path | None = None) -> list[RunSummary]:
+    """Every run folder in the store, newest first; unreadable runs are listed with their error."""
+    root = Path(root or default_checkpoints_dir())
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    summaries = [summarize(Run(folder)) for folder in folders]
+    return sorted(summaries, key=lambda s: (s.created or "", s.id), reverse=True)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunError(f"{path.name} is unreadable ({error})") from None
+
+
+def _is_gone(status: dict) -> bool:
+    """A running status whose process has stopped: stale heartbeat, or a dead pid on this host."""
+    heartbeat = status.get("heartbeat")
+    if not isinstance(heartbeat, (int, float)) or time.time() - heartbeat > STALE_AFTER_S:
+        return True
+    pid = status.get("pid")
+    if status.get("host") == socket.gethostname() and isinstance(pid, int):
+        return not _pid_alive(pid)
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,285 @@
+"""The training loop: ``fit(config, run)``. No printing, no UI; progress goes to a callback.
+
+Data lives as uint8 tensors (on the GPU when there is one); each batch is indexed, scaled,
+optionally augmented and standardised as one tensor, never one image at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from core.config import ConfigError, TrainConfig
+from core.data import VAL_SEED, VAL_SIZE, DatasetSplits, get_dataset_info, load_dataset, normalize
+from core.evaluate import evaluate_loss_accuracy, store_test_predictions
+from core.models import count_params, create_model
+from core.runs import Run, create_run, now_iso
+
+HEARTBEAT_EVERY_S = 5.0
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+@dataclass
+class Progress:
+    """What the loop reports: ``kind`` is "batch" (every ``log_every`` batches) or "epoch"."""
+
+    kind: str
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int  # batches per epoch
+    examples_seen: int  # since the start of training
+    loss: float  # running mean of the batch losses since the last report
+    record: dict | None = None  # the epoch's history record, for kind == "epoch"
+
+
+@dataclass
+class FitResult:
+    state: str  # completed | failed | cancelled
+    model: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    test_accuracy: float | None = None
+    error: str | None = None
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise ConfigError(f"device {name!r} is not available on this machine; use --device auto or cpu")
+    return torch.device(name)
+
+
+def run_config(config: TrainConfig) -> dict:
+    """What config.json holds: the TrainConfig plus what a reader needs without the code."""
+    info = get_dataset_info(config.dataset)
+    return {
+        **config.to_dict(),
+        "classes": list(info.classes),
+        "mean": info.mean,
+        "std": info.std,
+        "val_size": VAL_SIZE,
+        "val_seed": VAL_SEED,
+        "num_params": count_params(create_model(config.model, info.num_classes)),
+    }
+
+
+def start_run(config: TrainConfig, root: Path | None = None) -> Run:
+    """Validate the config and create its run folder."""
+    config.validate()
+    return create_run(run_config(config), root)
+
+
+def random_shift_rotate(
+    pixels: torch.Tensor, generator: torch.Generator, max_shift_px: float = 2.0, max_degrees: float = 10.0
+) -> torch.Tensor:
+    """Each image of a N×1×H×W batch moved by up to ``max_shift_px`` and turned by up to ``max_degrees``."""
+    n, _, height, width = pixels.shape
+    draws = torch.rand(n, 3, generator=generator).to(pixels.device) * 2 - 1
+    angle = draws[:, 0] * math.radians(max_degrees)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size.
+    shift_x = draws[:, 1] * max_shift_px * 2 / width
+    shift_y = draws[:, 2] * max_shift_px * 2 / height
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta.to(pixels.dtype), list(pixels.shape), align_corners=False)
+    return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
+    """A per-step learning-rate schedule, or None."""
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return None
+
+
+def fit(
+    config: TrainConfig,
+    run: Run | None = None,
+    data: DatasetSplits | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    data_dir: Path | None = None,
+) -> FitResult:
+    """Train ``config``; with a ``run``, keep its status, history, best weights and test predictions on disk.
+
+    The weights of the epoch with the lowest validation loss are kept. A non-finite loss ends
+    the run as ``failed``; KeyboardInterrupt (SIGINT, or SIGTERM turned into it by the CLI)
+    ends it as ``cancelled``; either way the best weights so far stay on disk.
+    """
+    config.validate()
+    torch.set_num_threads(config.threads or available_cores())
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    data = data or load_dataset(config.dataset, data_dir)
+    info = data.info
+    shuffle = torch.Generator().manual_seed(config.seed)
+
+    train = data.train
+    if config.train_subset is not None and config.train_subset < len(train):
+        keep = torch.randperm(len(train), generator=shuffle)[: config.train_subset].sort().values
+        train_images, train_labels = train.images[keep], train.labels[keep]
+    else:
+        train_images, train_labels = train.images, train.labels
+    train_images, train_labels = train_images.to(device), train_labels.to(device)
+
+    model = create_model(config.model, info.num_classes).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(config, model)
+    batches = math.ceil(len(train_labels) / config.batch_size)
+    schedule = make_schedule(config, optimizer, total_steps=config.epochs * batches)
+    augment = (lambda pixels: random_shift_rotate(pixels, shuffle)) if config.augment else None
+    use_amp = device.type == "cuda"
+
+    history: list[dict] = []
+    best_val_loss, best_epoch, best_state = math.inf, None, None
+    examples_seen = 0
+    last_heartbeat = time.monotonic()
+    if run is not None:
+        run.write_status("running", started=run.config.get("created"), device=str(device), error=None)
+
+    epoch, batch = 0, 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            model.train()
+            started = time.perf_counter()
+            order = torch.randperm(len(train_labels), generator=shuffle).to(device)
+            loss_sum, correct, window_sum, window_count, batch_losses = 0.0, 0, 0.0, 0, []
+            for batch, start in enumerate(range(0, len(order), config.batch_size), start=1):
+                index = order[start : start + config.batch_size]
+                inputs = normalize(train_images[index], info.mean, info.std, augment)
+                if use_amp:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
+                targets = train_labels[index]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    logits = model(inputs)
+                    loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    lr_now = optimizer.param_groups[0]["lr"]
+                    raise TrainingDiverged(
+                        f"the loss became {loss_value} at epoch {epoch}, batch {batch} "
+                        f"(learning rate {lr_now:g}). Try a smaller learning rate, e.g. {config.lr / 10:g}."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+
+                examples_seen += len(index)
+                loss_sum += loss_value * len(index)
+                correct += (logits.argmax(1) == targets).sum().item()
+                window_sum, window_count = window_sum + loss_value, window_count + 1
+                if batch % config.log_every == 0 or batch == batches:
+                    batch_losses.append([examples_seen, window_sum / window_count])
+                    if on_progress:
+                        on_progress(
+                            Progress("batch", epoch, config.epochs, batch, batches, examples_seen,
+                                     window_sum / window_count)
+                        )
+                    window_sum, window_count = 0.0, 0
+                if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_EVERY_S:
+                    run.write_status("running", epoch=epoch, batch=batch, batches=batches)
+                    last_heartbeat = time.monotonic()
+
+            seen = len(train_labels)
+            val_loss, val_accuracy, _ = evaluate_loss_accuracy(
+                model, data.val.images, data.val.labels, info.mean, info.std, device=device
+            )
+            record = {
+                "epoch": epoch,
+                "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - started,
+                "examples_seen": examples_seen,
+                "batch_losses": batch_losses,
+            }
+            if not math.isfinite(val_loss):
+                raise TrainingDiverged(
+                    f"the validation loss became {val_loss} after epoch {epoch}. "
+                    f"Try a smaller learning rate, e.g. {config.lr / 10:g}."
+                )
+            history.append(record)
+            if val_loss < best_val_loss:
+                best_val_loss, best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                if run is not None:
+                    run.save_state_dict(best_state)
+            if run is not None:
+                run.write_history(history)
+                run.write_status("running", epoch=epoch, batch=batches, batches=batches, best_epoch=best_epoch)
+                last_heartbeat = time.monotonic()
+            if on_progress:
+                on_progress(Progress("epoch", epoch, config.epochs, batches, batches, examples_seen,
+                                     record["train_loss"], record))
+    except TrainingDiverged as error:
+        return _stop(run, model, best_state, history, best_epoch, "failed", str(error))
+    except KeyboardInterrupt:
+        return _stop(run, model, best_state, history, best_epoch, "cancelled",
+                     f"cancelled during epoch {epoch}, batch {batch}")
+    except Exception as error:
+        if run is not None:
+            run.write_status("failed", error=f"{type(error).__name__}: {error}", finished=now_iso())
+        raise
+
+    model.load_state_dict(best_state)
+    test_accuracy = None
+    if run is not None:
+        test_accuracy = store_test_predictions(run, model, data, device)
+        run.write_status(
+            "completed",
+            best_epoch=best_epoch,
+            best_val_loss=best_val_loss,
+            best_val_accuracy=history[best_epoch - 1]["val_accuracy"],
+            test_accuracy=test_accuracy,
+            finished=now_iso(),
+        )
+    return FitResult("completed", model, history, best_epoch, test_accuracy)
+
+
+def _stop(run, model, best_state, history, best_epoch, state: str, reason: str) -> FitResult:
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if run is not None:
+        run.write_status(state, error=reason, best_epoch=best_epoch, finished=now_iso())
+    return FitResult(state, model, history, best_epoch, error=reason)
+
