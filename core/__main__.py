@@ -144,7 +144,9 @@ def cmd_models(args) -> int:
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         recipe = row["recipe"]
-        recipe_text = f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epochs"
+        recipe_text = (
+            f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epochs"
+        )
         print(f"{row['name']:<{width}}  {row['params']:>9,}  {row['description']}")
         print(f"{'':<{width}}  {'':>9}  recipe: {recipe_text}")
     return 0
@@ -179,23 +181,29 @@ def cmd_train(args) -> int:
         nonlocal bar
         if args.quiet:
             return
-        if bar is None or bar.total != progress.batches or progress.batch < bar.n:
-            if bar is not None:
-                bar.close()
-            bar = tqdm(total=progress.batches, desc=f"epoch {progress.epoch}/{progress.epochs}", unit="batch",
-                       file=sys.stderr, leave=False)
-        bar.update(progress.batch - bar.n)
-        bar.set_postfix(loss=f"{progress.loss:.4f}")
-        if progress.kind == "epoch":
+        if progress.kind == "batch":
+            if bar is None:  # first report of an epoch
+                bar = tqdm(
+                    total=progress.batches,
+                    initial=progress.batch,
+                    unit="batch",
+                    leave=False,
+                    desc=f"epoch {progress.epoch}/{progress.epochs}",
+                    file=sys.stderr,
+                )
+            bar.update(progress.batch - bar.n)
+            bar.set_postfix(loss=f"{progress.loss:.4f}")
+            return
+        if bar is not None:
             bar.close()
             bar = None
-            record = progress.record
-            tqdm.write(
-                f"epoch {record['epoch']}/{progress.epochs}: train loss {record['train_loss']:.4f} "
-                f"acc {record['train_accuracy']:.2%} | val loss {record['val_loss']:.4f} "
-                f"acc {record['val_accuracy']:.2%} | {record['seconds']:.1f} s",
-                file=sys.stderr,
-            )
+        record = progress.record
+        tqdm.write(
+            f"epoch {record['epoch']}/{progress.epochs}: train loss {record['train_loss']:.4f} "
+            f"acc {record['train_accuracy']:.2%} | val loss {record['val_loss']:.4f} "
+            f"acc {record['val_accuracy']:.2%} | {record['seconds']:.1f} s",
+            file=sys.stderr,
+        )
 
     result = fit(config, run, on_progress=on_progress, data_dir=args.data_dir)
     if bar is not None:
@@ -214,19 +222,34 @@ def cmd_runs(args) -> int:
         print(json.dumps([dataclasses.asdict(s) for s in summaries], indent=2))
         return 0
     if not summaries:
-        print(f"no runs in {args.checkpoints or default_checkpoints_dir()}; train one with: "
-              "python -m core train --dataset mnist --model two-conv-dropout --epochs 1")
-        return 0
-    header = f"{'id':<44} {'dataset':<13} {'model':<17} {'state':<11} {'epochs':>6} {'best val':>8} {'test':>7}"
-    print(header)
-    for s in summaries:
-        epochs = f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done)
         print(
-            f"{s.id:<44} {s.dataset or '?':<13} {s.model or '?':<17} {s.state:<11} {epochs:>6} "
-            f"{_percent(s.best_val_accuracy):>8} {_percent(s.test_accuracy):>7}"
+            f"no runs in {args.checkpoints or default_checkpoints_dir()}; train one with: "
+            "python -m core train --dataset mnist --model two-conv-dropout --epochs 1"
         )
-        if s.error and s.state != "completed":
-            print(f"    {s.error}")
+        return 0
+    rows = [
+        (
+            s.id,
+            s.dataset or "?",
+            s.model or "?",
+            s.state,
+            f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done),
+            _percent(s.best_val_accuracy),
+            _percent(s.test_accuracy),
+        )
+        for s in summaries
+    ]
+    header = ("id", "dataset", "model", "state", "epochs", "best val", "test")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row, summary in zip([header, *rows], [None, *summaries], strict=False):
+        print(
+            "  ".join(
+                cell.ljust(width) if i < 4 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+            )
+        )
+        if summary is not None and summary.error and summary.state != "completed":
+            print(f"    {summary.error}")
     return 0
 
 

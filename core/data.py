@@ -149,8 +149,7 @@ def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     root = Path(root or default_data_dir())
     if not is_present(name, root):
         raise DataError(
-            f"{info.title} is not in {raw_dir(info, root)}. "
-            f"Fetch it with: python -m core data fetch --dataset {name}"
+            f"{info.title} is not in {raw_dir(info, root)}. Fetch it with: python -m core data fetch --dataset {name}"
         )
     try:
         official_train = info.torchvision_class(str(root), train=True, download=False)

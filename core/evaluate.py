@@ -98,9 +98,7 @@ def per_class_report(labels: np.ndarray, predicted: np.ndarray, class_names: lis
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=np.arange(len(class_names)), zero_division=0
     )
-    return pd.DataFrame(
-        {"class": class_names, "precision": precision, "recall": recall, "f1": f1, "support": support}
-    )
+    return pd.DataFrame({"class": class_names, "precision": precision, "recall": recall, "f1": f1, "support": support})
 
 
 def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None = None) -> pd.DataFrame:

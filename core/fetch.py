@@ -252,4 +252,3 @@ def idx_bytes(array: np.ndarray) -> bytes:
         raise ValueError("IDX writer expects uint8")
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.tobytes()
-

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 
@@ -291,4 +290,3 @@ def strong_cnn(num_classes: int = 10) -> nn.Module:
         nn.Dropout(0.1),
         nn.Linear(128, num_classes),
     )
-

@@ -17,7 +17,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ def default_checkpoints_dir() -> Path:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -155,7 +155,11 @@ class Run:
             )
         if indices.shape != labels.shape:
             raise RunError(f"{PREDICTIONS_FILE} has {len(indices)} indices for {len(labels)} labels")
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+        if (
+            not np.issubdtype(labels.dtype, np.integer)
+            or labels.min(initial=0) < 0
+            or labels.max(initial=0) >= num_classes
+        ):
             raise RunError(f"{PREDICTIONS_FILE} has labels outside 0–{num_classes - 1}")
         return Predictions(probs.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
 

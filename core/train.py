@@ -111,7 +111,10 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.O
     params = model.parameters()
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0,
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov and config.momentum > 0,
             weight_decay=config.weight_decay,
         )
     if config.optimizer == "adam":
@@ -210,8 +213,9 @@ def fit(
                     batch_losses.append([examples_seen, window_sum / window_count])
                     if on_progress:
                         on_progress(
-                            Progress("batch", epoch, config.epochs, batch, batches, examples_seen,
-                                     window_sum / window_count)
+                            Progress(
+                                "batch", epoch, config.epochs, batch, batches, examples_seen, window_sum / window_count
+                            )
                         )
                     window_sum, window_count = 0.0, 0
                 if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_EVERY_S:
@@ -249,13 +253,17 @@ def fit(
                 run.write_status("running", epoch=epoch, batch=batches, batches=batches, best_epoch=best_epoch)
                 last_heartbeat = time.monotonic()
             if on_progress:
-                on_progress(Progress("epoch", epoch, config.epochs, batches, batches, examples_seen,
-                                     record["train_loss"], record))
+                on_progress(
+                    Progress(
+                        "epoch", epoch, config.epochs, batches, batches, examples_seen, record["train_loss"], record
+                    )
+                )
     except TrainingDiverged as error:
         return _stop(run, model, best_state, history, best_epoch, "failed", str(error))
     except KeyboardInterrupt:
-        return _stop(run, model, best_state, history, best_epoch, "cancelled",
-                     f"cancelled during epoch {epoch}, batch {batch}")
+        return _stop(
+            run, model, best_state, history, best_epoch, "cancelled", f"cancelled during epoch {epoch}, batch {batch}"
+        )
     except Exception as error:
         if run is not None:
             run.write_status("failed", error=f"{type(error).__name__}: {error}", finished=now_iso())
@@ -282,4 +290,3 @@ def _stop(run, model, best_state, history, best_epoch, state: str, reason: str) 
     if run is not None:
         run.write_status(state, error=reason, best_epoch=best_epoch, finished=now_iso())
     return FitResult(state, model, history, best_epoch, error=reason)
-

@@ -1,0 +1,63 @@
+"""Small data the tests make themselves: synthetic images whose class is where a bright block sits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.data import DATASETS, DatasetSplits, Split, raw_dir
+from core.fetch import idx_bytes
+
+
+def synthetic_images(count: int, seed: int, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 count×28×28 images and their labels: class k has a bright 7×7 block at the k-th spot."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, size=count)
+    images = rng.integers(0, 60, size=(count, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 4)
+        top, left = 1 + row * 9, 1 + col * 7
+        images[i, top : top + 7, left : left + 6] = rng.integers(180, 256, size=(7, 6))
+    return images, labels.astype(np.int64)
+
+
+def synthetic_split(count: int, seed: int) -> Split:
+    images, labels = synthetic_images(count, seed)
+    return Split(torch.from_numpy(images), torch.from_numpy(labels), torch.arange(count))
+
+
+@pytest.fixture
+def synthetic_data() -> DatasetSplits:
+    """A learnable 10-class dataset with the shapes of MNIST (600 train, 200 val, 300 test)."""
+    return DatasetSplits(
+        info=DATASETS["mnist"],
+        train=synthetic_split(600, seed=1),
+        val=synthetic_split(200, seed=2),
+        test=synthetic_split(300, seed=3),
+    )
+
+
+def write_idx_dataset(root: Path, name: str, train_count: int = 400, test_count: int = 100) -> dict[str, bytes]:
+    """Write a small dataset as the four IDX files torchvision reads; return their bytes by file name."""
+    folder = raw_dir(DATASETS[name], root)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for prefix, count, seed in (("train", train_count, 10), ("t10k", test_count, 11)):
+        images, labels = synthetic_images(count, seed)
+        files[f"{prefix}-images-idx3-ubyte"] = idx_bytes(images)
+        files[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(labels.astype(np.uint8))
+    for file_name, data in files.items():
+        (folder / file_name).write_bytes(data)
+    return files
+
+
+@pytest.fixture
+def idx_data_dir(tmp_path: Path) -> Path:
+    """A data root holding small synthetic MNIST and Fashion-MNIST IDX files."""
+    root = tmp_path / "data"
+    for name in DATASETS:
+        write_idx_dataset(root, name)
+    return root

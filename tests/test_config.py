@@ -1,0 +1,40 @@
+import math
+
+import pytest
+
+from core.config import ConfigError, TrainConfig
+
+
+def test_defaults_are_valid():
+    TrainConfig().validate()
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"epochs": 0}, "epochs must be a whole number from 1"),
+        ({"batch_size": 0}, "batch_size must be a whole number from 1"),
+        ({"lr": -0.1}, "lr must be a finite number above 0"),
+        ({"lr": math.nan}, "lr must be a finite number"),
+        ({"lr": math.inf}, "lr must be a finite number"),
+        ({"lr": 0}, "lr must be a finite number above 0"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"model": "nope"}, "unknown model 'nope'; choose one of: mlp"),
+        ({"dataset": "cifar"}, "unknown dataset 'cifar'; choose one of: mnist, fashion-mnist"),
+        ({"optimizer": "lbfgs"}, "choose one of: sgd, adam, adamw"),
+        ({"schedule": "step"}, "choose one of: none, onecycle, cosine"),
+        ({"train_subset": 0}, "train_subset"),
+        ({"threads": 0}, "threads"),
+        ({"epochs": True}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+    ],
+)
+def test_bad_values_are_refused_with_what_is_allowed(changes, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        TrainConfig(**changes).validate()
+
+
+def test_round_trip_through_dict_ignores_unknown_keys():
+    config = TrainConfig(model="mlp", lr=0.5, train_subset=100)
+    restored = TrainConfig.from_dict({**config.to_dict(), "from_a_newer_version": 1})
+    assert restored == config

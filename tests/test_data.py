@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from core.data import DataError, load_dataset, normalize, validation_indices
+from tests.conftest import write_idx_dataset
+
+
+def test_loads_idx_files_as_uint8_splits(tmp_path):
+    files = write_idx_dataset(tmp_path, "fashion-mnist", train_count=400, test_count=100)
+    data = load_dataset("fashion-mnist", tmp_path)
+    assert data.info.classes[2] == "Pullover" and data.info.classes[9] == "Ankle boot"
+    for split in (data.train, data.val, data.test):
+        assert split.images.dtype == torch.uint8 and split.images.shape[1:] == (28, 28)
+        assert split.labels.dtype == torch.int64
+    assert len(data.train) + len(data.val) == 400
+    assert len(data.test) == 100
+    # The images are the file's bytes, untouched.
+    test_pixels = np.frombuffer(files["t10k-images-idx3-ubyte"][16:], dtype=np.uint8).reshape(-1, 28, 28)
+    assert np.array_equal(data.test.images.numpy(), test_pixels)
+
+
+def test_validation_is_a_fixed_disjoint_hold_out_of_the_training_file(tmp_path):
+    write_idx_dataset(tmp_path, "mnist", train_count=400)
+    first, second = load_dataset("mnist", tmp_path), load_dataset("mnist", tmp_path)
+    assert torch.equal(first.val.indices, second.val.indices)
+    train_positions, val_positions = set(first.train.indices.tolist()), set(first.val.indices.tolist())
+    assert not train_positions & val_positions
+    assert train_positions | val_positions == set(range(400))
+
+
+def test_validation_split_of_the_full_training_file():
+    positions = validation_indices()
+    assert len(positions) == 5_000 and len(set(positions.tolist())) == 5_000
+    assert 0 <= positions.min() and positions.max() < 60_000
+    assert torch.equal(positions, validation_indices())
+
+
+def test_missing_dataset_says_how_to_fetch_it(tmp_path):
+    with pytest.raises(DataError, match="python -m core data fetch --dataset mnist"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_damaged_file_is_a_clear_error(tmp_path):
+    write_idx_dataset(tmp_path, "mnist")
+    (tmp_path / "MNIST/raw/train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(DataError, match="could not be read"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="choose one of: mnist, fashion-mnist"):
+        load_dataset("cifar10")
+
+
+def test_normalize_a_batch():
+    images = torch.tensor([[[0, 255]]], dtype=torch.uint8).expand(3, 28, 2).contiguous()
+    out = normalize(images, mean=0.5, std=0.5)
+    assert out.shape == (3, 1, 28, 2) and out.dtype == torch.float32
+    assert torch.allclose(out[:, :, :, 0], torch.tensor(-1.0)) and torch.allclose(out[:, :, :, 1], torch.tensor(1.0))

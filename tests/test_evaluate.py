@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, classification_report
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+from core.evaluate import (
+    Evaluation,
+    accuracy,
+    confused_pairs,
+    confusion_matrix,
+    errors_for_pair,
+    normalize_rows,
+    per_class_report,
+)
+
+CLASSES = ["a", "b", "c"]
+
+
+def random_predictions(seed=0, count=500, num_classes=10):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, count)
+    logits = rng.normal(size=(count, num_classes)) + 2.5 * np.eye(num_classes)[labels]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return probs.astype(np.float32), labels
+
+
+def test_hand_counted_case():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 0, 2])
+    matrix = confusion_matrix(labels, predicted, 3)
+    assert matrix.tolist() == [[1, 2, 0], [1, 1, 0], [0, 0, 1]]
+    assert accuracy(labels, predicted) == pytest.approx(3 / 6)
+    assert normalize_rows(matrix)[0].tolist() == pytest.approx([1 / 3, 2 / 3, 0])
+    report = per_class_report(labels, predicted, CLASSES)
+    # class a: precision 1/2, recall 1/3; class b: precision 1/3, recall 1/2
+    assert report["precision"].tolist() == pytest.approx([1 / 2, 1 / 3, 1])
+    assert report["recall"].tolist() == pytest.approx([1 / 3, 1 / 2, 1])
+    pairs = confused_pairs(matrix, CLASSES)
+    assert list(zip(pairs.true_name, pairs.predicted_name, pairs["count"], strict=True)) == [("a", "b", 2), ("b", "a", 1)]
+
+
+def test_metrics_match_scikit_learn():
+    probs, labels = random_predictions()
+    predicted = probs.argmax(1)
+    names = [str(i) for i in range(10)]
+    evaluation = Evaluation.from_predictions(probs, labels, names)
+    assert evaluation.accuracy == pytest.approx(accuracy_score(labels, predicted))
+    assert np.array_equal(evaluation.confusion, sk_confusion_matrix(labels, predicted, labels=range(10)))
+    reference = classification_report(labels, predicted, output_dict=True, zero_division=0)
+    for row in evaluation.report.itertuples():
+        assert row.precision == pytest.approx(reference[row._1]["precision"])
+        assert row.recall == pytest.approx(reference[row._1]["recall"])
+        assert row.f1 == pytest.approx(reference[row._1]["f1-score"])
+        assert row.support == reference[row._1]["support"]
+
+
+def test_row_normalised_rates_sum_to_one_and_empty_rows_stay_zero():
+    matrix = np.array([[3, 1], [0, 0]])
+    rates = normalize_rows(matrix)
+    assert rates.tolist() == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_confused_pairs_are_every_off_diagonal_cell_ranked():
+    probs, labels = random_predictions(seed=1)
+    matrix = confusion_matrix(labels, probs.argmax(1), 10)
+    pairs = confused_pairs(matrix, [str(i) for i in range(10)])
+    expected = sorted(
+        ((matrix[t, p], t, p) for t in range(10) for p in range(10) if t != p and matrix[t, p]),
+        key=lambda x: (-x[0], x[1], x[2]),
+    )
+    assert list(zip(pairs["count"], pairs.true, pairs.predicted, strict=True)) == expected
+    assert confused_pairs(matrix, [str(i) for i in range(10)], top=3).shape[0] == 3
+    row = pairs.iloc[0]
+    assert row.rate == pytest.approx(matrix[row.true, row.predicted] / matrix[row.true].sum())
+
+
+def test_errors_for_pair_most_confident_first():
+    probs, labels = random_predictions(seed=2)
+    predicted = probs.argmax(1)
+    true_class, predicted_class = 3, 5
+    rows = errors_for_pair(probs, labels, true_class, predicted_class)
+    assert set(rows.tolist()) == set(np.flatnonzero((labels == 3) & (predicted == 5)).tolist())
+    confidences = probs[rows, predicted_class]
+    assert (np.diff(confidences) <= 0).all()
+    assert len(errors_for_pair(probs, labels, 3, 3)) == (labels[predicted == 3] == 3).sum()

@@ -1,0 +1,142 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.config import ConfigError, TrainConfig
+from core.evaluate import evaluate_loss_accuracy
+from core.runs import list_runs, load_run
+from core.train import fit, random_shift_rotate, resolve_device, start_run
+
+
+def small_config(**changes) -> TrainConfig:
+    values = dict(dataset="mnist", model="mlp", epochs=3, batch_size=32, lr=0.05, optimizer="sgd", momentum=0.9,
+                  device="cpu", threads=1, log_every=5)
+    return TrainConfig(**{**values, **changes})
+
+
+def test_a_short_run_learns_and_is_stored(tmp_path, synthetic_data):
+    config = small_config()
+    run = start_run(config, tmp_path)
+    events = []
+    result = fit(config, run, data=synthetic_data, on_progress=events.append)
+
+    assert result.state == "completed"
+    losses = [r["train_loss"] for r in result.history]
+    assert losses[-1] < losses[0] * 0.5
+    assert result.history[-1]["val_accuracy"] > 0.9
+    assert result.test_accuracy > 0.9
+
+    stored = load_run(run.path)
+    status = stored.status()
+    assert status["state"] == "completed" and status["test_accuracy"] == result.test_accuracy
+    assert [r["epoch"] for r in stored.history()] == [1, 2, 3]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "batch_losses"):
+        assert key in stored.history()[0]
+    predictions = stored.load_predictions()
+    assert predictions.probs.shape == (300, 10)
+    assert np.allclose(predictions.probs.sum(1), 1, atol=1e-4)
+    assert np.mean(predictions.predicted == predictions.labels) == pytest.approx(result.test_accuracy)
+    assert stored.config["classes"][0] == "0" and stored.config["mean"] == pytest.approx(0.1307)
+    [summary] = list_runs(tmp_path)
+    assert summary.state == "completed" and summary.epochs_done == 3
+
+    kinds = [e.kind for e in events]
+    assert kinds.count("epoch") == 3 and kinds.count("batch") >= 3 * 3
+    batch_events = [e for e in events if e.kind == "batch"]
+    assert all(0 < e.batch <= e.batches for e in batch_events)
+    assert [e.examples_seen for e in batch_events] == sorted(e.examples_seen for e in batch_events)
+
+
+def test_the_kept_weights_are_those_of_the_lowest_validation_loss(tmp_path, synthetic_data):
+    # A learning rate that makes the validation loss go up and down.
+    config = small_config(epochs=5, lr=0.3, momentum=0.9)
+    run = start_run(config, tmp_path)
+    result = fit(config, run, data=synthetic_data)
+    val_losses = [r["val_loss"] for r in result.history]
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    model = load_run(run.path).load_model()
+    loss, _, _ = evaluate_loss_accuracy(model, synthetic_data.val.images, synthetic_data.val.labels, 0.1307, 0.3081)
+    assert loss == pytest.approx(min(val_losses), rel=1e-5)
+    assert load_run(run.path).status()["best_epoch"] == result.best_epoch
+
+
+def test_same_seed_same_run(synthetic_data):
+    first = fit(small_config(epochs=1, augment=True), data=synthetic_data)
+    second = fit(small_config(epochs=1, augment=True), data=synthetic_data)
+    assert first.history[0]["train_loss"] == second.history[0]["train_loss"]
+    third = fit(small_config(epochs=1, augment=True, seed=1), data=synthetic_data)
+    assert third.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+
+def test_a_diverging_loss_ends_as_failed_with_advice(tmp_path, synthetic_data):
+    config = small_config(epochs=3, lr=100.0, momentum=0.0)
+    run = start_run(config, tmp_path)
+    result = fit(config, run, data=synthetic_data)
+    assert result.state == "failed"
+    status = load_run(run.path).status()
+    assert status["state"] == "failed"
+    assert "epoch" in status["error"] and "batch" in status["error"] and "smaller learning rate" in status["error"]
+
+
+def test_a_nan_learning_rate_is_refused_before_anything_starts(tmp_path, synthetic_data):
+    with pytest.raises(ConfigError, match="lr must be a finite number"):
+        start_run(small_config(lr=math.nan), tmp_path)
+    with pytest.raises(ConfigError):
+        fit(small_config(lr=math.nan), data=synthetic_data)
+    assert list_runs(tmp_path) == []
+
+
+def test_cancel_keeps_the_best_weights_so_far(tmp_path, synthetic_data):
+    config = small_config(epochs=5)
+    run = start_run(config, tmp_path)
+
+    def cancel_in_epoch_two(progress):
+        if progress.epoch == 2 and progress.kind == "batch":
+            raise KeyboardInterrupt
+
+    result = fit(config, run, data=synthetic_data, on_progress=cancel_in_epoch_two)
+    assert result.state == "cancelled"
+    stored = load_run(run.path)
+    assert stored.status()["state"] == "cancelled" and "epoch 2" in stored.status()["error"]
+    assert len(stored.history()) == 1
+    assert stored.load_model() is not None
+
+
+def test_train_subset_uses_that_many_images(synthetic_data):
+    result = fit(small_config(epochs=1, train_subset=64, batch_size=32), data=synthetic_data)
+    assert result.history[0]["examples_seen"] == 64
+
+
+@pytest.mark.parametrize(("optimizer", "schedule"), [("adam", "cosine"), ("adamw", "onecycle"), ("sgd", "none")])
+def test_optimizers_and_schedules(synthetic_data, optimizer, schedule):
+    config = small_config(epochs=2, optimizer=optimizer, schedule=schedule, lr=0.01 if optimizer != "sgd" else 0.05)
+    result = fit(config, data=synthetic_data)
+    assert result.state == "completed"
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    if schedule != "none":  # both schedules end far below the peak
+        assert result.history[-1]["lr"] < config.lr / 10
+
+
+def test_threads_are_set_on_purpose(synthetic_data):
+    fit(small_config(epochs=1, threads=1), data=synthetic_data)
+    assert torch.get_num_threads() == 1
+
+
+def test_augmentation_keeps_shape_and_ink():
+    pixels = torch.zeros(8, 1, 28, 28)
+    pixels[:, :, 10:18, 10:18] = 1.0
+    moved = random_shift_rotate(pixels, torch.Generator().manual_seed(0))
+    assert moved.shape == pixels.shape
+    assert not torch.equal(moved, pixels)
+    # Small shifts and turns keep a centred block inside the frame.
+    assert torch.allclose(moved.sum(dim=(1, 2, 3)), pixels.sum(dim=(1, 2, 3)), rtol=0.05)
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="not available"):
+            resolve_device("cuda")
