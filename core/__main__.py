@@ -169,9 +169,11 @@ def config_from_args(args) -> TrainConfig:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
+    from core.data import load_dataset
     from core.train import fit, start_run
 
     config = config_from_args(args)
+    data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
     run = start_run(config, args.checkpoints)
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -205,7 +207,7 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
 
-    result = fit(config, run, on_progress=on_progress, data_dir=args.data_dir)
+    result = fit(config, run, data=data, on_progress=on_progress)
     if bar is not None:
         bar.close()
     if result.state == "completed":

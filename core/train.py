@@ -131,6 +131,19 @@ def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_s
     return None
 
 
+@dataclass
+class _Kept:
+    """What survives an interrupted loop: the model, the history, the best weights and where it stopped."""
+
+    model: torch.nn.Module | None = None
+    history: list[dict] = field(default_factory=list)
+    best_state: dict | None = None
+    best_epoch: int | None = None
+    best_val_loss: float = math.inf
+    epoch: int = 0
+    batch: int = 0
+
+
 def fit(
     config: TrainConfig,
     run: Run | None = None,
@@ -142,16 +155,55 @@ def fit(
 
     The weights of the epoch with the lowest validation loss are kept. A non-finite loss ends
     the run as ``failed``; KeyboardInterrupt (SIGINT, or SIGTERM turned into it by the CLI)
-    ends it as ``cancelled``; either way the best weights so far stay on disk.
+    ends it as ``cancelled``; either way the best weights so far stay on disk. Any other error
+    marks the run ``failed`` and is raised.
     """
     config.validate()
     torch.set_num_threads(config.threads or available_cores())
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    data = data or load_dataset(config.dataset, data_dir)
+    if run is not None:
+        run.write_status("running", started=now_iso(), error=None)
+    kept = _Kept()
+    try:
+        data = data or load_dataset(config.dataset, data_dir)
+        device = resolve_device(config.device)
+        _train(config, run, data, device, on_progress, kept)
+    except TrainingDiverged as error:
+        return _stop(run, kept, "failed", str(error))
+    except KeyboardInterrupt:
+        return _stop(run, kept, "cancelled", f"cancelled during epoch {kept.epoch}, batch {kept.batch}")
+    except Exception as error:
+        if run is not None:
+            run.write_status("failed", error=f"{type(error).__name__}: {error}", finished=now_iso())
+        raise
+
+    model = kept.model
+    model.load_state_dict(kept.best_state)
+    test_accuracy = None
+    if run is not None:
+        test_accuracy = store_test_predictions(run, model, data, device)
+        run.write_status(
+            "completed",
+            best_epoch=kept.best_epoch,
+            best_val_loss=kept.best_val_loss,
+            best_val_accuracy=kept.history[kept.best_epoch - 1]["val_accuracy"],
+            test_accuracy=test_accuracy,
+            finished=now_iso(),
+        )
+    return FitResult("completed", model, kept.history, kept.best_epoch, test_accuracy)
+
+
+def _train(
+    config: TrainConfig,
+    run: Run | None,
+    data: DatasetSplits,
+    device: torch.device,
+    on_progress: Callable[[Progress], None] | None,
+    kept: _Kept,
+) -> None:
+    """The epoch loop; everything worth keeping goes into ``kept`` as it happens."""
     info = data.info
     shuffle = torch.Generator().manual_seed(config.seed)
-
     train = data.train
     if config.train_subset is not None and config.train_subset < len(train):
         keep = torch.randperm(len(train), generator=shuffle)[: config.train_subset].sort().values
@@ -160,7 +212,7 @@ def fit(
         train_images, train_labels = train.images, train.labels
     train_images, train_labels = train_images.to(device), train_labels.to(device)
 
-    model = create_model(config.model, info.num_classes).to(device)
+    model = kept.model = create_model(config.model, info.num_classes).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(config, model)
@@ -168,125 +220,92 @@ def fit(
     schedule = make_schedule(config, optimizer, total_steps=config.epochs * batches)
     augment = (lambda pixels: random_shift_rotate(pixels, shuffle)) if config.augment else None
     use_amp = device.type == "cuda"
-
-    history: list[dict] = []
-    best_val_loss, best_epoch, best_state = math.inf, None, None
     examples_seen = 0
     last_heartbeat = time.monotonic()
     if run is not None:
-        run.write_status("running", started=run.config.get("created"), device=str(device), error=None)
+        run.write_status("running", device=str(device), epoch=0, batch=0, batches=batches)
 
-    epoch, batch = 0, 0
-    try:
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            started = time.perf_counter()
-            order = torch.randperm(len(train_labels), generator=shuffle).to(device)
-            loss_sum, correct, window_sum, window_count, batch_losses = 0.0, 0, 0.0, 0, []
-            for batch, start in enumerate(range(0, len(order), config.batch_size), start=1):
-                index = order[start : start + config.batch_size]
-                inputs = normalize(train_images[index], info.mean, info.std, augment)
-                if use_amp:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
-                targets = train_labels[index]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(inputs)
-                    loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    lr_now = optimizer.param_groups[0]["lr"]
-                    raise TrainingDiverged(
-                        f"the loss became {loss_value} at epoch {epoch}, batch {batch} "
-                        f"(learning rate {lr_now:g}). Try a smaller learning rate, e.g. {config.lr / 10:g}."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if schedule is not None:
-                    schedule.step()
-
-                examples_seen += len(index)
-                loss_sum += loss_value * len(index)
-                correct += (logits.argmax(1) == targets).sum().item()
-                window_sum, window_count = window_sum + loss_value, window_count + 1
-                if batch % config.log_every == 0 or batch == batches:
-                    batch_losses.append([examples_seen, window_sum / window_count])
-                    if on_progress:
-                        on_progress(
-                            Progress(
-                                "batch", epoch, config.epochs, batch, batches, examples_seen, window_sum / window_count
-                            )
-                        )
-                    window_sum, window_count = 0.0, 0
-                if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_EVERY_S:
-                    run.write_status("running", epoch=epoch, batch=batch, batches=batches)
-                    last_heartbeat = time.monotonic()
-
-            seen = len(train_labels)
-            val_loss, val_accuracy, _ = evaluate_loss_accuracy(
-                model, data.val.images, data.val.labels, info.mean, info.std, device=device
-            )
-            record = {
-                "epoch": epoch,
-                "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen,
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - started,
-                "examples_seen": examples_seen,
-                "batch_losses": batch_losses,
-            }
-            if not math.isfinite(val_loss):
+    for epoch in range(1, config.epochs + 1):
+        kept.epoch = epoch
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(len(train_labels), generator=shuffle).to(device)
+        loss_sum, correct, window_sum, window_count, batch_losses = 0.0, 0, 0.0, 0, []
+        for batch, start in enumerate(range(0, len(order), config.batch_size), start=1):
+            kept.batch = batch
+            index = order[start : start + config.batch_size]
+            inputs = normalize(train_images[index], info.mean, info.std, augment)
+            if use_amp:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            targets = train_labels[index]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(inputs)
+                loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                lr_now = optimizer.param_groups[0]["lr"]
                 raise TrainingDiverged(
-                    f"the validation loss became {val_loss} after epoch {epoch}. "
-                    f"Try a smaller learning rate, e.g. {config.lr / 10:g}."
+                    f"the loss became {loss_value} at epoch {epoch}, batch {batch} "
+                    f"(learning rate {lr_now:g}). Try a smaller learning rate, e.g. {config.lr / 10:g}."
                 )
-            history.append(record)
-            if val_loss < best_val_loss:
-                best_val_loss, best_epoch = val_loss, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                if run is not None:
-                    run.save_state_dict(best_state)
-            if run is not None:
-                run.write_history(history)
-                run.write_status("running", epoch=epoch, batch=batches, batches=batches, best_epoch=best_epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+
+            examples_seen += len(index)
+            loss_sum += loss_value * len(index)
+            correct += (logits.argmax(1) == targets).sum().item()
+            window_sum, window_count = window_sum + loss_value, window_count + 1
+            if batch % config.log_every == 0 or batch == batches:
+                window_loss = window_sum / window_count
+                batch_losses.append([examples_seen, window_loss])
+                if on_progress:
+                    on_progress(Progress("batch", epoch, config.epochs, batch, batches, examples_seen, window_loss))
+                window_sum, window_count = 0.0, 0
+            if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_EVERY_S:
+                run.write_status("running", epoch=epoch, batch=batch, batches=batches)
                 last_heartbeat = time.monotonic()
-            if on_progress:
-                on_progress(
-                    Progress(
-                        "epoch", epoch, config.epochs, batches, batches, examples_seen, record["train_loss"], record
-                    )
-                )
-    except TrainingDiverged as error:
-        return _stop(run, model, best_state, history, best_epoch, "failed", str(error))
-    except KeyboardInterrupt:
-        return _stop(
-            run, model, best_state, history, best_epoch, "cancelled", f"cancelled during epoch {epoch}, batch {batch}"
+
+        val_loss, val_accuracy, _ = evaluate_loss_accuracy(
+            model, data.val.images, data.val.labels, info.mean, info.std, device=device
         )
-    except Exception as error:
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(
+                f"the validation loss became {val_loss} after epoch {epoch}. "
+                f"Try a smaller learning rate, e.g. {config.lr / 10:g}."
+            )
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / len(train_labels),
+            "train_accuracy": correct / len(train_labels),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+            "examples_seen": examples_seen,
+            "batch_losses": batch_losses,
+        }
+        kept.history.append(record)
+        if val_loss < kept.best_val_loss:
+            kept.best_val_loss, kept.best_epoch = val_loss, epoch
+            kept.best_state = copy.deepcopy(model.state_dict())
+            if run is not None:
+                run.save_state_dict(kept.best_state)
         if run is not None:
-            run.write_status("failed", error=f"{type(error).__name__}: {error}", finished=now_iso())
-        raise
+            run.write_history(kept.history)
+            run.write_status("running", epoch=epoch, batch=batches, batches=batches, best_epoch=kept.best_epoch)
+            last_heartbeat = time.monotonic()
+        if on_progress:
+            on_progress(
+                Progress("epoch", epoch, config.epochs, batches, batches, examples_seen, record["train_loss"], record)
+            )
 
-    model.load_state_dict(best_state)
-    test_accuracy = None
+
+def _stop(run: Run | None, kept: _Kept, state: str, reason: str) -> FitResult:
+    if kept.model is not None and kept.best_state is not None:
+        kept.model.load_state_dict(kept.best_state)
     if run is not None:
-        test_accuracy = store_test_predictions(run, model, data, device)
-        run.write_status(
-            "completed",
-            best_epoch=best_epoch,
-            best_val_loss=best_val_loss,
-            best_val_accuracy=history[best_epoch - 1]["val_accuracy"],
-            test_accuracy=test_accuracy,
-            finished=now_iso(),
-        )
-    return FitResult("completed", model, history, best_epoch, test_accuracy)
-
-
-def _stop(run, model, best_state, history, best_epoch, state: str, reason: str) -> FitResult:
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    if run is not None:
-        run.write_status(state, error=reason, best_epoch=best_epoch, finished=now_iso())
-    return FitResult(state, model, history, best_epoch, error=reason)
+        run.write_status(state, error=reason, best_epoch=kept.best_epoch, finished=now_iso())
+    return FitResult(state, kept.model, kept.history, kept.best_epoch, error=reason)

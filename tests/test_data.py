@@ -32,7 +32,7 @@ def test_validation_is_a_fixed_disjoint_hold_out_of_the_training_file(tmp_path):
 def test_validation_split_of_the_full_training_file():
     positions = validation_indices()
     assert len(positions) == 5_000 and len(set(positions.tolist())) == 5_000
-    assert 0 <= positions.min() and positions.max() < 60_000
+    assert positions.min() >= 0 and positions.max() < 60_000
     assert torch.equal(positions, validation_indices())
 
 

@@ -36,7 +36,10 @@ def test_hand_counted_case():
     assert report["precision"].tolist() == pytest.approx([1 / 2, 1 / 3, 1])
     assert report["recall"].tolist() == pytest.approx([1 / 3, 1 / 2, 1])
     pairs = confused_pairs(matrix, CLASSES)
-    assert list(zip(pairs.true_name, pairs.predicted_name, pairs["count"], strict=True)) == [("a", "b", 2), ("b", "a", 1)]
+    assert list(zip(pairs.true_name, pairs.predicted_name, pairs["count"], strict=True)) == [
+        ("a", "b", 2),
+        ("b", "a", 1),
+    ]
 
 
 def test_metrics_match_scikit_learn():

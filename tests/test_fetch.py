@@ -153,9 +153,7 @@ def test_debian_tool_failure_says_which_command(tmp_path, fake_info):
         return subprocess.CompletedProcess(command, 100, "", "E: Unable to locate package dataset-fashion-mnist\n")
 
     with pytest.raises(FetchError, match="apt-get download dataset-fashion-mnist.*Unable to locate"):
-        fetch_module.fashion_from_debian(
-            infos["fashion-mnist"], tmp_path, system_dir=tmp_path / "absent", run=fake_run
-        )
+        fetch_module.fashion_from_debian(infos["fashion-mnist"], tmp_path, system_dir=tmp_path / "absent", run=fake_run)
 
 
 # --- MNIST from PyPI's wheel ------------------------------------------------------------

@@ -18,8 +18,14 @@ from core.runs import (
 )
 from core.storage import atomic_open, atomic_write_json
 
-CONFIG = {"dataset": "mnist", "model": "pytorch-example", "classes": [str(i) for i in range(10)],
-          "mean": 0.1307, "std": 0.3081, "epochs": 2}
+CONFIG = {
+    "dataset": "mnist",
+    "model": "pytorch-example",
+    "classes": [str(i) for i in range(10)],
+    "mean": 0.1307,
+    "std": 0.3081,
+    "epochs": 2,
+}
 
 
 def completed_run(root, run_id="good"):
@@ -28,8 +34,9 @@ def completed_run(root, run_id="good"):
     torch.manual_seed(0)
     model = create_model("pytorch-example")
     run.save_state_dict(model.state_dict())
-    run.write_history([{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.9},
-                       {"epoch": 2, "val_loss": 0.4, "val_accuracy": 0.93}])
+    run.write_history(
+        [{"epoch": 1, "val_loss": 0.5, "val_accuracy": 0.9}, {"epoch": 2, "val_loss": 0.4, "val_accuracy": 0.93}]
+    )
     probs = np.full((6, 10), 0.01, dtype=np.float32)
     probs[np.arange(6), [0, 1, 2, 3, 4, 4]] = 0.91
     run.save_predictions(probs, np.array([0, 1, 2, 3, 4, 5]), np.arange(6))
@@ -114,8 +121,12 @@ def test_predictions_of_the_wrong_shape_are_refused(tmp_path):
 
 def test_pickled_predictions_are_never_unpickled(tmp_path):
     run, _ = completed_run(tmp_path)
-    np.savez(run.path / PREDICTIONS_FILE, probs=np.array([{"a": 1}], dtype=object),
-             labels=np.zeros(1, dtype=int), indices=np.arange(1))
+    np.savez(
+        run.path / PREDICTIONS_FILE,
+        probs=np.array([{"a": 1}], dtype=object),
+        labels=np.zeros(1, dtype=int),
+        indices=np.arange(1),
+    )
     with pytest.raises(RunError, match="unreadable"):
         run.load_predictions()
 

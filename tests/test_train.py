@@ -11,8 +11,18 @@ from core.train import fit, random_shift_rotate, resolve_device, start_run
 
 
 def small_config(**changes) -> TrainConfig:
-    values = dict(dataset="mnist", model="mlp", epochs=3, batch_size=32, lr=0.05, optimizer="sgd", momentum=0.9,
-                  device="cpu", threads=1, log_every=5)
+    values = dict(
+        dataset="mnist",
+        model="mlp",
+        epochs=3,
+        batch_size=32,
+        lr=0.05,
+        optimizer="sgd",
+        momentum=0.9,
+        device="cpu",
+        threads=1,
+        log_every=5,
+    )
     return TrainConfig(**{**values, **changes})
 
 
@@ -140,3 +150,12 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="not available"):
             resolve_device("cuda")
+
+
+def test_an_unexpected_error_marks_the_run_failed_and_is_raised(tmp_path):
+    config = small_config()
+    run = start_run(config, tmp_path)
+    with pytest.raises(Exception, match="fetch"):
+        fit(config, run, data_dir=tmp_path / "no-data")
+    status = load_run(run.path).status()
+    assert status["state"] == "failed" and "DataError" in status["error"]

@@ -1,0 +1,40 @@
+# `make run` starts the dashboard and `make test` runs every test; both first create the
+# virtual environment, install the pinned requirements and fetch the datasets if missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: run test setup data lint format clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+run: data  ## start the dashboard on http://localhost:$(PORT)
+	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
+
+test: data  ## lint, then the whole test suite (real-data checks included)
+	$(BIN)/ruff check .
+	REQUIRE_REAL_DATA=1 $(BIN)/python -m pytest
+
+setup: $(INSTALLED)  ## create .venv and install the pinned requirements
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+data: setup  ## fetch and verify MNIST and Fashion-MNIST (nothing to do when present)
+	$(BIN)/python -m core data fetch --dataset all
+
+lint: setup  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove the virtual environment (the datasets stay in data/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache
