@@ -174,7 +174,7 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
-    run = start_run(config, args.checkpoints)
+    run = start_run(config, args.checkpoints, run_id=args.run_id)
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     bar = None

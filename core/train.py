@@ -85,10 +85,10 @@ def run_config(config: TrainConfig) -> dict:
     }
 
 
-def start_run(config: TrainConfig, root: Path | None = None) -> Run:
-    """Validate the config and create its run folder."""
+def start_run(config: TrainConfig, root: Path | None = None, run_id: str | None = None) -> Run:
+    """Validate the config and create its run folder (named ``run_id``, or date-dataset-model)."""
     config.validate()
-    return create_run(run_config(config), root)
+    return create_run(run_config(config), root, run_id=run_id)
 
 
 def random_shift_rotate(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
-import streamlit as st
 import torch
 
 from core.data import DATASETS, default_data_dir, is_present

@@ -32,7 +32,7 @@ def test_runs_are_listed_with_their_state_and_a_broken_one_with_its_reason(store
     assert not at.exception
     table = at.dataframe[0].value
     rows = table.set_index("id")
-    assert rows.loc["good-run", "state"].endswith("completed")
+    assert rows.loc["good-run", "state"] == "completed"
     assert rows.loc["good-run", "test_accuracy"] == pytest.approx(5 / 6)
-    assert rows.loc["broken-run", "state"].endswith("unreadable")
+    assert rows.loc["broken-run", "state"] == "unreadable"
     assert "config.json is not valid JSON" in rows.loc["broken-run", "error"]

@@ -71,26 +71,15 @@ def test_train_runs_and_evaluate_end_to_end(idx_data_dir, tmp_path):
             [sys.executable, "-m", "core", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300
         )
 
-    trained = cli(
-        "train",
-        "--dataset",
-        "fashion-mnist",
-        "--model",
-        "fashion-two-conv",
-        "--epochs",
-        "2",
-        "--threads",
-        "1",
-        "--quiet",
-        *env_args,
-    )
+    train_args = "--dataset fashion-mnist --model fashion-two-conv --epochs 2 --threads 1 --quiet --run-id smoke"
+    trained = cli("train", *train_args.split(), *env_args)
     assert trained.returncode == 0, trained.stderr
     run_path = trained.stdout.strip().splitlines()[-1]
     assert "test accuracy" in trained.stderr
 
     listed = cli("runs", "--json", "--checkpoints", str(checkpoints))
     [summary] = json.loads(listed.stdout)
-    assert summary["path"] == run_path
+    assert summary["path"] == run_path and summary["id"] == "smoke"
     assert summary["state"] == "completed" and summary["epochs_done"] == 2 and summary["model"] == "fashion-two-conv"
     assert 0 <= summary["test_accuracy"] <= 1
 

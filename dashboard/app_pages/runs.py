@@ -4,15 +4,6 @@ import streamlit as st
 
 from dashboard.state import missing_datasets, runs_table, store_locations
 
-STATE_LABELS = {
-    "completed": "✅ completed",
-    "running": "⏳ running",
-    "failed": "❌ failed",
-    "cancelled": "⏹ cancelled",
-    "interrupted": "⚠️ interrupted",
-    "unreadable": "🚫 unreadable",
-}
-
 
 def page() -> None:
     st.title("Runs")
@@ -30,11 +21,12 @@ def page() -> None:
             "```\npython -m core train --dataset mnist --model two-conv-dropout --epochs 1\n```"
         )
         return
-    table["state"] = table["state"].map(lambda state: STATE_LABELS.get(state, state))
+    st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first.")
     table["epochs"] = table["epochs_done"].astype(str) + " / " + table["epochs"].fillna(0).astype(int).astype(str)
     st.dataframe(
         table[["id", "dataset", "model", "state", "epochs", "best_val_accuracy", "test_accuracy", "created", "error"]],
         hide_index=True,
+        placeholder="—",
         column_config={
             "id": st.column_config.TextColumn("Run"),
             "dataset": "Dataset",
