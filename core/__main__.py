@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ConfigError) else 1
+    except BrokenPipeError:  # e.g. `python -m core runs | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def build_parser() -> Parser:

@@ -6,6 +6,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from core.data import DATASETS
+from core.models import MODELS
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -39,10 +42,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad value and what is allowed."""
-        # Imported here: the registries import this module.
-        from core.data import DATASETS
-        from core.models import MODELS
-
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.model not in MODELS:
