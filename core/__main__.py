@@ -17,9 +17,11 @@ from pathlib import Path
 from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
 from core.models import MODELS, get_model_spec
+from core.presets import PRESETS, preset_config
 from core.runs import RunError, default_checkpoints_dir, list_runs, load_run
 
 EXIT_USAGE = 2
+DEFAULT_MODEL = "two-conv-dropout"
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,10 +63,11 @@ def build_parser() -> Parser:
     train = commands.add_parser(
         "train",
         help="train a model and store the run",
-        description="Values not given come from the model's tutorial recipe (see `python -m core models`).",
+        description="Values not given come from the preset, else from the model's recipe (`python -m core models`).",
     )
     train.add_argument("--dataset", choices=list(DATASETS), default="mnist")
-    train.add_argument("--model", default="two-conv-dropout", help=f"one of: {', '.join(MODELS)}")
+    train.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (sets the model and its recipe)")
+    train.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default {DEFAULT_MODEL}, with its recipe)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float, help="(peak) learning rate")
@@ -157,15 +160,20 @@ def cmd_models(args) -> int:
 
 
 def config_from_args(args) -> TrainConfig:
-    spec = get_model_spec(args.model) if args.model in MODELS else None
-    if spec is None:
+    """The preset's values (or the model's recipe), then every flag that was given."""
+    if args.preset and args.model:
+        raise ConfigError("give --preset or --model, not both (a preset names its model)")
+    if args.model and args.model not in MODELS:
         raise ConfigError(f"unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
-    values = {"dataset": args.dataset, "model": args.model, **spec.recipe.overrides()}
-    for field in dataclasses.fields(TrainConfig):
-        given = getattr(args, field.name, None)
-        if given is not None and field.name not in ("dataset", "model"):
-            values[field.name] = given
-    config = TrainConfig(**values)
+    given = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if field.name not in ("dataset", "model", "preset") and getattr(args, field.name, None) is not None
+    }
+    if args.preset:
+        return preset_config(args.preset, args.dataset, **given)
+    model = args.model or DEFAULT_MODEL
+    config = TrainConfig(dataset=args.dataset, model=model, **{**get_model_spec(model).recipe.overrides(), **given})
     config.validate()
     return config
 

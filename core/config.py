@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.data import DATASETS
 from core.models import MODELS
@@ -37,8 +37,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None = every core this process may use
     log_every: int = 50  # batches between two records of the running batch loss
-    # Free-form label shown beside the run, e.g. the preset it came from.
-    note: str = field(default="")
+    preset: str = ""  # the preset the values came from, if any (core.presets)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad value and what is allowed."""

@@ -33,6 +33,7 @@ def predict(
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = normalize(images[start : start + batch_size].to(device, non_blocking=True), mean, std)
+        batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(batch)
         outputs.append(logits.float().cpu())

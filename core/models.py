@@ -255,8 +255,45 @@ def two_conv_fc3(num_classes: int = 10) -> nn.Module:
 # --- our own ---------------------------------------------------------------------------
 
 
+def _conv_pool_bn(c_in: int, c_out: int) -> nn.Sequential:
+    """Pooling before BatchNorm and ReLU: they then work on a quarter of the pixels (measured here:
+    a third of a CPU training step went to BatchNorm at full resolution)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.MaxPool2d(2),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+@register_model(
+    "quick-cnn",
+    "Our quick CNN: three 3×3 conv-pool-BatchNorm-ReLU blocks (16-32-64), 576→10",
+    Recipe(
+        "sgd",
+        0.2,
+        256,
+        2,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
+    ),
+)
+def quick_cnn(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        _conv_pool_bn(1, 16),  # 14×14
+        _conv_pool_bn(16, 32),  # 7×7
+        _conv_pool_bn(32, 64),  # 3×3
+        nn.Flatten(),
+        nn.Linear(64 * 3 * 3, num_classes),
+    )
 
 
 @register_model(

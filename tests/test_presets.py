@@ -1,0 +1,38 @@
+import pytest
+
+from core.__main__ import main
+from core.config import ConfigError
+from core.data import DATASETS
+from core.models import MODELS
+from core.presets import PRESETS, TUTORIAL_MODELS, preset_config
+
+
+@pytest.mark.parametrize("dataset", list(DATASETS))
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_is_a_valid_config_on_every_dataset(name, dataset):
+    config = preset_config(name, dataset)
+    assert config.preset == name and config.dataset == dataset and config.model in MODELS
+
+
+def test_a_preset_per_tutorial_recipe_plus_quick_and_strong():
+    assert set(PRESETS) == {"quick", "strong", *TUTORIAL_MODELS}
+    config = preset_config("pytorch-example", "mnist")
+    assert (config.optimizer, config.lr, config.momentum, config.batch_size, config.epochs) == ("sgd", 0.01, 0.5, 64, 3)
+
+
+def test_per_dataset_values_and_overrides():
+    assert preset_config("quick", "mnist").epochs == 2
+    assert preset_config("quick", "fashion-mnist").epochs == 3
+    assert preset_config("quick", "fashion-mnist", epochs=1, seed=7).epochs == 1
+
+
+def test_unknown_preset_and_bad_override():
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of: quick, strong"):
+        preset_config("fast", "mnist")
+    with pytest.raises(ConfigError, match="epochs"):
+        preset_config("quick", "mnist", epochs=0)
+
+
+def test_cli_refuses_a_preset_and_a_model_together(capsys):
+    assert main(["train", "--preset", "quick", "--model", "mlp"]) == 2
+    assert "not both" in capsys.readouterr().err
