@@ -16,8 +16,8 @@ from pathlib import Path
 
 from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
-from core.models import MODELS, get_model_spec
-from core.presets import PRESETS, preset_config
+from core.models import MODELS
+from core.presets import PRESETS, preset_config, recipe_config
 from core.runs import RunError, default_checkpoints_dir, list_runs, load_run
 
 EXIT_USAGE = 2
@@ -163,8 +163,6 @@ def config_from_args(args) -> TrainConfig:
     """The preset's values (or the model's recipe), then every flag that was given."""
     if args.preset and args.model:
         raise ConfigError("give --preset or --model, not both (a preset names its model)")
-    if args.model and args.model not in MODELS:
-        raise ConfigError(f"unknown model {args.model!r}; choose one of: {', '.join(MODELS)}")
     given = {
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(TrainConfig)
@@ -172,10 +170,7 @@ def config_from_args(args) -> TrainConfig:
     }
     if args.preset:
         return preset_config(args.preset, args.dataset, **given)
-    model = args.model or DEFAULT_MODEL
-    config = TrainConfig(dataset=args.dataset, model=model, **{**get_model_spec(model).recipe.overrides(), **given})
-    config.validate()
-    return config
+    return recipe_config(args.model or DEFAULT_MODEL, args.dataset, **given)
 
 
 def cmd_train(args) -> int:

@@ -64,8 +64,19 @@ def preset_config(name: str, dataset: str, **overrides) -> TrainConfig:
     """The validated TrainConfig of a preset; ``overrides`` (e.g. epochs) win over the preset."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
-    config = TrainConfig(**{**PRESETS[name].values(dataset), **overrides})
+    return _validated(PRESETS[name].values(dataset), overrides)
+
+
+def recipe_config(model: str, dataset: str, **overrides) -> TrainConfig:
+    """The validated TrainConfig of a model with its own recipe; ``overrides`` win over the recipe."""
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    return _validated({"dataset": dataset, "model": model, **MODELS[model].recipe.overrides()}, overrides)
+
+
+def _validated(values: dict, overrides: dict) -> TrainConfig:
+    if values["dataset"] not in DATASETS:
+        raise ConfigError(f"unknown dataset {values['dataset']!r}; choose one of: {', '.join(DATASETS)}")
+    config = TrainConfig(**{**values, **overrides})
     config.validate()
     return config
