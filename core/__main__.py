@@ -17,7 +17,7 @@ from pathlib import Path
 from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
 from core.models import MODELS
-from core.presets import PRESETS, preset_config, recipe_config
+from core.presets import PRESETS, TUTORIAL_MODELS, preset_config, recipe_config
 from core.runs import RunError, default_checkpoints_dir, list_runs, load_run
 
 EXIT_USAGE = 2
@@ -87,6 +87,14 @@ def build_parser() -> Parser:
     add_data_dir(train)
     add_checkpoints(train)
     train.set_defaults(handler=cmd_train)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="train every tutorial recipe and write results/reproduce.md (about 15 minutes on 2 cores)"
+    )
+    reproduce.add_argument("--model", action="append", choices=TUTORIAL_MODELS, help="only these (repeatable)")
+    reproduce.add_argument("--keep-runs", type=Path, help="store the runs here (default: thrown away)")
+    reproduce.add_argument("--results", type=Path, help="folder for reproduce.json and reproduce.md")
+    reproduce.set_defaults(handler=cmd_reproduce)
 
     runs = commands.add_parser("runs", help="list the stored runs")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
@@ -223,6 +231,22 @@ def cmd_train(args) -> int:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def cmd_reproduce(args) -> int:
+    from core.reproduce import RESULTS_DIR, reproduce, write_results
+
+    def report(result) -> None:
+        accuracy = f"{result.test_accuracy:.2%}" if result.test_accuracy is not None else result.state
+        print(
+            f"{result.model} on {result.dataset}: {accuracy} in {result.seconds:.0f} s (reported: {result.reported})",
+            file=sys.stderr,
+        )
+
+    results = reproduce(args.model, args.keep_runs, on_result=report)
+    _, markdown = write_results(results, args.results or RESULTS_DIR)
+    print(markdown)
+    return 0
 
 
 def cmd_runs(args) -> int:

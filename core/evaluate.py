@@ -118,11 +118,36 @@ def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None =
 
 def errors_for_pair(probs: np.ndarray, labels: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
     """Row numbers of the images of ``true_class`` predicted as ``predicted_class``, most confident first."""
+    return select_predictions(probs, labels, true_class, predicted_class, include_correct=True)
+
+
+SORTS = ("wrong_confidence", "true_probability")
+
+
+def select_predictions(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    true_class: int | None = None,
+    predicted_class: int | None = None,
+    include_correct: bool = False,
+    sort: str = "wrong_confidence",
+) -> np.ndarray:
+    """Row numbers of the predictions that match the filters (None = any class), ordered by ``sort``.
+
+    ``wrong_confidence``: the model's confidence in its answer, highest first (its worst mistakes
+    first). ``true_probability``: the probability it gave the true class, lowest first.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}")
     predicted = probs.argmax(axis=1)
-    rows = np.flatnonzero((labels == true_class) & (predicted == predicted_class))
-    confidence = probs[rows, predicted_class]
-    # Stable sort on negated confidence: ties keep file order.
-    return rows[np.argsort(-confidence, kind="stable")]
+    keep = np.ones(len(labels), dtype=bool) if include_correct else predicted != labels
+    if true_class is not None:
+        keep &= labels == true_class
+    if predicted_class is not None:
+        keep &= predicted == predicted_class
+    rows = np.flatnonzero(keep)
+    key = -probs[rows, predicted[rows]] if sort == "wrong_confidence" else probs[rows, labels[rows]]
+    return rows[np.argsort(key, kind="stable")]
 
 
 @dataclass

@@ -241,6 +241,7 @@ class RunSummary:
     path: str
     dataset: str | None = None
     model: str | None = None
+    preset: str | None = None
     state: str = "unreadable"
     epochs_done: int = 0
     epochs: int | None = None
@@ -297,6 +298,7 @@ def summarize(run: Run) -> RunSummary:
         config = run.config
         summary.dataset, summary.model = config["dataset"], config["model"]
         summary.epochs = config.get("epochs")
+        summary.preset = config.get("preset") or None
         summary.created = config.get("created")
         status = run.status()
         summary.state = status["state"]

@@ -1,4 +1,4 @@
-"""Entry point: ``streamlit run dashboard/app.py``. Builds the navigation and runs the page."""
+"""Entry point: ``streamlit run dashboard/app.py``. Shared sidebar pickers, navigation, the page."""
 
 import sys
 from pathlib import Path
@@ -10,11 +10,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from dashboard.sidebar import draw_sidebar  # noqa: E402
 from dashboard.state import limit_torch_threads  # noqa: E402
 
-st.set_page_config(page_title="MNIST Lens", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
 limit_torch_threads()
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
-navigation = st.navigation([st.Page(PAGES_DIR / "runs.py", title="Runs", icon="📋", default=True)])
+navigation = st.navigation(
+    [
+        st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/grid_view:"),
+        st.Page(PAGES_DIR / "curves.py", title="Training curves", icon=":material/show_chart:"),
+        st.Page(PAGES_DIR / "confusion.py", title="Confusion matrix", icon=":material/apps:"),
+        st.Page(PAGES_DIR / "errors.py", title="Errors", icon=":material/error:"),
+    ]
+)
+draw_sidebar()
 navigation.run()

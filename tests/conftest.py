@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import TrainConfig
 from core.data import DATASETS, DatasetSplits, Split, raw_dir
 from core.fetch import idx_bytes
+from core.train import fit, start_run
 
 
 def synthetic_images(count: int, seed: int, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -61,3 +63,26 @@ def idx_data_dir(tmp_path: Path) -> Path:
     for name in DATASETS:
         write_idx_dataset(root, name)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory):
+    """Small synthetic IDX datasets and a real two-epoch run on each."""
+    root = tmp_path_factory.mktemp("store")
+    data_dir, checkpoints = root / "data", root / "runs"
+    for name in ("mnist", "fashion-mnist"):
+        write_idx_dataset(data_dir, name, train_count=600, test_count=200)
+        config = TrainConfig(
+            dataset=name,
+            model="fashion-two-conv",
+            epochs=2,
+            batch_size=32,
+            lr=0.05,
+            optimizer="sgd",
+            momentum=0.9,
+            device="cpu",
+            threads=1,
+            log_every=4,
+        )
+        fit(config, start_run(config, checkpoints, run_id=f"{name}-tiny"), data_dir=data_dir)
+    return data_dir, checkpoints

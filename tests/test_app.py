@@ -1,38 +1,130 @@
-"""The dashboard through Streamlit's AppTest (no browser)."""
+"""Every dashboard page through Streamlit's AppTest, against a small store the tests make."""
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data import PROJECT_ROOT
+from core.runs import list_runs
 from tests.test_runs import completed_run
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
+PAGES = ["runs.py", "dataset.py", "curves.py", "confusion.py", "errors.py"]
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def empty_store(tmp_path, monkeypatch):
     monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
     return tmp_path / "runs"
 
 
-def test_empty_store_says_how_to_fetch_and_train(store):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+@pytest.fixture
+def store(trained_store, monkeypatch):
+    data_dir, checkpoints = trained_store
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(checkpoints))
+    return checkpoints
+
+
+def app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.run()
+    at.switch_page(f"app_pages/{page}")
+    return at.run()
+
+
+def test_empty_store_says_how_to_fetch_and_train(empty_store):
+    at = app().run()
     assert not at.exception
     text = " ".join(block.value for block in at.info)
-    assert "python -m core data fetch" in text
-    assert "python -m core train" in text
+    assert "python -m core data fetch" in text and "python -m core train" in text
 
 
-def test_runs_are_listed_with_their_state_and_a_broken_one_with_its_reason(store):
-    completed_run(store, "good-run")
-    broken, _ = completed_run(store, "broken-run")
-    (broken.path / "config.json").write_text("{oops")
-    at = AppTest.from_file(APP, default_timeout=60).run()
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_helps_when_there_is_nothing_yet(empty_store, page):
+    at = open_page(app(), page)
     assert not at.exception
-    table = at.dataframe[0].value
-    rows = table.set_index("id")
+    assert at.info, "an empty page should say what to do"
+
+
+def test_a_broken_run_is_listed_with_its_reason(empty_store):
+    completed_run(empty_store, "good-run")
+    broken, _ = completed_run(empty_store, "broken-run")
+    (broken.path / "config.json").write_text("{oops")
+    at = app().run()
+    assert not at.exception
+    rows = at.dataframe[0].value.set_index("id")
     assert rows.loc["good-run", "state"] == "completed"
     assert rows.loc["good-run", "test_accuracy"] == pytest.approx(5 / 6)
     assert rows.loc["broken-run", "state"] == "unreadable"
     assert "config.json is not valid JSON" in rows.loc["broken-run", "error"]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_a_trained_run(store, dataset, page):
+    at = open_page(app({"dataset": dataset, "run": f"{dataset}-tiny"}), page)
+    assert not at.exception
+    assert not at.warning
+    assert at.sidebar.selectbox[0].value == dataset
+    assert at.sidebar.selectbox[1].value == f"{dataset}-tiny"
+
+
+def test_dataset_page_shows_class_names_and_reshuffles(store):
+    at = open_page(app({"dataset": "fashion-mnist"}), "dataset.py")
+    assert "Pullover" in [block.value.strip("*") for block in at.markdown]
+    at.button[0].click().run()
+    assert not at.exception and at.session_state["dataset_samples_seed"] == 1
+
+
+def test_curves_page_offers_the_history_as_csv(store):
+    at = open_page(app({"dataset": "mnist", "run": "mnist-tiny"}), "curves.py")
+    history = at.dataframe[0].value
+    assert history["epoch"].tolist() == [1, 2]
+    assert set(history["run"]) == {"mnist-tiny"}
+
+
+def test_confusion_pair_picker_shows_exactly_that_pairs_images(store):
+    [run_summary] = [s for s in list_runs(store) if s.id == "fashion-mnist-tiny"]
+    at = open_page(app({"dataset": "fashion-mnist", "run": "fashion-mnist-tiny"}), "confusion.py")
+    per_class = at.dataframe[0].value
+    assert per_class["support"].sum() == 200  # the test split of the synthetic dataset
+    assert per_class["class"].tolist()[2] == "Pullover"
+
+    from core.runs import Run
+
+    predictions = Run(store / run_summary.id).load_predictions()
+    predicted = predictions.predicted
+    at.selectbox(key="pair_true").select("Pullover").run()
+    at.selectbox(key="pair_predicted").select("Pullover").run()
+    assert not at.exception
+    expected = np.flatnonzero((predictions.labels == 2) & (predicted == 2))
+    details = at.dataframe[-1].value
+    assert sorted(details["test index"].tolist()) == sorted(predictions.indices[expected].tolist()[:96])
+    confidences = details["confidence"].to_numpy()
+    assert (np.diff(confidences) <= 0).all()
+
+
+def test_errors_page_shows_exactly_the_filtered_images_in_order(store):
+    from core.evaluate import select_predictions
+    from core.runs import Run
+
+    predictions = Run(store / "fashion-mnist-tiny").load_predictions()
+    at = open_page(app({"dataset": "fashion-mnist", "run": "fashion-mnist-tiny"}), "errors.py")
+    at.toggle(key="errors_correct").set_value(True).run()
+    at.selectbox(key="errors_true").select("Pullover").run()
+    at.selectbox(key="errors_sort").select("true_probability").run()
+    assert not at.exception
+    expected = select_predictions(
+        predictions.probs, predictions.labels, true_class=2, include_correct=True, sort="true_probability"
+    )[:50]
+    details = at.dataframe[-1].value
+    assert details["test index"].tolist() == predictions.indices[expected].tolist()
+    assert set(details["true"]) == {"Pullover"}

@@ -11,6 +11,7 @@ from core.evaluate import (
     errors_for_pair,
     normalize_rows,
     per_class_report,
+    select_predictions,
 )
 
 CLASSES = ["a", "b", "c"]
@@ -86,3 +87,29 @@ def test_errors_for_pair_most_confident_first():
     confidences = probs[rows, predicted_class]
     assert (np.diff(confidences) <= 0).all()
     assert len(errors_for_pair(probs, labels, 3, 3)) == (labels[predicted == 3] == 3).sum()
+
+
+@pytest.mark.parametrize("include_correct", [False, True])
+@pytest.mark.parametrize(("true_class", "predicted_class"), [(None, None), (3, None), (None, 5), (3, 5), (4, 4)])
+def test_select_predictions_matches_a_brute_force_filter(true_class, predicted_class, include_correct):
+    probs, labels = random_predictions(seed=3)
+    predicted = probs.argmax(1)
+    expected = {
+        i
+        for i in range(len(labels))
+        if (include_correct or predicted[i] != labels[i])
+        and true_class in (None, labels[i])
+        and predicted_class in (None, predicted[i])
+    }
+    rows = select_predictions(probs, labels, true_class, predicted_class, include_correct)
+    assert set(rows.tolist()) == expected and len(rows) == len(expected)
+    assert (np.diff(probs[rows, predicted[rows]]) <= 0).all()
+    by_true = select_predictions(probs, labels, true_class, predicted_class, include_correct, sort="true_probability")
+    assert set(by_true.tolist()) == expected
+    assert (np.diff(probs[by_true, labels[by_true]]) >= 0).all()
+
+
+def test_select_predictions_refuses_an_unknown_sort():
+    probs, labels = random_predictions()
+    with pytest.raises(ValueError, match="sort must be one of"):
+        select_predictions(probs, labels, sort="random")

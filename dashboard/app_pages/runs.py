@@ -1,8 +1,30 @@
-"""Runs: every stored run with its state and accuracies."""
+"""Runs: every stored run with its state and accuracies; selecting a row selects the run."""
 
 import streamlit as st
 
+from dashboard.sidebar import select_run, selected_run_id
 from dashboard.state import missing_datasets, runs_table, store_locations
+
+TABLE_KEY = "runs_table"
+COLUMNS = [
+    "id",
+    "dataset",
+    "model",
+    "preset",
+    "state",
+    "epochs",
+    "best_val_accuracy",
+    "test_accuracy",
+    "created",
+    "error",
+]
+
+
+def on_row_selected() -> None:
+    rows = st.session_state[TABLE_KEY].selection.rows
+    if rows:
+        row = st.session_state["runs_table_rows"].iloc[rows[0]]
+        select_run(row["id"], row["dataset"])
 
 
 def page() -> None:
@@ -18,19 +40,28 @@ def page() -> None:
     if table.empty:
         st.info(
             f"No runs in `{checkpoints_dir}` yet. Train one with:\n\n"
-            "```\npython -m core train --dataset mnist --model two-conv-dropout --epochs 1\n```"
+            "```\npython -m core train --dataset mnist --preset quick\n```"
         )
         return
-    st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first.")
     table["epochs"] = table["epochs_done"].astype(str) + " / " + table["epochs"].fillna(0).astype(int).astype(str)
+    table = table[COLUMNS].reset_index(drop=True)
+    st.session_state["runs_table_rows"] = table
+    st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first. Select a row to open that run.")
+    current = selected_run_id()
+    selected_rows = [int(i) for i in table.index[table["id"] == current]]
     st.dataframe(
-        table[["id", "dataset", "model", "state", "epochs", "best_val_accuracy", "test_accuracy", "created", "error"]],
+        table,
+        key=TABLE_KEY,
+        on_select=on_row_selected,
+        selection_mode="single-row",
+        selection_default={"selection": {"rows": selected_rows, "columns": []}} if selected_rows else None,
         hide_index=True,
         placeholder="—",
         column_config={
             "id": st.column_config.TextColumn("Run"),
             "dataset": "Dataset",
             "model": "Model",
+            "preset": "Preset",
             "state": "State",
             "epochs": "Epochs",
             "best_val_accuracy": st.column_config.NumberColumn("Best val acc", format="percent"),

@@ -1,0 +1,119 @@
+"""Confusion matrix: counts or rates, per-class scores, the most-confused pairs, and each cell's images."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.evaluate import errors_for_pair, normalize_rows
+from core.runs import RunError
+from dashboard import charts
+from dashboard.gallery import details_frame, tile
+from dashboard.sidebar import selected_run_id
+from dashboard.state import get_dataset, open_run, run_evaluation, run_predictions
+from dashboard.widgets import show_details
+
+TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "pair_true", "pair_predicted", "confusion_chart", "confusion_applied"
+GALLERY_COLUMNS = 12
+GALLERY_LIMIT = 96
+
+
+def cells_frame(matrix: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    rates = normalize_rows(matrix)
+    return pd.DataFrame(
+        [
+            {"true": class_names[t], "predicted": class_names[p], "count": int(matrix[t, p]), "rate": rates[t, p]}
+            for t in range(len(class_names))
+            for p in range(len(class_names))
+        ]
+    )
+
+
+def apply_clicked_cell(event, class_names: list[str]) -> None:
+    """A newly clicked cell sets the pair pickers (drawn after the chart, so this is allowed)."""
+    cells = (event or {}).get("selection", {}).get("cell") or []
+    clicked = (cells[0].get("true"), cells[0].get("predicted")) if cells else None
+    if clicked and clicked != st.session_state.get(APPLIED_KEY) and all(c in class_names for c in clicked):
+        st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = clicked
+    st.session_state[APPLIED_KEY] = clicked
+
+
+def page() -> None:
+    st.title("Confusion matrix")
+    run = open_run(selected_run_id())
+    if run is None:
+        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+        return
+    try:
+        class_names = list(run.config["classes"])
+        evaluation = run_evaluation(run)
+        probs, labels, indices = run_predictions(run)
+    except RunError as error:
+        st.warning(f"{run.id} has no usable test predictions: {error}")
+        return
+
+    st.caption(
+        f"{run.id} · {run.config['model']} · {len(labels):,} test images · accuracy {evaluation.accuracy:.2%}. "
+        "Click a cell to see its images below."
+    )
+    normalized = st.toggle("Rates per true class", value=False, key="confusion_rates")
+    chart = charts.confusion_heatmap(cells_frame(evaluation.confusion, class_names), class_names, normalized)
+    event = st.altair_chart(chart, on_select="rerun", key=CHART_KEY, selection_mode="cell")
+    apply_clicked_cell(event, class_names)
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Per class")
+        st.dataframe(
+            evaluation.report,
+            hide_index=True,
+            column_config={
+                "class": "Class",
+                "precision": st.column_config.ProgressColumn("Precision", format="percent", min_value=0, max_value=1),
+                "recall": st.column_config.ProgressColumn("Recall", format="percent", min_value=0, max_value=1),
+                "f1": st.column_config.ProgressColumn("F1", format="percent", min_value=0, max_value=1),
+                "support": st.column_config.NumberColumn("Images", format="localized"),
+            },
+        )
+    with right:
+        st.subheader("Most confused")
+        pairs = evaluation.pairs.head(10)[["true_name", "predicted_name", "count", "rate"]]
+        st.dataframe(
+            pairs,
+            hide_index=True,
+            column_config={
+                "true_name": "True",
+                "predicted_name": "Predicted as",
+                "count": "Images",
+                "rate": st.column_config.NumberColumn("Share of true", format="percent"),
+            },
+        )
+
+    st.subheader("Images of one cell")
+    if TRUE_KEY not in st.session_state and len(evaluation.pairs):
+        top = evaluation.pairs.iloc[0]
+        st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = top.true_name, top.predicted_name
+    pick_true, pick_predicted = st.columns(2)
+    true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY)
+    predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY)
+    rows = errors_for_pair(probs, labels, class_names.index(true_name), class_names.index(predicted_name))
+    if len(rows) == 0:
+        st.info(f"No test image of {true_name} was predicted as {predicted_name}.")
+        return
+    shown = rows[:GALLERY_LIMIT]
+    verb = "correctly classified" if true_name == predicted_name else f"predicted as {predicted_name}"
+    st.markdown(
+        f"**{len(rows):,}** test images of **{true_name}** {verb}"
+        + (f" — the {len(shown)} most confident shown" if len(rows) > len(shown) else "")
+        + ", most confident first."
+    )
+    data = get_dataset(run.config["dataset"])
+    if data is None:
+        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
+        return
+    images = data.test.images[indices[shown]].numpy()
+    st.image(tile(images, columns=GALLERY_COLUMNS, scale=3), output_format="PNG")
+    with st.expander("Per-image details (in gallery order, left to right, top to bottom)"):
+        show_details(details_frame(shown, indices, probs, labels, class_names))
+
+
+page()

@@ -1,0 +1,95 @@
+"""Errors: the misclassified test images, filtered by true and predicted class, worst first."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from core.evaluate import select_predictions
+from core.runs import RunError
+from dashboard import charts
+from dashboard.gallery import details_frame, tile
+from dashboard.sidebar import selected_run_id
+from dashboard.state import get_dataset, open_run, run_predictions
+from dashboard.widgets import show_details
+
+ANY = "Any"
+COLUMNS = 10
+PAGE_SIZE = 50
+SORT_LABELS = {
+    "wrong_confidence": "Confidence in its answer (highest first)",
+    "true_probability": "Probability of the true class (lowest first)",
+}
+
+
+def page() -> None:
+    st.title("Errors")
+    run = open_run(selected_run_id())
+    if run is None:
+        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+        return
+    try:
+        class_names = list(run.config["classes"])
+        probs, labels, indices = run_predictions(run)
+    except RunError as error:
+        st.warning(f"{run.id} has no usable test predictions: {error}")
+        return
+    data = get_dataset(run.config["dataset"])
+    if data is None:
+        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
+        return
+
+    filters = st.columns([2, 2, 3, 2], vertical_alignment="bottom")
+    true_name = filters[0].selectbox("True class", [ANY, *class_names], key="errors_true")
+    predicted_name = filters[1].selectbox("Predicted as", [ANY, *class_names], key="errors_predicted")
+    sort = filters[2].selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="errors_sort")
+    include_correct = filters[3].toggle("Show correct too", key="errors_correct")
+
+    rows = select_predictions(
+        probs,
+        labels,
+        None if true_name == ANY else class_names.index(true_name),
+        None if predicted_name == ANY else class_names.index(predicted_name),
+        include_correct=include_correct,
+        sort=sort,
+    )
+    predicted = probs.argmax(axis=1)
+    what = "predictions" if include_correct else "errors"
+    if len(rows) == 0:
+        st.info(f"No {what} match these filters.")
+        return
+    pages = math.ceil(len(rows) / PAGE_SIZE)
+    page_number = 1
+    if pages > 1:
+        page_number = st.number_input(f"Page (of {pages})", 1, pages, 1, key="errors_page")
+    shown = rows[(page_number - 1) * PAGE_SIZE : page_number * PAGE_SIZE]
+    st.caption(
+        f"{len(rows):,} {what} of {len(labels):,} test images; showing {len(shown)} "
+        f"(#{(page_number - 1) * PAGE_SIZE + 1}–{(page_number - 1) * PAGE_SIZE + len(shown)}). "
+        "Each image: true class, then predicted class and confidence (red when wrong)."
+    )
+    captions = [
+        (f"{class_names[labels[r]]}", f"→ {class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown
+    ]
+    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in shown]
+    images = data.test.images[indices[shown]].numpy()
+    st.image(tile(images, columns=COLUMNS, scale=3, captions=captions, caption_colors=colors), output_format="PNG")
+
+    st.subheader("One image")
+    position = st.number_input(
+        "Image on this page (1 = top left)", 1, len(shown), 1, key="errors_pick", help="Numbered left to right."
+    )
+    row = shown[position - 1]
+    left, right = st.columns([1, 3])
+    left.image(tile(images[position - 1 : position], columns=1, scale=8), output_format="PNG")
+    left.markdown(
+        f"Test image **#{indices[row]}**  \ntrue **{class_names[labels[row]]}**, "
+        f"predicted **{class_names[predicted[row]]}** ({probs[row, predicted[row]]:.1%})"
+    )
+    probabilities = pd.DataFrame({"class": class_names, "probability": probs[row]})
+    right.altair_chart(charts.probability_bars(probabilities, class_names, class_names[labels[row]]))
+    with st.expander("Per-image details (in gallery order)"):
+        show_details(details_frame(shown, indices, probs, labels, class_names))
+
+
+page()

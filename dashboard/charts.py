@@ -1,0 +1,173 @@
+"""Altair chart builders: a DataFrame in, a chart out; no Streamlit calls.
+
+Every class keeps one colour across every chart (``class_color``).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+# Tableau's ten categorical colours, one per class index.
+CLASS_PALETTE = [
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+]
+SPLIT_COLORS = {"train": "#4e79a7", "validation": "#f28e2b", "test": "#59a14f"}
+
+
+def class_scale(class_names: list[str]) -> alt.Scale:
+    return alt.Scale(domain=list(class_names), range=CLASS_PALETTE[: len(class_names)])
+
+
+def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Chart:
+    """counts: columns class, split, count. Grouped bars, one colour per class, one column per split."""
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=-40)),
+            y=alt.Y("count:Q", title="images"),
+            color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
+            column=alt.Column("split:N", sort=list(SPLIT_COLORS), title=None),
+            tooltip=["split", "class", alt.Tooltip("count:Q", format=",")],
+        )
+        .properties(width=220, height=200)
+    )
+
+
+def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
+    """histogram: columns intensity (bin start), fraction."""
+    return (
+        alt.Chart(histogram)
+        .mark_bar(color="#4e79a7")
+        .encode(
+            x=alt.X("intensity:Q", bin=alt.Bin(binned=True, step=16), title="pixel intensity (0–255)"),
+            x2="intensity_end:Q",
+            y=alt.Y("fraction:Q", scale=alt.Scale(type="symlog", constant=0.001), title="share of pixels (log)"),
+            tooltip=[alt.Tooltip("intensity:Q", title="from"), alt.Tooltip("fraction:Q", format=".2%")],
+        )
+        .properties(height=220)
+    )
+
+
+def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) -> alt.Chart:
+    """history: columns run, epoch, split (train/validation), value. Lines per run and split; the
+    kept epoch of each run marked with a rule."""
+    title = "loss" if metric == "loss" else "accuracy"
+    lines = (
+        alt.Chart(history)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+            y=alt.Y(
+                "value:Q",
+                title=title,
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=".1%" if metric == "accuracy" else ".3f"),
+            ),
+            color=alt.Color("run:N", title="run"),
+            strokeDash=alt.StrokeDash("split:N", sort=["train", "validation"], title="split"),
+            tooltip=[
+                "run",
+                "split",
+                "epoch",
+                alt.Tooltip("value:Q", title=title, format=".2%" if metric == "accuracy" else ".4f"),
+            ],
+        )
+    )
+    kept = (
+        alt.Chart(best_epochs)
+        .mark_rule(strokeDash=[2, 2], opacity=0.6)
+        .encode(x="epoch:Q", color=alt.Color("run:N"), tooltip=["run", alt.Tooltip("epoch:Q", title="kept epoch")])
+    )
+    return (lines + kept).properties(height=280).interactive()
+
+
+def batch_loss_curve(batches: pd.DataFrame) -> alt.Chart:
+    """batches: columns run, examples_seen, loss (running mean over the logging window)."""
+    return (
+        alt.Chart(batches)
+        .mark_line()
+        .encode(
+            x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
+            y=alt.Y("loss:Q", title="running batch loss", scale=alt.Scale(type="log")),
+            color=alt.Color("run:N", title="run"),
+            tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],
+        )
+        .properties(height=260)
+        .interactive()
+    )
+
+
+def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: bool) -> alt.LayerChart:
+    """cells: columns true, predicted, count, rate. Clicking a cell selects its (true, predicted) pair."""
+    value = "rate" if normalized else "count"
+    pick = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear="dblclick")
+    off_diagonal = cells.assign(shown=np.where(cells["true"] == cells["predicted"], np.nan, cells[value]))
+    base = alt.Chart(off_diagonal).encode(
+        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
+        y=alt.Y("true:N", sort=list(class_names), title="true class"),
+    )
+    tooltip = [
+        alt.Tooltip("true:N", title="true"),
+        alt.Tooltip("predicted:N", title="predicted"),
+        alt.Tooltip("count:Q", format=","),
+        alt.Tooltip("rate:Q", format=".2%", title="share of the true class"),
+    ]
+    # Errors are coloured on their own scale, so that the diagonal doesn't wash them out.
+    heat = (
+        base.mark_rect(stroke="white", strokeWidth=1)
+        .encode(
+            color=alt.Color("shown:Q", scale=alt.Scale(scheme="orangered", type="sqrt"), legend=None),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+            tooltip=tooltip,
+        )
+        .add_params(pick)
+    )
+    diagonal = (
+        base.transform_filter("datum.true == datum.predicted")
+        .mark_rect(color="#d9e7f5", stroke="white", strokeWidth=1)
+        .encode(tooltip=tooltip)
+    )
+    text = (
+        base.transform_filter("datum.count > 0")
+        .mark_text(fontSize=11)
+        .encode(
+            text=alt.Text(f"{value}:Q", format=".1%" if normalized else ","),
+            color=alt.condition(
+                f"datum.shown > {_dark_threshold(off_diagonal['shown'])}", alt.value("white"), alt.value("#222")
+            ),
+        )
+    )
+    return (heat + diagonal + text).properties(height=460)
+
+
+def _dark_threshold(values: pd.Series) -> float:
+    finite = values.dropna()
+    return float(finite.max() * 0.5) if len(finite) else 0.0
+
+
+def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_name: str) -> alt.LayerChart:
+    """probabilities: columns class, probability. Bars in class colours; the true class outlined."""
+    base = alt.Chart(probabilities).encode(
+        y=alt.Y("class:N", sort=list(class_names), title=None),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="probability"),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
+        stroke=alt.condition(alt.datum["class"] == true_name, alt.value("#111"), alt.value(None)),
+        strokeWidth=alt.condition(alt.datum["class"] == true_name, alt.value(2), alt.value(0)),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+    )
+    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("probability:Q", format=".1%"))
+    return (bars + labels).properties(height=260)
