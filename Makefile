@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test setup data lint format clean help
+.PHONY: run test setup data browser bench lint format clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -14,9 +14,9 @@ help:  ## list the targets
 run: data  ## start the dashboard on http://localhost:$(PORT)
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
-test: data  ## lint, then the whole test suite (real-data checks included)
+test: data browser  ## lint, then the whole test suite (real-data and browser checks included)
 	$(BIN)/ruff check .
-	REQUIRE_REAL_DATA=1 $(BIN)/python -m pytest
+	REQUIRE_REAL_DATA=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 setup: $(INSTALLED)  ## create .venv and install the pinned requirements
 
@@ -27,6 +27,14 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 data: setup  ## fetch and verify MNIST and Fashion-MNIST (nothing to do when present)
 	$(BIN)/python -m core data fetch --dataset all
+
+browser:  ## Debian's Chromium for the browser test (Playwright can't download its own here)
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test"; exit 1; fi; }
+
+bench: data  ## dashboard page timings into results/
+	$(BIN)/python -m bench.dashboard
 
 lint: setup  ## ruff
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from dashboard.widgets import show_details
 
 ANY = "Any"
 COLUMNS = 10
-PAGE_SIZE = 50
+PAGE_SIZE = 100
 SORT_LABELS = {
     "wrong_confidence": "Confidence in its answer (highest first)",
     "true_probability": "Probability of the true class (lowest first)",
