@@ -16,6 +16,9 @@ from dashboard.state import limit_torch_threads  # noqa: E402
 st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
 limit_torch_threads()
 
+# The pickers come before st.navigation: their values are bound to the URL's query
+# parameters, and they must claim them before the navigation resolves the page.
+draw_sidebar()
 PAGES_DIR = Path(__file__).parent / "app_pages"
 navigation = st.navigation(
     [
@@ -26,5 +29,4 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "errors.py", title="Errors", icon=":material/error:"),
     ]
 )
-draw_sidebar()
 navigation.run()

@@ -1,4 +1,8 @@
-"""The shared sidebar: dataset and run pickers, kept in the URL so that a link opens the same view."""
+"""The shared sidebar: dataset and run pickers, kept in the URL so that a link opens the same view.
+
+The pickers show their raw values (no ``format_func``): a bound query parameter holds the
+label a picker shows, so plain values keep links short and stable (``?dataset=mnist&run=…``).
+"""
 
 from __future__ import annotations
 
@@ -13,24 +17,18 @@ RUN_KEY = "run"
 
 def draw_sidebar() -> None:
     with st.sidebar:
-        dataset = st.selectbox(
-            "Dataset",
-            list(DATASETS),
-            format_func=lambda name: DATASETS[name].title,
-            key=DATASET_KEY,
-            bind="query-params",
-        )
+        dataset = st.selectbox("Dataset", list(DATASETS), key=DATASET_KEY, bind="query-params")
         table = runs_table()
-        runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")]
-        labels = dict(zip(runs["id"], runs["model"] + " · " + runs["state"], strict=True))
-        st.selectbox(
-            "Run",
-            list(labels),
-            format_func=lambda run_id: f"{run_id} ({labels.get(run_id, '')})",
-            key=RUN_KEY,
-            bind="query-params",
-            placeholder="No runs for this dataset",
+        runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
+        run_id = st.selectbox(
+            "Run", list(runs.index), key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset"
         )
+        if run_id in runs.index:
+            run = runs.loc[run_id]
+            accuracy = (
+                f", test accuracy {run['test_accuracy']:.2%}" if run["test_accuracy"] == run["test_accuracy"] else ""
+            )
+            st.caption(f"{run['model']} · {run['state']}{accuracy}")
 
 
 def selected_dataset() -> str:
