@@ -113,7 +113,9 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
     """cells: columns true, predicted, count, rate. Clicking a cell selects its (true, predicted) pair."""
     value = "rate" if normalized else "count"
     pick = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear="dblclick")
-    off_diagonal = cells.assign(shown=np.where(cells["true"] == cells["predicted"], np.nan, cells[value]))
+    # Only errors get a colour: the diagonal (correct answers) and empty cells stay pale.
+    is_error = (cells["true"] != cells["predicted"]) & (cells["count"] > 0)
+    off_diagonal = cells.assign(shown=np.where(is_error, cells[value], np.nan))
     base = alt.Chart(off_diagonal).encode(
         x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("true:N", sort=list(class_names), title="true class"),
@@ -128,16 +130,15 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
     heat = (
         base.mark_rect(stroke="white", strokeWidth=1)
         .encode(
-            color=alt.Color("shown:Q", scale=alt.Scale(scheme="orangered", type="sqrt"), legend=None),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+            color=alt.condition(
+                "isValid(datum.shown)",
+                alt.Color("shown:Q", scale=alt.Scale(scheme="orangered", type="sqrt"), legend=None),
+                alt.value("#eef2f7"),
+            ),
+            opacity=alt.when(pick).then(alt.value(1.0)).otherwise(alt.value(0.35)),
             tooltip=tooltip,
         )
         .add_params(pick)
-    )
-    diagonal = (
-        base.transform_filter("datum.true == datum.predicted")
-        .mark_rect(color="#d9e7f5", stroke="white", strokeWidth=1)
-        .encode(tooltip=tooltip)
     )
     text = (
         base.transform_filter("datum.count > 0")
@@ -149,7 +150,7 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
             ),
         )
     )
-    return (heat + diagonal + text).properties(height=460)
+    return (heat + text).properties(height=460)
 
 
 def _dark_threshold(values: pd.Series) -> float:

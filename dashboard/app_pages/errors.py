@@ -61,22 +61,23 @@ def page() -> None:
     pages = math.ceil(len(rows) / PAGE_SIZE)
     page_number = 1
     if pages > 1:
-        page_number = st.number_input(f"Page (of {pages})", 1, pages, 1, key="errors_page")
+        page_number = st.columns([1, 4])[0].number_input(f"Page (of {pages})", 1, pages, 1, key="errors_page")
     shown = rows[(page_number - 1) * PAGE_SIZE : page_number * PAGE_SIZE]
     st.caption(
         f"{len(rows):,} {what} of {len(labels):,} test images; showing {len(shown)} "
         f"(#{(page_number - 1) * PAGE_SIZE + 1}–{(page_number - 1) * PAGE_SIZE + len(shown)}). "
-        "Each image: true class, then predicted class and confidence (red when wrong)."
+        "Above each image: its true class, then the predicted class and the model's confidence "
+        "(red when wrong, green when right)."
     )
     captions = [
-        (f"{class_names[labels[r]]}", f"→ {class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown
+        (class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown
     ]
     colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in shown]
     images = data.test.images[indices[shown]].numpy()
     st.image(tile(images, columns=COLUMNS, scale=3, captions=captions, caption_colors=colors), output_format="PNG")
 
     st.subheader("One image")
-    position = st.number_input(
+    position = st.columns([1, 4])[0].number_input(
         "Image on this page (1 = top left)", 1, len(shown), 1, key="errors_pick", help="Numbered left to right."
     )
     row = shown[position - 1]
