@@ -114,8 +114,9 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
     value = "rate" if normalized else "count"
     pick = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear="dblclick")
     # Only errors get a colour: the diagonal (correct answers) and empty cells stay pale.
+    # (Non-errors get 0, not NaN: Vega-Lite drops marks whose colour field is invalid.)
     is_error = (cells["true"] != cells["predicted"]) & (cells["count"] > 0)
-    off_diagonal = cells.assign(shown=np.where(is_error, cells[value], np.nan))
+    off_diagonal = cells.assign(is_error=is_error, shown=np.where(is_error, cells[value], 0))
     base = alt.Chart(off_diagonal).encode(
         x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("true:N", sort=list(class_names), title="true class"),
@@ -131,7 +132,7 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
         base.mark_rect(stroke="white", strokeWidth=1)
         .encode(
             color=alt.condition(
-                "isValid(datum.shown)",
+                "datum.is_error",
                 alt.Color("shown:Q", scale=alt.Scale(scheme="orangered", type="sqrt"), legend=None),
                 alt.value("#eef2f7"),
             ),
@@ -146,7 +147,9 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
         .encode(
             text=alt.Text(f"{value}:Q", format=".1%" if normalized else ","),
             color=alt.condition(
-                f"datum.shown > {_dark_threshold(off_diagonal['shown'])}", alt.value("white"), alt.value("#222")
+                f"datum.is_error && datum.shown > {_dark_threshold(off_diagonal['shown'])}",
+                alt.value("white"),
+                alt.value("#222"),
             ),
         )
     )
@@ -154,8 +157,7 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
 
 
 def _dark_threshold(values: pd.Series) -> float:
-    finite = values.dropna()
-    return float(finite.max() * 0.5) if len(finite) else 0.0
+    return float(values.max() * 0.5) if len(values) and values.max() > 0 else 1.0
 
 
 def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_name: str) -> alt.LayerChart:

@@ -14,8 +14,13 @@ from core.fetch import idx_bytes
 from core.train import fit, start_run
 
 
-def synthetic_images(count: int, seed: int, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 count×28×28 images and their labels: class k has a bright 7×7 block at the k-th spot."""
+def synthetic_images(
+    count: int, seed: int, num_classes: int = 10, label_noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 count×28×28 images and their labels: class k has a bright 7×7 block at the k-th spot.
+
+    With ``label_noise``, that share of the labels is replaced by a random class (so a model errs).
+    """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, num_classes, size=count)
     images = rng.integers(0, 60, size=(count, 28, 28)).astype(np.uint8)
@@ -23,6 +28,8 @@ def synthetic_images(count: int, seed: int, num_classes: int = 10) -> tuple[np.n
         row, col = divmod(int(label), 4)
         top, left = 1 + row * 9, 1 + col * 7
         images[i, top : top + 7, left : left + 6] = rng.integers(180, 256, size=(7, 6))
+    noisy = rng.random(count) < label_noise
+    labels[noisy] = rng.integers(0, num_classes, size=int(noisy.sum()))
     return images, labels.astype(np.int64)
 
 
@@ -42,13 +49,15 @@ def synthetic_data() -> DatasetSplits:
     )
 
 
-def write_idx_dataset(root: Path, name: str, train_count: int = 400, test_count: int = 100) -> dict[str, bytes]:
+def write_idx_dataset(
+    root: Path, name: str, train_count: int = 400, test_count: int = 100, label_noise: float = 0.0
+) -> dict[str, bytes]:
     """Write a small dataset as the four IDX files torchvision reads; return their bytes by file name."""
     folder = raw_dir(DATASETS[name], root)
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for prefix, count, seed in (("train", train_count, 10), ("t10k", test_count, 11)):
-        images, labels = synthetic_images(count, seed)
+        images, labels = synthetic_images(count, seed, label_noise=label_noise)
         files[f"{prefix}-images-idx3-ubyte"] = idx_bytes(images)
         files[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(labels.astype(np.uint8))
     for file_name, data in files.items():
@@ -71,7 +80,8 @@ def trained_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     data_dir, checkpoints = root / "data", root / "runs"
     for name in ("mnist", "fashion-mnist"):
-        write_idx_dataset(data_dir, name, train_count=600, test_count=200)
+        # Some wrong labels, so that the confusion matrix and the errors page have errors to show.
+        write_idx_dataset(data_dir, name, train_count=600, test_count=200, label_noise=0.15)
         config = TrainConfig(
             dataset=name,
             model="fashion-two-conv",

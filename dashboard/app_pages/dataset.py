@@ -29,7 +29,7 @@ def page() -> None:
     )
 
     st.subheader("Samples")
-    controls = st.columns([2, 2, 1, 5], vertical_alignment="bottom")
+    controls = st.columns([2, 2, 1.4, 4.6], vertical_alignment="bottom")
     per_class = controls[0].slider("Per class", 4, 24, 12, key="dataset_per_class")
     focus = controls[1].selectbox("Class", ["All classes", *info.classes], key="dataset_class")
     if controls[2].button("Reshuffle", icon=":material/shuffle:"):

@@ -69,9 +69,7 @@ def page() -> None:
         "Above each image: its true class, then the predicted class and the model's confidence "
         "(red when wrong, green when right)."
     )
-    captions = [
-        (class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown
-    ]
+    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown]
     colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in shown]
     images = data.test.images[indices[shown]].numpy()
     st.image(tile(images, columns=COLUMNS, scale=3, captions=captions, caption_colors=colors), output_format="PNG")
