@@ -30,16 +30,20 @@ def class_scale(class_names: list[str]) -> alt.Scale:
 
 
 def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Chart:
-    """counts: columns class, split, count. Grouped bars, one colour per class, one column per split."""
+    """counts: columns class, split, count. One panel per split, one bar per class in its colour.
+
+    Bars show each class's share of its split, so that splits of different sizes compare."""
     return (
         alt.Chart(counts)
+        .transform_joinaggregate(split_total="sum(count)", groupby=["split"])
+        .transform_calculate(share="datum.count / datum.split_total")
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=-40)),
-            y=alt.Y("count:Q", title="images"),
+            x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
+            y=alt.Y("share:Q", title="share of the split", axis=alt.Axis(format="%")),
             color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
             column=alt.Column("split:N", sort=list(SPLIT_COLORS), title=None),
-            tooltip=["split", "class", alt.Tooltip("count:Q", format=",")],
+            tooltip=["split", "class", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
         .properties(width=220, height=200)
     )
@@ -163,7 +167,7 @@ def _dark_threshold(values: pd.Series) -> float:
 def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_name: str) -> alt.LayerChart:
     """probabilities: columns class, probability. Bars in class colours; the true class outlined."""
     base = alt.Chart(probabilities).encode(
-        y=alt.Y("class:N", sort=list(class_names), title=None),
+        y=alt.Y("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelOverlap=False)),
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="probability"),
     )
     bars = base.mark_bar().encode(
@@ -173,4 +177,4 @@ def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_n
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
     )
     labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("probability:Q", format=".1%"))
-    return (bars + labels).properties(height=260)
+    return (bars + labels).properties(height=alt.Step(24))
