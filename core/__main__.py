@@ -18,7 +18,7 @@ from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
 from core.models import MODELS
 from core.presets import PRESETS, TUTORIAL_MODELS, preset_config, recipe_config
-from core.runs import RunError, default_checkpoints_dir, list_runs, load_run
+from core.runs import Run, RunError, default_checkpoints_dir, list_runs, load_run
 
 EXIT_USAGE = 2
 DEFAULT_MODEL = "two-conv-dropout"
@@ -83,6 +83,9 @@ def build_parser() -> Parser:
     train.add_argument("--threads", type=int, help="torch CPU threads (default: every core)")
     train.add_argument("--log-every", type=int, help="batches between two records of the batch loss")
     train.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
+    train.add_argument(
+        "--run-dir", type=Path, help="train the run prepared in this folder (its config.json); used by the dashboard"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir(train)
     add_checkpoints(train)
@@ -185,11 +188,18 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from core.data import load_dataset
+    from core.jobs import release_lock
     from core.train import fit, start_run
 
-    config = config_from_args(args)
-    data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
-    run = start_run(config, args.checkpoints, run_id=args.run_id)
+    if args.run_dir:  # prepared by the dashboard: fit() itself marks the run failed if the data is missing
+        run = Run(args.run_dir)
+        config = TrainConfig.from_dict(run.config)
+        config.validate()
+        data = None
+    else:
+        config = config_from_args(args)
+        data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
+        run = start_run(config, args.checkpoints, run_id=args.run_id)
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     bar = None
@@ -222,7 +232,10 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
 
-    result = fit(config, run, data=data, on_progress=on_progress)
+    try:
+        result = fit(config, run, data=data, on_progress=on_progress, data_dir=args.data_dir)
+    finally:
+        release_lock(run.path.parent, run.id)
     if bar is not None:
         bar.close()
     if result.state == "completed":

@@ -340,11 +340,12 @@ def _is_gone(status: dict) -> bool:
         return True
     pid = status.get("pid")
     if status.get("host") == socket.gethostname() and isinstance(pid, int):
-        return not _pid_alive(pid)
+        return not pid_alive(pid)
     return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine is running (a zombie, dead but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -353,4 +354,7 @@ def _pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    try:  # Linux: the state letter follows the command name in /proc/<pid>/stat
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -23,7 +23,7 @@ from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import count_params, create_model
 from core.runs import Run, create_run, now_iso
 
-HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_EVERY_S = 1.0  # status.json also carries the live progress a page polls
 
 
 class TrainingDiverged(RuntimeError):
@@ -263,7 +263,7 @@ def _train(
                     on_progress(Progress("batch", epoch, config.epochs, batch, batches, examples_seen, window_loss))
                 window_sum, window_count = 0.0, 0
             if run is not None and time.monotonic() - last_heartbeat > HEARTBEAT_EVERY_S:
-                run.write_status("running", epoch=epoch, batch=batch, batches=batches)
+                run.write_status("running", epoch=epoch, batch=batch, batches=batches, batch_losses=batch_losses)
                 last_heartbeat = time.monotonic()
 
         val_loss, val_accuracy, _ = evaluate_loss_accuracy(
@@ -293,7 +293,9 @@ def _train(
                 run.save_state_dict(kept.best_state)
         if run is not None:
             run.write_history(kept.history)
-            run.write_status("running", epoch=epoch, batch=batches, batches=batches, best_epoch=kept.best_epoch)
+            run.write_status(
+                "running", epoch=epoch, batch=batches, batches=batches, best_epoch=kept.best_epoch, batch_losses=[]
+            )
             last_heartbeat = time.monotonic()
         if on_progress:
             on_progress(

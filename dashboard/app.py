@@ -27,6 +27,7 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "curves.py", title="Training curves", icon=":material/show_chart:"),
         st.Page(PAGES_DIR / "confusion.py", title="Confusion matrix", icon=":material/apps:"),
         st.Page(PAGES_DIR / "errors.py", title="Errors", icon=":material/error:"),
+        st.Page(PAGES_DIR / "train.py", title="Train", icon=":material/model_training:"),
     ]
 )
 navigation.run()

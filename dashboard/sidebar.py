@@ -6,6 +6,7 @@ label a picker shows, so plain values keep links short and stable (``?dataset=mn
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.data import DATASETS
@@ -25,9 +26,7 @@ def draw_sidebar() -> None:
         )
         if run_id in runs.index:
             run = runs.loc[run_id]
-            accuracy = (
-                f", test accuracy {run['test_accuracy']:.2%}" if run["test_accuracy"] == run["test_accuracy"] else ""
-            )
+            accuracy = f", test accuracy {run['test_accuracy']:.2%}" if pd.notna(run["test_accuracy"]) else ""
             st.caption(f"{run['model']} · {run['state']}{accuracy}")
 
 

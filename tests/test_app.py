@@ -128,3 +128,71 @@ def test_errors_page_shows_exactly_the_filtered_images_in_order(store):
     details = at.dataframe[-1].value
     assert details["test index"].tolist() == predictions.indices[expected].tolist()
     assert set(details["true"]) == {"Pullover"}
+
+
+@pytest.fixture
+def train_store(tmp_path, monkeypatch):
+    from tests.conftest import write_idx_dataset
+
+    data_dir = tmp_path / "data"
+    write_idx_dataset(data_dir, "mnist", train_count=2_400, test_count=200)
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def test_train_form_refuses_bad_values(train_store):
+    at = open_page(app(), "train.py")
+    assert not at.exception
+    at.number_input(key="train_lr").set_value(0.0)
+    at.button[0].click().run()  # the form's Train button
+    assert any("lr must be a finite number above 0" in block.value for block in at.error)
+    assert list_runs(train_store) == []
+
+
+def test_a_preset_fills_the_form(train_store):
+    at = open_page(app(), "train.py")
+    at.selectbox(key="train_preset").select("pytorch-example").run()
+    assert at.selectbox(key="train_model").value == "pytorch-example"
+    assert at.number_input(key="train_lr").value == pytest.approx(0.01)
+    assert at.number_input(key="train_epochs").value == 3
+
+
+def test_train_page_reattaches_to_a_running_job_and_refuses_a_second(train_store):
+    import sys
+
+    from core.jobs import cancel_job, start_job
+    from core.presets import preset_config
+
+    job = start_job(
+        preset_config("quick", "mnist"), train_store, command=[sys.executable, "-c", "import time; time.sleep(60)"]
+    )
+    try:
+        at = open_page(app(), "train.py")
+        assert any(job.run_id in block.value and "running" in block.value for block in at.subheader)
+        at.button[0].click().run()
+        assert any("already training" in block.value and job.run_id in block.value for block in at.warning)
+        assert [s.id for s in list_runs(train_store)] == [job.run_id]
+    finally:
+        cancel_job(train_store)
+
+
+def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_store):
+    import time
+
+    at = open_page(app(), "train.py")
+    at.number_input(key="train_subset").set_value(2_000)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    second = open_page(app(), "train.py")  # a second tab clicking Train meanwhile
+    second.button[0].click().run()
+    assert any("already training" in block.value for block in second.warning)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        at.run()
+        if any("completed" in block.value for block in at.subheader):
+            break
+        time.sleep(0.5)
+    [summary] = list_runs(train_store)
+    assert summary.state == "completed" and summary.preset == "quick"
+    assert any("Test accuracy" in block.value for block in at.success)

@@ -1,0 +1,199 @@
+"""Train: start a short run from the page, watch it learn, cancel it, land on its results.
+
+The job is a child process (core.jobs); its progress is read from the run folder, so a reload,
+a second tab or a second user sees the same job.
+"""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from core.data import DATASETS
+from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
+from core.models import MODELS
+from core.presets import PRESETS, preset_config
+from core.runs import Run, RunError, default_checkpoints_dir
+from core.train import resolve_device
+from dashboard import charts
+from dashboard.state import run_history
+
+LAST_RUN_KEY = "train_last_run"
+FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
+
+
+def fill_from_preset() -> None:
+    """Preset or dataset changed: every field takes the preset's value."""
+    config = preset_config(st.session_state["train_preset"], st.session_state["train_dataset"])
+    for name in FIELDS:
+        value = getattr(config, name)
+        st.session_state[f"train_{name}"] = 0 if name == "train_subset" and value is None else value
+
+
+def device_choices() -> dict[str, str]:
+    found = resolve_device("auto").type
+    labels = {"auto": f"auto (found: {found.upper()})", "cpu": "CPU"}
+    if found == "cuda":
+        labels["cuda"] = "CUDA"
+    if found == "mps":
+        labels["mps"] = "MPS"
+    return labels
+
+
+def form_config() -> TrainConfig:
+    values = {name: st.session_state[f"train_{name}"] for name in FIELDS}
+    values["train_subset"] = values["train_subset"] or None
+    return TrainConfig(
+        dataset=st.session_state["train_dataset"],
+        device=st.session_state["train_device"],
+        preset=st.session_state["train_preset"],
+        threads=child_threads(),
+        **values,
+    )
+
+
+def page() -> None:
+    st.title("Train")
+    if "train_preset" not in st.session_state:
+        st.session_state["train_preset"], st.session_state["train_dataset"] = "quick", "mnist"
+        fill_from_preset()
+
+    top = st.columns(2)
+    top[0].selectbox("Dataset", list(DATASETS), key="train_dataset", on_change=fill_from_preset)
+    top[1].selectbox(
+        "Preset",
+        list(PRESETS),
+        key="train_preset",
+        on_change=fill_from_preset,
+        help="Choosing a preset fills in the fields below.",
+        format_func=lambda name: f"{name} — {PRESETS[name].description}",
+    )
+    with st.form("train_form", border=True):
+        model = st.selectbox(
+            "Model", list(MODELS), key="train_model", format_func=lambda n: f"{n} ({MODELS[n].num_params:,} parameters)"
+        )
+        st.caption(MODELS[model].description)
+        row = st.columns(4)
+        row[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="train_epochs")
+        row[1].number_input("Batch size", min_value=1, max_value=60_000, step=1, key="train_batch_size")
+        row[2].number_input("Learning rate", min_value=0.0, format="%.5g", step=None, key="train_lr")
+        row[3].number_input(
+            "Train subset",
+            min_value=0,
+            max_value=55_000,
+            step=500,
+            key="train_subset",
+            help="Train on this many training images (0 = all 55,000): a few thousand make a run of seconds.",
+        )
+        row = st.columns(4)
+        row[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+        row[1].selectbox("Schedule", SCHEDULES, key="train_schedule")
+        row[2].number_input("Seed", min_value=0, step=1, key="train_seed")
+        devices = device_choices()
+        row[3].selectbox("Device", list(devices), format_func=devices.get, key="train_device")
+        st.toggle("Augmentation (shifts and small rotations)", key="train_augment")
+        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+
+    if submitted:
+        try:
+            config = form_config()
+            config.validate()
+            job = start_job(config)
+        except ConfigError as error:
+            st.error(f"Not started: {error}")
+        except JobBusy as busy:
+            st.warning(f"Not started: {busy}. {progress_text(busy.job.run)}")
+        else:
+            st.session_state[LAST_RUN_KEY] = job.run_id
+            st.toast(f"Started {job.run_id}")
+    job_panel()
+
+
+def progress_text(run: Run) -> str:
+    try:
+        status = run.status()
+    except RunError:
+        return ""
+    if status.get("batches"):
+        return f"It is at epoch {status.get('epoch', 0)}, batch {status.get('batch', 0)} of {status['batches']}."
+    return "It is starting."
+
+
+@st.fragment(run_every=1.0)
+def job_panel() -> None:
+    """Polls the run folder: progress, ETA, live curves and state of the current (or last) job."""
+    job = active_job()
+    run_id = job.run_id if job else st.session_state.get(LAST_RUN_KEY)
+    if run_id is None:
+        st.info("No job is running. Fill in the form and press **Train**.")
+        return
+    run = Run(default_checkpoints_dir() / run_id)
+    try:
+        status, config = run.status(), run.config
+    except RunError as error:
+        st.warning(f"{run_id}: {error}")
+        return
+    state = status["state"]
+    st.subheader(f"{run_id} · {state}")
+    epochs, epoch = config["epochs"], status.get("epoch", 0)
+    batch, batches = status.get("batch", 0), status.get("batches") or 1
+    # status.json says which epoch and batch the child is at; it was written at most a second ago.
+    done = ((max(epoch, 1) - 1) + batch / batches) / epochs if state == "running" else float(state == "completed")
+    elapsed = time.time() - _started(status)
+    eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
+    label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
+    if state == "running":
+        label += f", about {eta:.0f} s to go" if done > 0 else ", starting…"
+    st.progress(min(max(done, 0.0), 1.0), text=label)
+    if state == "running" and st.button("Cancel", icon=":material/stop:"):
+        cancel_job()
+        st.toast("Cancelling… the run keeps its best weights so far.")
+    if state in ("failed", "cancelled", "interrupted") and status.get("error"):
+        st.warning(status["error"])
+    if state == "completed":
+        st.success(f"Test accuracy {status.get('test_accuracy', 0):.2%} (best epoch {status.get('best_epoch')}).")
+        result_links(run_id, config["dataset"])
+
+    try:
+        history = run_history(run)
+    except RunError:
+        history = pd.DataFrame()
+    live = [{"run": run_id, "examples_seen": s, "loss": loss} for s, loss in status.get("batch_losses") or []]
+    past = [
+        {"run": run_id, "examples_seen": s, "loss": loss}
+        for record in history.get("batch_losses", pd.Series(dtype=object)).dropna()
+        for s, loss in record
+    ]
+    left, right = st.columns(2)
+    if past or live:
+        left.altair_chart(charts.batch_loss_curve(pd.DataFrame(past + live)))
+    if not history.empty:
+        rows = pd.concat(
+            [
+                history[["epoch", "train_accuracy"]].rename(columns={"train_accuracy": "value"}).assign(split="train"),
+                history[["epoch", "val_accuracy"]].rename(columns={"val_accuracy": "value"}).assign(split="validation"),
+            ]
+        ).assign(run=run_id, metric="accuracy")
+        best = pd.DataFrame([{"run": run_id, "epoch": int(history.loc[history["val_loss"].idxmin(), "epoch"])}])
+        right.altair_chart(charts.epoch_curves(rows, "accuracy", best))
+
+
+def result_links(run_id: str, dataset: str) -> None:
+    query = {"dataset": dataset, "run": run_id}
+    links = st.columns(3)
+    links[0].page_link("app_pages/curves.py", label="Training curves", icon=":material/show_chart:", query_params=query)
+    links[1].page_link("app_pages/confusion.py", label="Confusion matrix", icon=":material/apps:", query_params=query)
+    links[2].page_link("app_pages/errors.py", label="Errors", icon=":material/error:", query_params=query)
+
+
+def _started(status: dict) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(status["started"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()
+
+
+page()
