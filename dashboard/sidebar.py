@@ -21,6 +21,9 @@ def draw_sidebar() -> None:
         dataset = st.selectbox("Dataset", list(DATASETS), key=DATASET_KEY, bind="query-params")
         table = runs_table()
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
+        if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
+            # No run picked yet, or the picked one is of another dataset (or gone): take the newest.
+            st.session_state[RUN_KEY] = runs.index[0]
         run_id = st.selectbox(
             "Run", list(runs.index), key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset"
         )

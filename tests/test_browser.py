@@ -4,6 +4,7 @@ Visits every page through the navigation on both datasets, clicks a confusion-ma
 checks that no Streamlit exception appears, and saves screenshots in tests/screenshots/.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -49,10 +50,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(trained_store):
-    require_browser()
-    data_dir, checkpoints = trained_store
+@contextlib.contextmanager
+def serve(data_dir: Path, checkpoints: Path):
+    """`streamlit run dashboard/app.py` on a free port against this store; yields its address."""
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "CHECKPOINTS_DIR": str(checkpoints)}
     process = subprocess.Popen(
@@ -74,19 +74,27 @@ def server(trained_store):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("streamlit did not start within 60 s")
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(trained_store):
+    require_browser()
+    with serve(*trained_store) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +122,7 @@ def wait_for_page(page, title: str) -> None:
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
     # Streamlit shows a status widget while the script runs.
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(1_000)  # let charts and tables finish drawing
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
@@ -152,3 +161,29 @@ def test_clicking_a_confusion_cell_shows_its_images(server, browser):
     assert selected_pair(page) == ("Pullover", "Coat")
     page.screenshot(path=str(SCREENSHOTS / "fashion-mnist-confusion-clicked.png"), full_page=True)
     page.close()
+
+
+def test_train_one_epoch_from_the_form(browser, tmp_path):
+    from tests.conftest import write_idx_dataset
+
+    data_dir, checkpoints = tmp_path / "data", tmp_path / "runs"
+    write_idx_dataset(data_dir, "mnist", train_count=2_400, test_count=200)
+    with serve(data_dir, checkpoints) as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(f"{address}/train")
+        wait_for_page(page, "Train")
+        page.get_by_role("spinbutton", name="Train subset").fill("2000")
+        page.get_by_role("spinbutton", name="Epochs").fill("1")
+        page.screenshot(path=str(SCREENSHOTS / "train-1-form.png"), full_page=True)
+        page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
+        page.get_by_test_id("stProgress").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "train-2-running.png"), full_page=True)
+        page.get_by_text("Test accuracy", exact=False).first.wait_for(timeout=120_000)
+        wait_for_page(page, "Train")
+        page.screenshot(path=str(SCREENSHOTS / "train-3-completed.png"), full_page=True)
+        assert page.get_by_test_id("stException").count() == 0
+        page.get_by_test_id("stSidebarNav").get_by_text("Runs", exact=True).click()
+        wait_for_page(page, "Runs")
+        page.get_by_text("1 runs in", exact=False).wait_for(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "train-4-runs.png"), full_page=True)
+        page.close()

@@ -5,6 +5,7 @@ a second tab or a second user sees the same job.
 """
 
 import time
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -135,12 +136,19 @@ def job_panel() -> None:
         st.warning(f"{run_id}: {error}")
         return
     state = status["state"]
+    # When the job ends, rerun the whole app once, so that the sidebar and the links know the new run.
+    if st.session_state.get("train_seen_state") == "running" and state != "running":
+        st.session_state["train_seen_state"] = state
+        st.rerun(scope="app")
+    st.session_state["train_seen_state"] = state
     st.subheader(f"{run_id} · {state}")
     epochs, epoch = config["epochs"], status.get("epoch", 0)
     batch, batches = status.get("batch", 0), status.get("batches") or 1
     # status.json says which epoch and batch the child is at; it was written at most a second ago.
     done = ((max(epoch, 1) - 1) + batch / batches) / epochs if state == "running" else float(state == "completed")
-    elapsed = time.time() - _started(status)
+    elapsed = (time.time() if state == "running" else _timestamp(status.get("finished"))) - _timestamp(
+        status.get("started")
+    )
     eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
     label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
     if state == "running":
@@ -166,7 +174,7 @@ def job_panel() -> None:
         for s, loss in record
     ]
     left, right = st.columns(2)
-    if past or live:
+    if len(past + live) >= 2:
         left.altair_chart(charts.batch_loss_curve(pd.DataFrame(past + live)))
     if not history.empty:
         rows = pd.concat(
@@ -187,12 +195,10 @@ def result_links(run_id: str, dataset: str) -> None:
     links[2].page_link("app_pages/errors.py", label="Errors", icon=":material/error:", query_params=query)
 
 
-def _started(status: dict) -> float:
-    from datetime import datetime
-
+def _timestamp(iso: str | None) -> float:
     try:
-        return datetime.fromisoformat(status["started"]).timestamp()
-    except (KeyError, TypeError, ValueError):
+        return datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
         return time.time()
 
 
