@@ -29,6 +29,7 @@ PAGES = {
     "Training curves": "curves.py",
     "Confusion matrix": "confusion.py",
     "Errors (100 images)": "errors.py",
+    "Train": "train.py",
 }
 GOALS_MS = {"rerun": 300, "Errors (100 images)": 500}
 

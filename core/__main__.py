@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from core.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from core.config import DEVICES, KEEP_BEST_BY, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
 from core.models import MODELS
 from core.presets import PRESETS, TUTORIAL_MODELS, preset_config, recipe_config
@@ -75,8 +75,10 @@ def build_parser() -> Parser:
     train.add_argument("--momentum", type=float)
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--schedule", choices=SCHEDULES)
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="shifts and rotations")
+    train.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None, help="random mirror images")
     train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--keep-best-by", choices=KEEP_BEST_BY, help="which epoch's weights to keep")
     train.add_argument("--train-subset", type=int, help="train on this many training images")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=DEVICES)

@@ -10,6 +10,7 @@ from core.data import DATASETS
 from core.models import MODELS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+KEEP_BEST_BY = ("val_loss", "val_accuracy")
 SCHEDULES = ("none", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -31,12 +32,16 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "none"
     augment: bool = False  # random shifts (±2 px) and rotations (±10°), a batch at a time
+    hflip: bool = False  # random horizontal flips: right for clothes, wrong for digits
     label_smoothing: float = 0.0
     train_subset: int | None = None  # train on this many training images; None = all 55,000
     seed: int = 0
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None = every core this process may use
     log_every: int = 50  # batches between two records of the running batch loss
+    # Which epoch's weights to keep. Label smoothing makes the plain validation loss a poor judge
+    # (it punishes the under-confidence the smoothing asks for), so recipes using it keep by accuracy.
+    keep_best_by: str = "val_loss"
     preset: str = ""  # the preset the values came from, if any (core.presets)
 
     def validate(self) -> None:
@@ -55,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+        if self.keep_best_by not in KEEP_BEST_BY:
+            raise ConfigError(f"unknown keep_best_by {self.keep_best_by!r}; choose one of: {', '.join(KEEP_BEST_BY)}")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
         if self.train_subset is not None:

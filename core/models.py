@@ -28,7 +28,9 @@ class Recipe:
     weight_decay: float = 0.0
     schedule: str = "none"
     augment: bool = False
+    hflip: bool = False
     label_smoothing: float = 0.0
+    keep_best_by: str = "val_loss"
     source: str = ""  # where the recipe comes from, in words
 
     def overrides(self) -> dict:
@@ -283,6 +285,7 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
         weight_decay=5e-4,
         schedule="onecycle",
         label_smoothing=0.1,
+        keep_best_by="val_accuracy",
         source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
     ),
 )
@@ -311,6 +314,7 @@ def quick_cnn(num_classes: int = 10) -> nn.Module:
         schedule="onecycle",
         augment=True,
         label_smoothing=0.1,
+        keep_best_by="val_accuracy",
         source="ours: SGD Nesterov, OneCycle to lr 0.1, batch 128, augmentation, label smoothing 0.1",
     ),
 )

@@ -307,7 +307,10 @@ def summarize(run: Run) -> RunSummary:
         history = run.history()
         summary.epochs_done = len(history)
         if history:
-            best = min(history, key=lambda r: r.get("val_loss", float("inf")))
+            kept = status.get("best_epoch")  # the epoch whose weights were kept, by the run's own rule
+            best = next((r for r in history if r["epoch"] == kept), None) or min(
+                history, key=lambda r: r.get("val_loss", float("inf"))
+            )
             summary.best_epoch = best["epoch"]
             summary.best_val_accuracy = best.get("val_accuracy")
     except RunError as error:

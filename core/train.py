@@ -107,6 +107,29 @@ def random_shift_rotate(
     return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def random_hflip(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of a N×1×H×W batch mirrored left-right with probability 1/2."""
+    flip = (torch.rand(len(pixels), generator=generator) < 0.5).to(pixels.device).view(-1, 1, 1, 1)
+    return torch.where(flip, pixels.flip(-1), pixels)
+
+
+def make_augmentation(config: TrainConfig, generator: torch.Generator) -> Callable | None:
+    steps = []
+    if config.hflip:
+        steps.append(random_hflip)
+    if config.augment:
+        steps.append(random_shift_rotate)
+    if not steps:
+        return None
+
+    def augment(pixels: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            pixels = step(pixels, generator)
+        return pixels
+
+    return augment
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     params = model.parameters()
     if config.optimizer == "sgd":
@@ -139,7 +162,7 @@ class _Kept:
     history: list[dict] = field(default_factory=list)
     best_state: dict | None = None
     best_epoch: int | None = None
-    best_val_loss: float = math.inf
+    best_score: float = math.inf  # lower is better: the validation loss, or minus the accuracy
     epoch: int = 0
     batch: int = 0
 
@@ -153,7 +176,7 @@ def fit(
 ) -> FitResult:
     """Train ``config``; with a ``run``, keep its status, history, best weights and test predictions on disk.
 
-    The weights of the epoch with the lowest validation loss are kept. A non-finite loss ends
+    The weights of the best epoch on the validation split are kept (``keep_best_by``). A non-finite loss ends
     the run as ``failed``; KeyboardInterrupt (SIGINT, or SIGTERM turned into it by the CLI)
     ends it as ``cancelled``; either way the best weights so far stay on disk. Any other error
     marks the run ``failed`` and is raised.
@@ -185,7 +208,7 @@ def fit(
         run.write_status(
             "completed",
             best_epoch=kept.best_epoch,
-            best_val_loss=kept.best_val_loss,
+            best_val_loss=kept.history[kept.best_epoch - 1]["val_loss"],
             best_val_accuracy=kept.history[kept.best_epoch - 1]["val_accuracy"],
             test_accuracy=test_accuracy,
             finished=now_iso(),
@@ -217,7 +240,7 @@ def _train(
     optimizer = make_optimizer(config, model)
     batches = math.ceil(len(train_labels) / config.batch_size)
     schedule = make_schedule(config, optimizer, total_steps=config.epochs * batches)
-    augment = (lambda pixels: random_shift_rotate(pixels, shuffle)) if config.augment else None
+    augment = make_augmentation(config, shuffle)
     use_amp = device.type == "cuda"
     examples_seen = 0
     last_heartbeat = time.monotonic()
@@ -286,8 +309,9 @@ def _train(
             "batch_losses": batch_losses,
         }
         kept.history.append(record)
-        if val_loss < kept.best_val_loss:
-            kept.best_val_loss, kept.best_epoch = val_loss, epoch
+        score = val_loss if config.keep_best_by == "val_loss" else -val_accuracy
+        if score < kept.best_score:
+            kept.best_score, kept.best_epoch = score, epoch
             kept.best_state = copy.deepcopy(model.state_dict())
             if run is not None:
                 run.save_state_dict(kept.best_state)

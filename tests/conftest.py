@@ -74,6 +74,23 @@ def idx_data_dir(tmp_path: Path) -> Path:
     return root
 
 
+def small_config(**changes) -> TrainConfig:
+    """A config that trains in a second or two on the synthetic data (one thread, plain SGD)."""
+    values = dict(
+        dataset="mnist",
+        model="mlp",
+        epochs=3,
+        batch_size=32,
+        lr=0.05,
+        optimizer="sgd",
+        momentum=0.9,
+        device="cpu",
+        threads=1,
+        log_every=5,
+    )
+    return TrainConfig(**{**values, **changes})
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory):
     """Small synthetic IDX datasets and a real two-epoch run on each."""
@@ -82,17 +99,6 @@ def trained_store(tmp_path_factory):
     for name in ("mnist", "fashion-mnist"):
         # Some wrong labels, so that the confusion matrix and the errors page have errors to show.
         write_idx_dataset(data_dir, name, train_count=600, test_count=200, label_noise=0.15)
-        config = TrainConfig(
-            dataset=name,
-            model="fashion-two-conv",
-            epochs=2,
-            batch_size=32,
-            lr=0.05,
-            optimizer="sgd",
-            momentum=0.9,
-            device="cpu",
-            threads=1,
-            log_every=4,
-        )
+        config = small_config(dataset=name, model="fashion-two-conv", epochs=2, log_every=4)
         fit(config, start_run(config, checkpoints, run_id=f"{name}-tiny"), data_dir=data_dir)
     return data_dir, checkpoints

@@ -195,4 +195,9 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
         time.sleep(0.5)
     [summary] = list_runs(train_store)
     assert summary.state == "completed" and summary.preset == "quick"
+    from core.runs import Run
+
+    stored = Run(train_store / summary.id).config  # the preset's values the form doesn't show are kept
+    assert (stored["momentum"], stored["nesterov"], stored["label_smoothing"]) == (0.9, True, 0.1)
+    assert stored["train_subset"] == 2_000
     assert any("Test accuracy" in block.value for block in at.success)

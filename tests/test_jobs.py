@@ -12,7 +12,7 @@ import pytest
 from core.config import TrainConfig
 from core.jobs import LOCK_FILE, JobBusy, active_job, cancel_job, start_job
 from core.runs import list_runs, pid_alive
-from tests.conftest import write_idx_dataset
+from tests.conftest import small_config, write_idx_dataset
 
 
 @pytest.fixture
@@ -24,20 +24,7 @@ def store(tmp_path, monkeypatch):
 
 
 def config(**changes) -> TrainConfig:
-    values = dict(
-        dataset="mnist",
-        model="mlp",
-        epochs=1,
-        batch_size=32,
-        lr=0.05,
-        optimizer="sgd",
-        momentum=0.9,
-        device="cpu",
-        threads=1,
-        log_every=5,
-        train_subset=2_000,
-    )
-    return TrainConfig(**{**values, **changes})
+    return small_config(**{"epochs": 1, "train_subset": 2_000, **changes})
 
 
 def wait_for(predicate, timeout=90.0, what="condition"):

@@ -4,26 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ConfigError, TrainConfig
+from core.config import ConfigError
 from core.evaluate import evaluate_loss_accuracy
 from core.runs import list_runs, load_run
 from core.train import fit, random_shift_rotate, resolve_device, start_run
-
-
-def small_config(**changes) -> TrainConfig:
-    values = dict(
-        dataset="mnist",
-        model="mlp",
-        epochs=3,
-        batch_size=32,
-        lr=0.05,
-        optimizer="sgd",
-        momentum=0.9,
-        device="cpu",
-        threads=1,
-        log_every=5,
-    )
-    return TrainConfig(**{**values, **changes})
+from tests.conftest import small_config
 
 
 def test_a_short_run_learns_and_is_stored(tmp_path, synthetic_data):
@@ -159,3 +144,25 @@ def test_an_unexpected_error_marks_the_run_failed_and_is_raised(tmp_path):
         fit(config, run, data_dir=tmp_path / "no-data")
     status = load_run(run.path).status()
     assert status["state"] == "failed" and "DataError" in status["error"]
+
+
+def test_keeping_by_validation_accuracy(tmp_path, synthetic_data):
+    config = small_config(epochs=5, lr=0.3, momentum=0.9, keep_best_by="val_accuracy")
+    run = start_run(config, tmp_path)
+    result = fit(config, run, data=synthetic_data)
+    accuracies = [r["val_accuracy"] for r in result.history]
+    assert result.best_epoch == int(np.argmax(accuracies)) + 1
+    [summary] = list_runs(tmp_path)
+    assert summary.best_epoch == result.best_epoch and summary.best_val_accuracy == max(accuracies)
+
+
+def test_horizontal_flips_mirror_about_half_the_batch():
+    from core.train import random_hflip
+
+    pixels = torch.zeros(200, 1, 28, 28)
+    pixels[:, :, :, :5] = 1.0  # ink on the left edge
+    flipped = random_hflip(pixels, torch.Generator().manual_seed(0))
+    mirrored = flipped[:, 0, 0, -1] == 1.0
+    assert 60 < mirrored.sum() < 140
+    assert torch.equal(flipped[mirrored], pixels[mirrored].flip(-1))
+    assert torch.equal(flipped[~mirrored], pixels[~mirrored])

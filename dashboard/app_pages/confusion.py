@@ -5,12 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluate import errors_for_pair, normalize_rows
-from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import details_frame, tile
-from dashboard.sidebar import selected_run_id
-from dashboard.state import get_dataset, open_run, run_evaluation, run_predictions
-from dashboard.widgets import show_details
+from dashboard.state import get_dataset, run_evaluation
+from dashboard.widgets import selected_run_predictions, show_details
 
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "pair_true", "pair_predicted", "confusion_chart", "confusion_applied"
 GALLERY_COLUMNS = 12
@@ -39,17 +37,12 @@ def apply_clicked_cell(event, class_names: list[str]) -> None:
 
 def page() -> None:
     st.title("Confusion matrix")
-    run = open_run(selected_run_id())
-    if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+    selected = selected_run_predictions()
+    if selected is None:
         return
-    try:
-        class_names = list(run.config["classes"])
-        evaluation = run_evaluation(run)
-        probs, labels, indices = run_predictions(run)
-    except RunError as error:
-        st.warning(f"{run.id} has no usable test predictions: {error}")
-        return
+    run, class_names = selected.run, selected.class_names
+    probs, labels, indices = selected.probs, selected.labels, selected.indices
+    evaluation = run_evaluation(run)
 
     st.caption(
         f"{run.id} · {run.config['model']} · {len(labels):,} test images · accuracy {evaluation.accuracy:.2%}. "

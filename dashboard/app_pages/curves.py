@@ -60,7 +60,7 @@ def page() -> None:
 
     metric = st.segmented_control("Metric", ["loss", "accuracy"], default="loss", key="curves_metric") or "loss"
     st.altair_chart(charts.epoch_curves(long[long["metric"] == metric], metric, kept_epochs))
-    st.caption("Solid: training; dashed: validation. The dotted rule marks the kept epoch (lowest validation loss).")
+    st.caption("Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation).")
 
     if batches:
         st.subheader("Running batch loss")

@@ -6,12 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.evaluate import select_predictions
-from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import details_frame, tile
-from dashboard.sidebar import selected_run_id
-from dashboard.state import get_dataset, open_run, run_predictions
-from dashboard.widgets import show_details
+from dashboard.state import get_dataset
+from dashboard.widgets import selected_run_predictions, show_details
 
 ANY = "Any"
 COLUMNS = 10
@@ -24,16 +22,11 @@ SORT_LABELS = {
 
 def page() -> None:
     st.title("Errors")
-    run = open_run(selected_run_id())
-    if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+    selected = selected_run_predictions()
+    if selected is None:
         return
-    try:
-        class_names = list(run.config["classes"])
-        probs, labels, indices = run_predictions(run)
-    except RunError as error:
-        st.warning(f"{run.id} has no usable test predictions: {error}")
-        return
+    run, class_names = selected.run, selected.class_names
+    probs, labels, indices = selected.probs, selected.labels, selected.indices
     data = get_dataset(run.config["dataset"])
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")

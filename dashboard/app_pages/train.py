@@ -43,12 +43,13 @@ def device_choices() -> dict[str, str]:
 
 
 def form_config() -> TrainConfig:
+    """The preset's config (momentum, weight decay, label smoothing… included) with the form's values on top."""
     values = {name: st.session_state[f"train_{name}"] for name in FIELDS}
     values["train_subset"] = values["train_subset"] or None
-    return TrainConfig(
-        dataset=st.session_state["train_dataset"],
+    return preset_config(
+        st.session_state["train_preset"],
+        st.session_state["train_dataset"],
         device=st.session_state["train_device"],
-        preset=st.session_state["train_preset"],
         threads=child_threads(),
         **values,
     )
@@ -98,9 +99,7 @@ def page() -> None:
 
     if submitted:
         try:
-            config = form_config()
-            config.validate()
-            job = start_job(config)
+            job = start_job(form_config())
         except ConfigError as error:
             st.error(f"Not started: {error}")
         except JobBusy as busy:
@@ -183,7 +182,8 @@ def job_panel() -> None:
                 history[["epoch", "val_accuracy"]].rename(columns={"val_accuracy": "value"}).assign(split="validation"),
             ]
         ).assign(run=run_id, metric="accuracy")
-        best = pd.DataFrame([{"run": run_id, "epoch": int(history.loc[history["val_loss"].idxmin(), "epoch"])}])
+        kept_epoch = status.get("best_epoch") or int(history.loc[history["val_loss"].idxmin(), "epoch"])
+        best = pd.DataFrame([{"run": run_id, "epoch": kept_epoch}])
         right.altair_chart(charts.epoch_curves(rows, "accuracy", best))
 
 
