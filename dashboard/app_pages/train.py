@@ -24,12 +24,17 @@ LAST_RUN_KEY = "train_last_run"
 FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
 
 
+def key(field: str) -> str:
+    """The form widget's session-state key for a TrainConfig field."""
+    return field if field.startswith("train_") else f"train_{field}"
+
+
 def fill_from_preset() -> None:
     """Preset or dataset changed: every field takes the preset's value."""
     config = preset_config(st.session_state["train_preset"], st.session_state["train_dataset"])
     for name in FIELDS:
         value = getattr(config, name)
-        st.session_state[f"train_{name}"] = 0 if name == "train_subset" and value is None else value
+        st.session_state[key(name)] = 0 if name == "train_subset" and value is None else value
 
 
 def device_choices() -> dict[str, str]:
@@ -44,7 +49,7 @@ def device_choices() -> dict[str, str]:
 
 def form_config() -> TrainConfig:
     """The preset's config (momentum, weight decay, label smoothing… included) with the form's values on top."""
-    values = {name: st.session_state[f"train_{name}"] for name in FIELDS}
+    values = {name: st.session_state[key(name)] for name in FIELDS}
     values["train_subset"] = values["train_subset"] or None
     return preset_config(
         st.session_state["train_preset"],
