@@ -1,4 +1,4 @@
-"""Command line: ``python -m core data|models|train|runs|evaluate ...``.
+"""Command line: ``python -m core data|models|train|runs|evaluate|label-issues|compare|predict|card|embed ...``.
 
 Bad arguments print one line saying what is wrong and what is allowed, and exit with 2.
 """
@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from core.config import DEVICES, KEEP_BEST_BY, OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS, DataError, default_data_dir
@@ -113,6 +115,44 @@ def build_parser() -> Parser:
     add_data_dir(evaluate)
     add_checkpoints(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    issues = commands.add_parser("label-issues", help="rank the images whose given label is probably wrong")
+    issues.add_argument("run", help="a run id or a run folder (its predictions are used)")
+    issues.add_argument("--split", choices=["test", "val"], default="test")
+    issues.add_argument("--top", type=int, default=20, help="how many to print (default 20)")
+    issues.add_argument("--json", action="store_true", help="a list of {index, given, suggested, score}, best first")
+    add_data_dir(issues)
+    add_checkpoints(issues)
+    issues.set_defaults(handler=cmd_label_issues)
+
+    compare = commands.add_parser("compare", help="what a second run fixed and broke against a first")
+    compare.add_argument("run_a", help="the first run (id or folder)")
+    compare.add_argument("run_b", help="the second run")
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    add_checkpoints(compare)
+    compare.set_defaults(handler=cmd_compare)
+
+    classify = commands.add_parser("predict", help="classify an image file (prepared the MNIST way)")
+    classify.add_argument("run", help="a run id or a run folder")
+    classify.add_argument("image", type=Path, help="PNG, JPEG, GIF, BMP or WebP")
+    classify.add_argument("--json", action="store_true", help="machine-readable output")
+    add_checkpoints(classify)
+    classify.set_defaults(handler=cmd_predict)
+
+    card = commands.add_parser("card", help="a model's layers, output shapes and parameters; ONNX export")
+    card.add_argument("model", help=f"a model name ({', '.join(MODELS)}) or a run id or folder")
+    card.add_argument("--onnx", type=Path, help="also write the model (with the run's weights) as ONNX here")
+    card.add_argument("--json", action="store_true", help="machine-readable output")
+    add_checkpoints(card)
+    card.set_defaults(handler=cmd_card)
+
+    embed = commands.add_parser("embed", help="2-D map of the test images' penultimate-layer features (CSV)")
+    embed.add_argument("run", help="a run id or a run folder")
+    embed.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    embed.add_argument("--output", type=Path, help="CSV file (default: standard output)")
+    add_data_dir(embed)
+    add_checkpoints(embed)
+    embed.set_defaults(handler=cmd_embed)
     return parser
 
 
@@ -311,6 +351,134 @@ def cmd_evaluate(args) -> int:
         print(json.dumps({"run": run.id, "path": str(run.path), "test_accuracy": test_accuracy}))
     else:
         print(f"{run.id}: test accuracy {test_accuracy:.2%} (predictions stored in {run.path})")
+    return 0
+
+
+def cmd_label_issues(args) -> int:
+    from core.analysis import label_issues
+    from core.evaluate import split_predictions
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1 (got {args.top})")
+    run = load_run(args.run, args.checkpoints)
+    predictions = split_predictions(run, args.split, args.data_dir)
+    issues = label_issues(predictions.probs, predictions.labels).head(args.top)
+    classes = run.config["classes"]
+    rows = [
+        {
+            "index": int(predictions.indices[row.row]),
+            "given": classes[row.given],
+            "suggested": classes[row.suggested],
+            "score": round(float(row.score), 6),
+        }
+        for row in issues.itertuples()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{run.id}: {len(rows)} most likely label errors in the {args.split} split (lower score = more likely)")
+    for rank, row in enumerate(rows, start=1):
+        given, suggested = repr(row["given"]), repr(row["suggested"])
+        print(f"{rank:>4}. index {row['index']:>5}  given {given:>14} → {suggested:<14} score {row['score']:.4f}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from core.analysis import compare_runs
+
+    run_a, run_b = load_run(args.run_a, args.checkpoints), load_run(args.run_b, args.checkpoints)
+    if run_a.config["dataset"] != run_b.config["dataset"]:
+        raise RunError(f"{run_a.id} is on {run_a.config['dataset']}, {run_b.id} on {run_b.config['dataset']}")
+    a, b = run_a.load_predictions(), run_b.load_predictions()
+    if not np.array_equal(a.indices, b.indices):
+        raise RunError("the two runs' predictions are of different test images")
+    classes = run_a.config["classes"]
+    diff = compare_runs(a.probs, b.probs, a.labels, classes)
+    result = {
+        "run_a": run_a.id,
+        "run_b": run_b.id,
+        "accuracy_a": diff.accuracy_a,
+        "accuracy_b": diff.accuracy_b,
+        "fixed": [int(a.indices[row]) for row in diff.fixed],
+        "broken": [int(a.indices[row]) for row in diff.broken],
+        "per_class": diff.per_class.to_dict(orient="records"),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{run_a.id}: {diff.accuracy_a:.2%}   {run_b.id}: {diff.accuracy_b:.2%}")
+    print(f"the second fixed {len(diff.fixed)} test images and broke {len(diff.broken)}")
+    for row in diff.per_class.itertuples():
+        print(f"  {row[1]:>14}  recall {row.recall_a:.2%} → {row.recall_b:.2%}  ({row.delta:+.2%})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from core.analysis import classify_image
+    from core.images import ImageError, decode_image, prepare_like_dataset
+
+    run = load_run(args.run, args.checkpoints)
+    try:
+        data = args.image.read_bytes()
+        image = prepare_like_dataset(decode_image(data), run.config["dataset"])
+    except (OSError, ImageError) as error:
+        raise ConfigError(f"{args.image}: {error}") from None
+    probs = classify_image(run.load_model(), image, run.config["mean"], run.config["std"])
+    classes = run.config["classes"]
+    ranked = [{"class": classes[i], "probability": float(probs[i])} for i in np.argsort(-probs)]
+    if args.json:
+        print(json.dumps(ranked, indent=2))
+        return 0
+    for row in ranked[:3]:
+        print(f"{row['class']:>14}  {row['probability']:.2%}")
+    return 0
+
+
+def cmd_card(args) -> int:
+    from core.modelcard import layer_table, onnx_bytes
+    from core.models import create_model
+    from core.storage import atomic_write_bytes
+
+    if args.model in MODELS:
+        model, title = create_model(args.model), args.model
+    else:
+        run = load_run(args.model, args.checkpoints)
+        model, title = run.load_model(), f"{run.id} ({run.config['model']})"
+    layers = layer_table(model)
+    if args.onnx:
+        atomic_write_bytes(args.onnx, onnx_bytes(model))
+    if args.json:
+        print(layers.to_json(orient="records", indent=2))
+    else:
+        print(title)
+        print(layers.to_string(index=False))
+        print(f"total: {layers['parameters'].sum():,} parameters")
+    if args.onnx:
+        print(f"ONNX written to {args.onnx}", file=sys.stderr)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    import pandas as pd
+
+    from core.analysis import penultimate_features, project
+    from core.data import load_dataset
+
+    run = load_run(args.run, args.checkpoints)
+    data = load_dataset(run.config["dataset"], args.data_dir)
+    features = penultimate_features(run.load_model(), data.test.images, data.info.mean, data.info.std)
+    points = project(features, args.method)
+    predictions = run.load_predictions()
+    frame = pd.DataFrame(
+        {
+            "index": data.test.indices.numpy(),
+            "x": points[:, 0],
+            "y": points[:, 1],
+            "true": data.test.labels.numpy(),
+            "predicted": predictions.predicted if len(predictions.labels) == len(points) else -1,
+        }
+    )
+    frame.to_csv(args.output or sys.stdout, index=False)
     return 0
 
 

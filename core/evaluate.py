@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
 from core.data import DatasetSplits, load_dataset, normalize
-from core.runs import Run
+from core.runs import Predictions, Run
 
 
 @torch.inference_mode()
@@ -74,6 +74,20 @@ def evaluate_run(run: Run, data_dir=None, device="cpu") -> float:
     test_accuracy = store_test_predictions(run, model, data, device)
     run.update_status(test_accuracy=test_accuracy)
     return test_accuracy
+
+
+def split_predictions(run: Run, split: str = "test", data_dir=None, device="cpu") -> Predictions:
+    """Out-of-sample predictions of a run: the stored test ones, or the validation split's, computed now."""
+    if split == "test":
+        return run.load_predictions()
+    if split != "val":
+        raise ValueError("split must be 'test' or 'val' (the training images are not out of sample)")
+    model = run.load_model(device)
+    data = load_dataset(run.config["dataset"], data_dir)
+    logits = predict(model, data.val.images, data.info.mean, data.info.std, device=device)
+    return Predictions(
+        torch.softmax(logits, dim=1).numpy(), data.val.labels.numpy().astype(np.int64), data.val.indices.numpy()
+    )
 
 
 # --- metrics from stored predictions ---------------------------------------------------

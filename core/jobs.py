@@ -59,10 +59,25 @@ def _lock_path(root: Path) -> Path:
 
 
 def _read_lock(root: Path) -> Job | None:
+    """The lock's job; None when unreadable or when it names a run outside this store."""
     try:
-        return Job(**json.loads(_lock_path(root).read_text()))
+        job = Job(**json.loads(_lock_path(root).read_text()))
     except (OSError, ValueError, TypeError):
         return None
+    if job.run_path and Path(job.run_path).parent.resolve() != Path(root).resolve():
+        return None
+    if job.pid is not None and (isinstance(job.pid, bool) or not isinstance(job.pid, int) or job.pid <= 0):
+        return None
+    return job
+
+
+def _is_training_process(pid: int) -> bool:
+    """Whether pid is one of our training children (so that a forged lock can't aim a signal elsewhere)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return sys.platform != "linux"  # no /proc to ask: trust the lock
+    return b"core" in command and b"train" in command
 
 
 def _is_stale(job: Job) -> bool:
@@ -162,7 +177,7 @@ def start_job(
 def cancel_job(root: Path | None = None) -> Job | None:
     """Ask the running job to stop (SIGTERM): it marks its run cancelled and keeps its best weights."""
     job = active_job(root)
-    if job is None or job.pid is None:
+    if job is None or job.pid is None or not _is_training_process(job.pid):
         return None
     try:
         os.kill(job.pid, signal.SIGTERM)

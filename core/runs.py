@@ -274,14 +274,29 @@ def create_run(config: dict, root: Path | None = None, run_id: str | None = None
     return run
 
 
+def run_in_store(run_id: str, root: Path | None = None) -> Run:
+    """The run with this id, a folder directly inside the store; anything else is a RunError.
+
+    Ids come from URLs, session state and run listings, so ``..``, absolute paths, separators
+    and symbolic links that leave the store are refused rather than followed.
+    """
+    root = Path(root or default_checkpoints_dir())
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+        raise RunError(f"{run_id!r} is not a run id (letters, digits, '.', '_' and '-' only)")
+    path = root / run_id
+    if not path.is_dir():
+        raise RunError(f"no run {run_id!r} in {root}")
+    if path.resolve().parent != root.resolve():
+        raise RunError(f"run {run_id!r} leads outside {root}")
+    return Run(path)
+
+
 def resolve_run(name: str | Path, root: Path | None = None) -> Run:
-    """A run by folder path or by id in the store."""
+    """A run by folder path (given on the command line) or by id in the store."""
     candidate = Path(name)
-    if not candidate.is_dir():
-        candidate = Path(root or default_checkpoints_dir()) / str(name)
-    if not candidate.is_dir():
-        raise RunError(f"no run {str(name)!r} (neither a folder nor an id in {root or default_checkpoints_dir()})")
-    return Run(candidate)
+    if candidate.is_dir() and (candidate / CONFIG_FILE).is_file():
+        return Run(candidate)
+    return run_in_store(str(name), root)
 
 
 def load_run(name: str | Path, root: Path | None = None) -> Run:

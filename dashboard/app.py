@@ -21,13 +21,24 @@ limit_torch_threads()
 draw_sidebar()
 PAGES_DIR = Path(__file__).parent / "app_pages"
 navigation = st.navigation(
-    [
-        st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/table_rows:", default=True),
-        st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/grid_view:"),
-        st.Page(PAGES_DIR / "curves.py", title="Training curves", icon=":material/show_chart:"),
-        st.Page(PAGES_DIR / "confusion.py", title="Confusion matrix", icon=":material/apps:"),
-        st.Page(PAGES_DIR / "errors.py", title="Errors", icon=":material/error:"),
-        st.Page(PAGES_DIR / "train.py", title="Train", icon=":material/model_training:"),
-    ]
+    {
+        "Overview": [
+            st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/table_rows:", default=True),
+            st.Page(PAGES_DIR / "dataset.py", title="Dataset", icon=":material/grid_view:"),
+            st.Page(PAGES_DIR / "curves.py", title="Training curves", icon=":material/show_chart:"),
+        ],
+        "Where it goes wrong": [
+            st.Page(PAGES_DIR / "confusion.py", title="Confusion matrix", icon=":material/apps:"),
+            st.Page(PAGES_DIR / "errors.py", title="Errors", icon=":material/error:"),
+            st.Page(PAGES_DIR / "label_issues.py", title="Label issues", icon=":material/label_off:"),
+            st.Page(PAGES_DIR / "embedding.py", title="Embedding map", icon=":material/scatter_plot:"),
+            st.Page(PAGES_DIR / "compare.py", title="Run against run", icon=":material/compare_arrows:"),
+        ],
+        "Model": [
+            st.Page(PAGES_DIR / "draw.py", title="Draw or upload", icon=":material/draw:"),
+            st.Page(PAGES_DIR / "model_card.py", title="Model card", icon=":material/account_tree:"),
+            st.Page(PAGES_DIR / "train.py", title="Train", icon=":material/model_training:"),
+        ],
+    }
 )
 navigation.run()

@@ -178,3 +178,94 @@ def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_n
     )
     labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("probability:Q", format=".1%"))
     return (bars + labels).properties(height=alt.Step(24))
+
+
+def embedding_scatter(points: pd.DataFrame, class_names: list[str]) -> alt.LayerChart:
+    """points: columns x, y, true, predicted, error, index. Coloured by true class, errors ringed in black.
+
+    Dragging a rectangle selects points (selection ``brush``: the x and y ranges)."""
+    brush = alt.selection_interval(name="brush", encodings=["x", "y"])
+    tooltip = [
+        alt.Tooltip("index:Q", title="test index"),
+        alt.Tooltip("true:N", title="true"),
+        alt.Tooltip("predicted:N", title="predicted"),
+    ]
+    base = alt.Chart(points).encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
+        y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
+    )
+    dots = (
+        base.mark_circle(size=12)
+        .encode(
+            color=alt.Color("true:N", scale=class_scale(class_names), title="true class"),
+            opacity=alt.when(brush).then(alt.value(0.65)).otherwise(alt.value(0.12)),
+            tooltip=tooltip,
+        )
+        .add_params(brush)
+    )
+    errors = (
+        base.transform_filter("datum.error")
+        .mark_point(size=40, filled=False, strokeWidth=1.2, color="#111")
+        .encode(tooltip=tooltip)
+    )
+    return (dots + errors).properties(height=560)
+
+
+def attribution_map(values: np.ndarray, image: np.ndarray, title: str, limit: float) -> alt.LayerChart:
+    """A 28×28 attribution heatmap (red: evidence for the class, blue: against) over the faint digit."""
+    rows, cols = np.indices(values.shape)
+    cells = pd.DataFrame(
+        {"row": rows.ravel(), "col": cols.ravel(), "value": values.ravel(), "ink": image.ravel() / 255.0}
+    )
+    base = alt.Chart(cells).encode(
+        x=alt.X("col:O", axis=None),
+        y=alt.Y("row:O", axis=None),
+    )
+    heat = base.mark_rect().encode(
+        color=alt.Color(
+            "value:Q",
+            scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit], clamp=True),
+            legend=None,
+        ),
+        tooltip=[alt.Tooltip("row:O"), alt.Tooltip("col:O"), alt.Tooltip("value:Q", format=".3g")],
+    )
+    ink = base.transform_filter("datum.ink > 0.3").mark_rect(fill=None, stroke="#333", strokeWidth=0.4, opacity=0.6)
+    return (heat + ink).properties(title=title, width=220, height=220)
+
+
+def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerChart:
+    """cells: columns true, predicted, delta (second run minus first). Red: more, blue: fewer."""
+    limit = max(1, int(cells["delta"].abs().max()))
+    base = alt.Chart(cells).encode(
+        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
+        y=alt.Y("true:N", sort=list(class_names), title="true class"),
+    )
+    heat = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color(
+            "delta:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit]), title="B − A"
+        ),
+        tooltip=["true", "predicted", alt.Tooltip("delta:Q", format="+d")],
+    )
+    changed = base.transform_filter("datum.delta != 0")
+    text = changed.mark_text(fontSize=11).encode(text=alt.Text("delta:Q", format="+d"))
+    return (heat + text).properties(height=420)
+
+
+def recall_deltas(per_class: pd.DataFrame, class_names: list[str]) -> alt.Chart:
+    """per_class: columns class, delta (recall of B minus recall of A). Bars right: B better."""
+    return (
+        alt.Chart(per_class)
+        .mark_bar()
+        .encode(
+            y=alt.Y("class:N", sort=list(class_names), title=None),
+            x=alt.X("delta:Q", title="recall, B − A", axis=alt.Axis(format="+%")),
+            color=alt.condition("datum.delta >= 0", alt.value("#2b8a3e"), alt.value("#c92a2a")),
+            tooltip=[
+                "class",
+                alt.Tooltip("recall_a:Q", format=".2%", title="recall A"),
+                alt.Tooltip("recall_b:Q", format=".2%", title="recall B"),
+                alt.Tooltip("delta:Q", format="+.2%"),
+            ],
+        )
+        .properties(height=alt.Step(24))
+    )

@@ -14,9 +14,23 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.analysis import attributions, label_issues, penultimate_features, project
 from core.data import DATASETS, DataError, DatasetSplits, default_data_dir, is_present, load_dataset
-from core.evaluate import Evaluation
-from core.runs import HISTORY_FILE, PREDICTIONS_FILE, Run, RunSummary, default_checkpoints_dir, list_runs
+from core.evaluate import Evaluation, split_predictions
+from core.modelcard import layer_table, onnx_bytes
+from core.models import create_model
+from core.runs import (
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    WEIGHTS_FILE,
+    Run,
+    RunError,
+    RunSummary,
+    default_checkpoints_dir,
+    list_runs,
+    run_in_store,
+)
+from core.storage import atomic_write_with
 
 # The dashboard leaves the other core to a training job: two torch processes that each use
 # every core run far slower than either alone.
@@ -94,11 +108,13 @@ def run_evaluation(run: Run) -> Evaluation:
 
 
 def open_run(run_id: str | None) -> Run | None:
-    """The run with this id in the store, or None."""
+    """The run with this id in the store, or None (also for ids that would leave the store)."""
     if not run_id:
         return None
-    path = default_checkpoints_dir() / run_id
-    return Run(path) if path.is_dir() else None
+    try:
+        return run_in_store(run_id)
+    except RunError:
+        return None
 
 
 @st.cache_data(show_spinner=False)
@@ -119,3 +135,96 @@ def _dataset_summary(name: str, data_dir: str) -> dict:
 def dataset_summary(name: str) -> dict:
     """Class counts per split, the mean training image of each class, the pixel histogram."""
     return _dataset_summary(name, str(default_data_dir()))
+
+
+# --- models and what is computed from them (analysis pages) -------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _model(run_path: str, mtime: float) -> torch.nn.Module:
+    return Run(Path(run_path)).load_model()
+
+
+def run_model(run: Run) -> torch.nn.Module:
+    """The run's model with its best weights, shared by every session (read-only, eval mode); raises RunError."""
+    return _model(str(run.path), _mtime(run.path / WEIGHTS_FILE))
+
+
+@st.cache_data(show_spinner="Computing the validation split's predictions…", max_entries=16)
+def _split_predictions(run_path: str, mtime: float, split: str, data_dir: str):
+    predictions = split_predictions(Run(Path(run_path)), split, Path(data_dir))
+    return predictions.probs, predictions.labels, predictions.indices
+
+
+def run_split_predictions(run: Run, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probs, labels, indices) of the test split (stored) or the validation split (computed, cached)."""
+    if split == "test":
+        return run_predictions(run)
+    return _split_predictions(str(run.path), _mtime(run.path / WEIGHTS_FILE), split, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=16)
+def label_issue_ranking(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    return label_issues(probs, labels)
+
+
+@st.cache_data(show_spinner="Reading the penultimate layer of every test image…", max_entries=8)
+def _features(run_path: str, mtime: float, dataset_name: str, data_dir: str) -> np.ndarray:
+    data = dataset(dataset_name, data_dir)
+    return penultimate_features(_model(run_path, mtime), data.test.images, data.info.mean, data.info.std)
+
+
+def run_embedding(run: Run, method: str) -> np.ndarray:
+    """N×2 map of the test images' features; t-SNE is also kept in the run folder (it takes a while)."""
+    mtime = _mtime(run.path / WEIGHTS_FILE)
+    return _embedding(str(run.path), mtime, run.config["dataset"], str(default_data_dir()), method)
+
+
+@st.cache_data(show_spinner="Projecting the features to 2-D…", max_entries=16)
+def _embedding(run_path: str, mtime: float, dataset_name: str, data_dir: str, method: str) -> np.ndarray:
+    cache = Path(run_path) / f"embedding-{method}.npz"
+    if method != "pca":
+        points = _read_embedding_cache(cache, mtime)
+        if points is not None:
+            return points
+    points = project(_features(run_path, mtime, dataset_name, data_dir), method)
+    if method != "pca":
+        atomic_write_with(cache, lambda handle: np.savez(handle, points=points, weights_mtime=np.float64(mtime)))
+    return points
+
+
+def _read_embedding_cache(path: Path, mtime: float) -> np.ndarray | None:
+    """A saved projection of these very weights, or None (missing, stale, damaged: computed again)."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            points, saved_mtime = saved["points"], float(saved["weights_mtime"])
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+    if saved_mtime != mtime or points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
+        return None
+    return points.astype(np.float32)
+
+
+@st.cache_data(show_spinner="Computing attributions…", max_entries=256)
+def _attributions(run_path: str, mtime: float, image: np.ndarray, targets: tuple[int, ...], method: str):
+    config = Run(Path(run_path)).config
+    return attributions(_model(run_path, mtime), image, config["mean"], config["std"], list(targets), method)
+
+
+def run_attributions(run: Run, image: np.ndarray, targets: list[int], method: str) -> np.ndarray:
+    return _attributions(str(run.path), _mtime(run.path / WEIGHTS_FILE), image, tuple(targets), method)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def model_layers(model_name: str, num_classes: int) -> pd.DataFrame:
+    return layer_table(create_model(model_name, num_classes=num_classes))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _onnx(run_path: str, mtime: float) -> bytes:
+    return onnx_bytes(_model(run_path, mtime))
+
+
+def run_onnx(run: Run) -> bytes:
+    """The run's model with its weights as ONNX (a few seconds the first time)."""
+    return _onnx(str(run.path), _mtime(run.path / WEIGHTS_FILE))

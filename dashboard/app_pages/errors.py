@@ -2,22 +2,63 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.analysis import ATTRIBUTION_METHODS
 from core.evaluate import select_predictions
+from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import details_frame, tile
-from dashboard.state import get_dataset
+from dashboard.state import get_dataset, run_attributions
 from dashboard.widgets import selected_run_predictions, show_details
 
 ANY = "Any"
 COLUMNS = 10
 PAGE_SIZE = 100
+METHOD_LABELS = {"integrated-gradients": "Integrated Gradients", "saliency": "Saliency", "occlusion": "Occlusion"}
+METHOD_HELP = {
+    "integrated-gradients": "Integrated Gradients: each pixel's share of the change in the class score between a "
+    "black image and this one (32 steps). Computed with captum.",
+    "saliency": "Saliency: the gradient of the class score with respect to each pixel (signed). Computed with captum.",
+    "occlusion": "Occlusion: how much the class score drops when a 4×4 patch is blacked out. Computed with captum.",
+}
 SORT_LABELS = {
     "wrong_confidence": "Confidence in its answer (highest first)",
     "true_probability": "Probability of the true class (lowest first)",
 }
+
+
+def saliency(run, image, predicted: int, true: int, probs, class_names: list[str]) -> None:
+    """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
+    st.markdown("**Where did it look?** Red pixels pushed towards the class, blue ones away from it.")
+    method = (
+        st.segmented_control(
+            "Attribution",
+            ATTRIBUTION_METHODS,
+            format_func=METHOD_LABELS.get,
+            default=ATTRIBUTION_METHODS[0],
+            key="errors_attribution",
+        )
+        or ATTRIBUTION_METHODS[0]
+    )
+    # For a correct answer, compare with the runner-up instead of the same class twice.
+    other = true if true != predicted else int(np.argsort(probs)[-2])
+    try:
+        maps = run_attributions(run, image, [predicted, other], method)
+    except RunError as error:
+        st.warning(f"{run.id}: {error}")
+        return
+    limit = float(np.abs(maps).max()) or 1.0  # one colour scale for both maps, so they compare
+    titles = [
+        f"for predicted: {class_names[predicted]} ({probs[predicted]:.0%})",
+        f"for {'true' if other == true else 'runner-up'}: {class_names[other]} ({probs[other]:.0%})",
+    ]
+    columns = st.columns([1, 1, 2])
+    for column, values, title in zip(columns[:2], maps, titles, strict=True):
+        column.altair_chart(charts.attribution_map(values, image, title, limit))
+    columns[2].caption(METHOD_HELP[method])
 
 
 def page() -> None:
@@ -80,6 +121,7 @@ def page() -> None:
     )
     probabilities = pd.DataFrame({"class": class_names, "probability": probs[row]})
     right.altair_chart(charts.probability_bars(probabilities, class_names, class_names[labels[row]]))
+    saliency(run, images[position - 1], int(predicted[row]), int(labels[row]), probs[row], class_names)
     with st.expander("Per-image details (in gallery order)"):
         show_details(details_frame(shown, indices, probs, labels, class_names))
 

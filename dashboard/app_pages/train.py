@@ -15,7 +15,7 @@ from core.data import DATASETS
 from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
 from core.models import MODELS
 from core.presets import PRESETS, preset_config
-from core.runs import Run, RunError, default_checkpoints_dir
+from core.runs import Run, RunError, run_in_store
 from core.train import resolve_device
 from dashboard import charts
 from dashboard.state import run_history
@@ -133,8 +133,8 @@ def job_panel() -> None:
     if run_id is None:
         st.info("No job is running. Fill in the form and press **Train**.")
         return
-    run = Run(default_checkpoints_dir() / run_id)
     try:
+        run = run_in_store(run_id)
         status, config = run.status(), run.config
     except RunError as error:
         st.warning(f"{run_id}: {error}")

@@ -1,0 +1,90 @@
+"""Embedding map: the test images' penultimate-layer features in 2-D; drag a rectangle to see its images."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.runs import RunError
+from dashboard import charts
+from dashboard.gallery import details_frame, tile
+from dashboard.state import get_dataset, run_embedding
+from dashboard.widgets import selected_run_predictions, show_details
+
+METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
+CHART_KEY = "embedding_chart"
+GALLERY_LIMIT = 120
+
+
+def selected_rows(event, points: pd.DataFrame) -> np.ndarray:
+    """Rows inside the dragged rectangle (the event holds its x and y ranges)."""
+    brush = (event or {}).get("selection", {}).get("brush") or {}
+    if "x" not in brush or "y" not in brush:
+        return np.empty(0, dtype=int)
+    (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
+    inside = points["x"].between(x0, x1) & points["y"].between(y0, y1)
+    return np.flatnonzero(inside.to_numpy())
+
+
+def page() -> None:
+    st.title("Embedding map")
+    selected = selected_run_predictions()
+    if selected is None:
+        return
+    run, class_names = selected.run, selected.class_names
+    probs, labels, indices = selected.probs, selected.labels, selected.indices
+    data = get_dataset(run.config["dataset"])
+    if data is None:
+        st.info("The dataset isn't fetched here, so the features can't be computed: `python -m core data fetch`.")
+        return
+    if len(labels) != len(data.test.labels) or not np.array_equal(indices, np.arange(len(labels))):
+        st.warning(f"{run.id}'s predictions don't cover the test split in order: `python -m core evaluate {run.id}`.")
+        return
+
+    controls = st.columns([2, 2, 3], vertical_alignment="bottom")
+    method = controls[0].segmented_control(
+        "Projection", list(METHODS), format_func=lambda m: m.upper() if m == "pca" else "t-SNE", key="embedding_method"
+    )
+    method = method or "pca"
+    errors_only = controls[1].toggle("Errors only", key="embedding_errors_only")
+    controls[2].caption(METHODS[method])
+    try:
+        xy = run_embedding(run, method)
+    except RunError as error:
+        st.warning(f"{run.id}: {error}")
+        return
+
+    predicted = probs.argmax(axis=1)
+    points = pd.DataFrame(
+        {
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "true": [class_names[c] for c in labels],
+            "predicted": [class_names[c] for c in predicted],
+            "error": predicted != labels,
+            "index": indices,
+        }
+    )
+    shown = points[points["error"]] if errors_only else points
+    st.caption(
+        f"{len(shown):,} test images, each a point placed by the features {run.config['model']}'s classifier layer "
+        f"reads ({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
+        f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
+    )
+    event = st.altair_chart(
+        charts.embedding_scatter(shown, class_names), on_select="rerun", key=CHART_KEY, selection_mode="brush"
+    )
+    rows = shown.index.to_numpy()[selected_rows(event, shown.reset_index(drop=True))]
+    if len(rows) == 0:
+        return
+    total = len(rows)
+    rows = rows[np.argsort(~points["error"].to_numpy()[rows], kind="stable")][:GALLERY_LIMIT]  # errors first
+    st.subheader(f"Selected: {total:,} images" + (f", showing {len(rows)}, errors first" if total > len(rows) else ""))
+    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in rows]
+    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in rows]
+    images = data.test.images[indices[rows]].numpy()
+    st.image(tile(images, columns=12, scale=2, captions=captions, caption_colors=colors), output_format="PNG")
+    with st.expander("Per-image details"):
+        show_details(details_frame(rows, indices, probs, labels, class_names))
+
+
+page()

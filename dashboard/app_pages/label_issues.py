@@ -1,0 +1,96 @@
+"""Likely label errors: cleanlab's ranking of out-of-sample predictions, with a verdict per image."""
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from core.analysis import REVIEW_VERDICTS, label_reviews
+from core.data import DATASETS, default_data_dir
+from core.runs import RunError
+from dashboard.gallery import tile
+from dashboard.sidebar import selected_run_id
+from dashboard.state import get_dataset, label_issue_ranking, open_run, run_split_predictions
+
+SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
+PER_PAGE = 24
+COLUMNS = 6
+
+
+def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
+    label_reviews(default_data_dir(), DATASETS[dataset].folder).mark(split, index, st.session_state[widget_key])
+
+
+def page() -> None:
+    st.title("Likely label errors")
+    run = open_run(selected_run_id())
+    if run is None:
+        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+        return
+    dataset = run.config["dataset"]
+    data = get_dataset(dataset)
+    if data is None:
+        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
+        return
+    class_names = list(run.config["classes"])
+    split = st.segmented_control("Split", list(SPLITS), format_func=SPLITS.get, default="test", key="issues_split")
+    split = split or "test"
+    try:
+        probs, labels, indices = run_split_predictions(run, split)
+    except RunError as error:
+        st.warning(f"{run.id} has no usable predictions for this split: {error}")
+        return
+
+    issues = label_issue_ranking(probs, labels)
+    reviews = label_reviews(default_data_dir(), DATASETS[dataset].folder)
+    marks = reviews.load().get(split, {})
+    st.caption(
+        f"cleanlab's confident learning flags **{len(issues):,}** of {len(labels):,} {split} images whose given label "
+        f"disagrees with what {run.id} is confident of, most suspicious first (lowest label-quality score). "
+        f"Your verdicts are saved in `{reviews.path}` and shown on later visits. "
+        f"CLI: `python -m core label-issues {run.id} --split {split}`."
+    )
+    if issues.empty:
+        st.success("No likely label errors found.")
+        return
+    counts = {verdict: sum(v == verdict for v in marks.values()) for verdict in REVIEW_VERDICTS}
+    st.caption(f"Reviewed so far in this split: {counts['wrong']} wrong, {counts['fine']} fine.")
+
+    pages = math.ceil(len(issues) / PER_PAGE)
+    page_number = 1
+    if pages > 1:
+        page_number = st.columns([1, 4])[0].number_input(f"Page (of {pages})", 1, pages, 1, key="issues_page")
+    shown = issues.iloc[(page_number - 1) * PER_PAGE : page_number * PER_PAGE]
+
+    def image_of(row: int) -> np.ndarray:
+        # Test predictions are stored with their positions in the test file; validation ones are in split order.
+        image = data.test.images[indices[row]] if split == "test" else data.val.images[row]
+        return image.numpy()[None]
+
+    rank = (page_number - 1) * PER_PAGE
+    for start in range(0, len(shown), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for column, issue in zip(columns, shown.iloc[start : start + COLUMNS].itertuples(), strict=False):
+            rank += 1
+            index = int(indices[issue.row])
+            with column.container(border=True):
+                st.image(tile(image_of(issue.row), columns=1, scale=4), output_format="PNG")
+                st.markdown(
+                    f"**#{rank}** · index {index}  \n"
+                    f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
+                    f"score {issue.score:.3f}"
+                )
+                widget_key = f"verdict_{dataset}_{split}_{index}"
+                st.session_state.setdefault(widget_key, marks.get(str(index)))
+                st.segmented_control(
+                    "Verdict",
+                    list(REVIEW_VERDICTS),
+                    key=widget_key,
+                    on_change=save_verdict,
+                    args=(split, index, widget_key, dataset),
+                    label_visibility="collapsed",
+                    help="Mark the given label: wrong or fine (click again to clear).",
+                )
+
+
+page()

@@ -1,0 +1,74 @@
+"""Model card: the selected run's layers with output shapes and parameters, a graph, an ONNX download."""
+
+import pandas as pd
+import streamlit as st
+
+from core.modelcard import layer_graph
+from core.models import MODELS
+from core.runs import RunError
+from dashboard.sidebar import selected_run_id
+from dashboard.state import model_layers, open_run, run_onnx
+
+
+def shape_story(layers: pd.DataFrame) -> str:
+    """The resolution as it shrinks through the net (28 → 14 → 7) and what the Flatten hands to the classifier."""
+    shapes = [shape.split(" × ") for shape in layers["output shape"]]
+    sides = ["28"]
+    for dims in shapes:
+        if len(dims) == 3 and dims[1] != sides[-1]:
+            sides.append(dims[1])
+    story = "Resolution " + " → ".join(sides)
+    flatten = [i for i, kind in enumerate(layers["type"]) if kind == "Flatten"]
+    if flatten and flatten[0] > 0 and len(shapes[flatten[0] - 1]) == 3:
+        before = layers["output shape"].iloc[flatten[0] - 1]
+        story += f"; the Flatten turns {before} into {int(shapes[flatten[0]][0]):,} inputs"
+    return story + "."
+
+
+def page() -> None:
+    st.title("Model card")
+    run = open_run(selected_run_id())
+    if run is None:
+        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+        return
+    try:
+        model_name, num_classes = run.config["model"], len(run.config["classes"])
+    except RunError as error:
+        st.warning(f"{run.id}: {error}")
+        return
+    if model_name not in MODELS:
+        st.warning(f"{run.id} names a model this version doesn't know: {model_name!r}.")
+        return
+    spec = MODELS[model_name]
+    layers = model_layers(model_name, num_classes)
+    total = int(layers["parameters"].sum())
+    st.markdown(f"**{model_name}** · {total:,} parameters · {spec.description}")
+    if spec.recipe.source:
+        st.caption(f"Recipe: {spec.recipe.source}")
+    st.caption(shape_story(layers) + f"  CLI: `python -m core card {run.id}`.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(
+            layers,
+            hide_index=True,
+            column_config={
+                "layer": "Layer",
+                "type": "Type",
+                "output shape": "Output shape (C × H × W)",
+                "parameters": st.column_config.NumberColumn("Parameters", format="localized"),
+            },
+        )
+        st.download_button(
+            "Download as ONNX (open it in Netron)",
+            data=lambda: run_onnx(run),
+            file_name=f"{run.id}.onnx",
+            mime="application/octet-stream",
+            icon=":material/download:",
+            help="The model with this run's weights; the batch size is free. Exported when you click.",
+        )
+    with right:
+        st.graphviz_chart(layer_graph(layers))
+
+
+page()
