@@ -50,7 +50,7 @@ def decode_image(data: bytes) -> np.ndarray:
         except UnidentifiedImageError:
             raise ImageError(f"not an image in an accepted format ({', '.join(ACCEPTED_FORMATS)})") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"the image has too many pixels (limit {MAX_PIXELS:,})") from None
+            raise ImageError(f"the image has too many pixels; the limit is {MAX_PIXELS:,} pixels") from None
         except (OSError, ValueError, SyntaxError) as error:
             raise ImageError(f"the image header is unreadable ({error})") from None
         width, height = image.size
@@ -62,7 +62,7 @@ def decode_image(data: bytes) -> np.ndarray:
             image.seek(0)  # the first frame of an animation
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"the image has too many pixels (limit {MAX_PIXELS:,})") from None
+            raise ImageError(f"the image has too many pixels; the limit is {MAX_PIXELS:,} pixels") from None
         except (OSError, ValueError, SyntaxError, EOFError) as error:
             raise ImageError(f"the image data is truncated or corrupt ({error})") from None
     return _to_gray(image)

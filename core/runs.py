@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,7 +145,7 @@ class Run:
                 arrays = {key: npz[key] for key in ("probs", "labels", "indices")}
         except KeyError as error:
             raise RunError(f"{PREDICTIONS_FILE} has no array {error}") from None
-        except (OSError, ValueError, EOFError) as error:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise RunError(f"{PREDICTIONS_FILE} is unreadable ({error})") from None
         probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
         num_classes = len(self.config["classes"])

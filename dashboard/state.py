@@ -7,6 +7,7 @@ the file read), so a run that changes on disk is read again.
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,22 @@ def _history(run_path: str, mtime: float) -> pd.DataFrame:
 def run_history(run: Run) -> pd.DataFrame:
     """One row per epoch; raises RunError when history.jsonl is damaged."""
     return _history(str(run.path), _mtime(run.path / HISTORY_FILE))
+
+
+def batch_loss_rows(run_id: str, records) -> list[dict]:
+    """(examples seen, running loss) pairs as chart rows; anything malformed in a damaged file is skipped."""
+    rows = []
+    for record in records:
+        if not isinstance(record, list):
+            continue
+        for pair in record:
+            if (
+                isinstance(pair, list)
+                and len(pair) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+            ):
+                rows.append({"run": run_id, "examples_seen": pair[0], "loss": pair[1]})
+    return rows
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -198,7 +215,7 @@ def _read_embedding_cache(path: Path, mtime: float) -> np.ndarray | None:
     try:
         with np.load(path, allow_pickle=False) as saved:
             points, saved_mtime = saved["points"], float(saved["weights_mtime"])
-    except (OSError, KeyError, ValueError, EOFError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     if saved_mtime != mtime or points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
         return None

@@ -6,7 +6,7 @@ import streamlit as st
 from core.runs import RunError
 from dashboard import charts
 from dashboard.sidebar import selected_dataset, selected_run_id
-from dashboard.state import open_run, run_history, runs_table
+from dashboard.state import batch_loss_rows, open_run, run_history, runs_table
 
 
 def long_form(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
@@ -14,8 +14,12 @@ def long_form(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for metric in ("loss", "accuracy"):
         for split, column in (("train", f"train_{metric}"), ("validation", f"val_{metric}")):
+            if column not in history:  # a record written by another version, or damaged
+                continue
             part = history[["epoch", column]].rename(columns={column: "value"})
             rows.append(part.assign(run=run_id, metric=metric, split=split))
+    if not rows:
+        return pd.DataFrame(columns=["epoch", "value", "run", "metric", "split"])
     return pd.concat(rows, ignore_index=True)
 
 
@@ -48,11 +52,7 @@ def page() -> None:
             continue
         histories.append(history.assign(run=run_id))
         kept.append({"run": run_id, "epoch": best_epoch})
-        batches += [
-            {"run": run_id, "examples_seen": seen, "loss": loss}
-            for record in history.get("batch_losses", pd.Series(dtype=object)).dropna()
-            for seen, loss in record
-        ]
+        batches += batch_loss_rows(run_id, history.get("batch_losses", pd.Series(dtype=object)).dropna())
     if not histories:
         return
     long = pd.concat([long_form(h["run"].iloc[0], h) for h in histories], ignore_index=True)

@@ -18,7 +18,7 @@ from core.presets import PRESETS, preset_config
 from core.runs import Run, RunError, run_in_store
 from core.train import resolve_device
 from dashboard import charts
-from dashboard.state import run_history
+from dashboard.state import batch_loss_rows, run_history
 
 LAST_RUN_KEY = "train_last_run"
 FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
@@ -171,16 +171,12 @@ def job_panel() -> None:
         history = run_history(run)
     except RunError:
         history = pd.DataFrame()
-    live = [{"run": run_id, "examples_seen": s, "loss": loss} for s, loss in status.get("batch_losses") or []]
-    past = [
-        {"run": run_id, "examples_seen": s, "loss": loss}
-        for record in history.get("batch_losses", pd.Series(dtype=object)).dropna()
-        for s, loss in record
-    ]
+    live = batch_loss_rows(run_id, [status.get("batch_losses")])
+    past = batch_loss_rows(run_id, history.get("batch_losses", pd.Series(dtype=object)).dropna())
     left, right = st.columns(2)
     if len(past + live) >= 2:
         left.altair_chart(charts.batch_loss_curve(pd.DataFrame(past + live)))
-    if not history.empty:
+    if {"epoch", "train_accuracy", "val_accuracy", "val_loss"} <= set(history.columns):
         rows = pd.concat(
             [
                 history[["epoch", "train_accuracy"]].rename(columns={"train_accuracy": "value"}).assign(split="train"),
