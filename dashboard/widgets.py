@@ -48,3 +48,12 @@ def show_details(details: pd.DataFrame) -> None:
             "p(true)": st.column_config.NumberColumn("p(true class)", format="percent"),
         },
     )
+
+
+def rows_in_brush(event, points: pd.DataFrame) -> np.ndarray:
+    """Index labels of ``points`` inside a chart's dragged rectangle (its selection ``brush``: x and y ranges)."""
+    brush = (event or {}).get("selection", {}).get("brush") or {}
+    if "x" not in brush or "y" not in brush:
+        return points.index[:0].to_numpy()
+    (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
+    return points.index[points["x"].between(x0, x1) & points["y"].between(y0, y1)].to_numpy()

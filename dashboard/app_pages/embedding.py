@@ -8,21 +8,11 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import details_frame, tile
 from dashboard.state import get_dataset, run_embedding
-from dashboard.widgets import selected_run_predictions, show_details
+from dashboard.widgets import rows_in_brush, selected_run_predictions, show_details
 
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
 CHART_KEY = "embedding_chart"
 GALLERY_LIMIT = 120
-
-
-def selected_rows(event, points: pd.DataFrame) -> np.ndarray:
-    """Rows inside the dragged rectangle (the event holds its x and y ranges)."""
-    brush = (event or {}).get("selection", {}).get("brush") or {}
-    if "x" not in brush or "y" not in brush:
-        return np.empty(0, dtype=int)
-    (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
-    inside = points["x"].between(x0, x1) & points["y"].between(y0, y1)
-    return np.flatnonzero(inside.to_numpy())
 
 
 def page() -> None:
@@ -73,7 +63,7 @@ def page() -> None:
     event = st.altair_chart(
         charts.embedding_scatter(shown, class_names), on_select="rerun", key=CHART_KEY, selection_mode="brush"
     )
-    rows = shown.index.to_numpy()[selected_rows(event, shown.reset_index(drop=True))]
+    rows = rows_in_brush(event, shown)  # positions in points (its index is 0…N−1)
     if len(rows) == 0:
         return
     total = len(rows)

@@ -1,0 +1,226 @@
+"""The analysis core (label issues, features, projections, attributions, run diff, model card) and its CLI."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from core.__main__ import main
+from core.analysis import (
+    LabelReviews,
+    attributions,
+    classify_image,
+    compare_runs,
+    label_issues,
+    penultimate_features,
+    project,
+)
+from core.modelcard import layer_graph, layer_table, onnx_bytes
+from core.models import create_model, list_models
+
+
+def noisy_predictions(count=600, flipped=30, seed=0):
+    """Confident, mostly right probabilities; ``flipped`` labels changed afterwards (the planted label errors)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 10, size=count)
+    logits = rng.normal(0, 1, size=(count, 10))
+    logits[np.arange(count), truth] += 6
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = truth.copy()
+    planted = rng.choice(count, size=flipped, replace=False)
+    labels[planted] = (truth[planted] + rng.integers(1, 10, size=flipped)) % 10
+    return probs, labels, truth, planted
+
+
+def test_label_issues_find_the_planted_errors_first_and_suggest_the_truth():
+    probs, labels, truth, planted = noisy_predictions()
+    issues = label_issues(probs, labels)
+    assert list(issues.columns) == ["row", "given", "suggested", "score"]
+    assert issues["score"].is_monotonic_increasing  # most suspicious first
+    top = issues.head(len(planted))
+    hits = len(set(top["row"]) & set(planted))
+    assert hits >= 0.8 * len(planted) and hits >= 0.9 * len(top)  # recall and precision near the top
+    assert (top["given"].to_numpy() == labels[top["row"]]).all()
+    found = top[top["row"].isin(planted)]
+    assert (found["suggested"].to_numpy() == truth[found["row"]]).all()
+    # Every flagged image is misclassified or at least not confidently its given label.
+    assert (issues["suggested"].to_numpy() != issues["given"].to_numpy()).mean() > 0.9
+
+
+def test_label_issues_of_nothing_is_empty():
+    assert label_issues(np.empty((0, 10)), np.empty(0, dtype=int)).empty
+
+
+def test_reviews_round_trip_forget_and_survive_a_damaged_file(tmp_path):
+    reviews = LabelReviews(tmp_path / "MNIST" / "label-reviews.json")
+    assert reviews.load() == {}
+    reviews.mark("test", 42, "wrong")
+    reviews.mark("test", 7, "fine")
+    reviews.mark("val", 42, "fine")
+    assert reviews.load() == {"test": {"42": "wrong", "7": "fine"}, "val": {"42": "fine"}}
+    reviews.mark("test", 42, None)
+    assert reviews.load()["test"] == {"7": "fine"}
+    with pytest.raises(ValueError):
+        reviews.mark("test", 1, "maybe")
+    reviews.path.write_text("{half")
+    assert reviews.load() == {}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_penultimate_features_are_the_input_of_the_classifier(name):
+    model = create_model(name).eval()
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    features = penultimate_features(model, images, 0.13, 0.31)
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert features.shape == (5, last.in_features)
+    logits = torch.from_numpy(features) @ last.weight.T + last.bias
+    assert torch.allclose(logits, model(((images.float() / 255 - 0.13) / 0.31).unsqueeze(1)), atol=1e-4)
+
+
+def test_projections_keep_one_point_per_image_and_separate_clusters():
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 1, (60, 16)), rng.normal(8, 1, (60, 16))]).astype(np.float32)
+    for method in ("pca", "tsne"):
+        points = project(features, method)
+        assert points.shape == (120, 2) and np.isfinite(points).all()
+        first, second = points[:60].mean(axis=0), points[60:].mean(axis=0)
+        spread = points[:60].std(axis=0).max()
+        assert np.linalg.norm(first - second) > 3 * spread, method
+    with pytest.raises(ValueError, match="unknown projection"):
+        project(features, "umap-9000")
+
+
+def test_saliency_of_a_linear_model_is_its_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
+    image = np.random.default_rng(0).integers(0, 256, (28, 28)).astype(np.uint8)
+    maps = attributions(model, image, 0.13, 0.31, targets=[3, 7], method="saliency")
+    assert maps.shape == (2, 28, 28)
+    expected = model[1].weight.detach()[[3, 7]].reshape(2, 28, 28).numpy()
+    assert np.allclose(maps, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["integrated-gradients", "occlusion"])
+def test_attributions_explain_the_score_difference_from_a_black_image(method):
+    torch.manual_seed(0)
+    model = create_model("quick-cnn").eval()
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[8:20, 12:16] = 255
+    maps = attributions(model, image, 0.13, 0.31, targets=[1, 4], method=method)
+    assert maps.shape == (2, 28, 28) and np.isfinite(maps).all()
+    if method == "integrated-gradients":  # completeness: the attributions add up to f(x) − f(black)
+        x = ((torch.from_numpy(image).float() / 255 - 0.13) / 0.31).reshape(1, 1, 28, 28)
+        black = torch.full_like(x, -0.13 / 0.31)
+        with torch.no_grad():
+            difference = (model(x) - model(black))[0, [1, 4]].numpy()
+        assert np.allclose(maps.reshape(2, -1).sum(axis=1), difference, atol=0.05 * np.abs(difference).max() + 1e-3)
+
+
+def test_compare_runs_counts_match_a_brute_force_count():
+    probs_a, labels, _, _ = noisy_predictions(seed=1)
+    probs_b, _, _, _ = noisy_predictions(seed=2)
+    names = [str(i) for i in range(10)]
+    diff = compare_runs(probs_a, probs_b, labels, names)
+    right_a, right_b = probs_a.argmax(1) == labels, probs_b.argmax(1) == labels
+    assert sorted(diff.fixed) == [i for i in range(len(labels)) if not right_a[i] and right_b[i]]
+    assert sorted(diff.broken) == [i for i in range(len(labels)) if right_a[i] and not right_b[i]]
+    assert diff.accuracy_b - diff.accuracy_a == pytest.approx((len(diff.fixed) - len(diff.broken)) / len(labels))
+    assert diff.confusion_delta.sum() == 0  # the same images, moved between cells
+    assert np.trace(diff.confusion_delta) == len(diff.fixed) - len(diff.broken)
+    confidence_b = probs_b.max(1)[diff.fixed]
+    assert (np.diff(confidence_b) <= 0).all()
+    with pytest.raises(ValueError, match="different images"):
+        compare_runs(probs_a, probs_b[:10], labels, names)
+
+
+def test_classify_image_gives_probabilities():
+    probs = classify_image(create_model("mlp").eval(), np.zeros((28, 28), np.uint8), 0.13, 0.31)
+    assert probs.shape == (10,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_layer_table_counts_every_parameter(name):
+    model = create_model(name)
+    layers = layer_table(model)
+    assert layers["parameters"].sum() == sum(p.numel() for p in model.parameters())
+    assert layers["output shape"].iloc[-1] == "10"
+    assert layer_graph(layers).count("->") == len(layers)
+
+
+def test_layer_table_does_the_tutorials_arithmetic():
+    layers = layer_table(create_model("two-conv-dropout")).set_index("type", append=True)
+    shapes = layers["output shape"].tolist()
+    assert "32 × 14 × 14" in shapes and "64 × 7 × 7" in shapes and "3136" in shapes  # 28 → 14 → 7, 64·7·7
+
+
+def test_onnx_export_is_a_valid_model_with_a_free_batch_size():
+    import onnx
+
+    proto = onnx.load_from_string(onnx_bytes(create_model("quick-cnn")))
+    onnx.checker.check_model(proto)
+    [image] = proto.graph.input
+    assert image.name == "image" and image.type.tensor_type.shape.dim[0].dim_param
+
+
+# --- the CLI over a trained run ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_store(trained_store, monkeypatch):
+    data_dir, checkpoints = trained_store
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(checkpoints))
+    return checkpoints
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_cli_label_issues_json_is_ranked(cli_store, capsys, split):
+    assert main(["label-issues", "mnist-tiny", "--split", split, "--top", "5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert 0 < len(rows) <= 5
+    assert all(set(row) == {"index", "given", "suggested", "score"} for row in rows)
+    assert [row["score"] for row in rows] == sorted(row["score"] for row in rows)
+
+
+def test_cli_label_issues_refuses_a_bad_top(cli_store, capsys):
+    assert main(["label-issues", "mnist-tiny", "--top", "0"]) == 2
+    assert "--top must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_compare_a_run_with_itself_changes_nothing(cli_store, capsys):
+    assert main(["compare", "mnist-tiny", "mnist-tiny", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["fixed"] == [] and result["broken"] == [] and result["accuracy_a"] == result["accuracy_b"]
+    assert main(["compare", "mnist-tiny", "fashion-mnist-tiny"]) == 1
+    assert "is on mnist" in capsys.readouterr().err
+
+
+def test_cli_predict_an_image_file(cli_store, tmp_path, capsys):
+    picture = Image.new("L", (64, 64), 255)
+    picture.paste(0, (20, 10, 30, 54))
+    path = tmp_path / "digit.png"
+    picture.save(path)
+    assert main(["predict", "mnist-tiny", str(path), "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    assert len(ranked) == 10 and sum(r["probability"] for r in ranked) == pytest.approx(1.0, abs=1e-4)
+    (tmp_path / "note.png").write_bytes(b"not a picture")
+    assert main(["predict", "mnist-tiny", str(tmp_path / "note.png")]) == 2
+    assert "not an image in an accepted format" in capsys.readouterr().err
+
+
+def test_cli_card_and_onnx(cli_store, tmp_path, capsys):
+    assert main(["card", "lenet5", "--json"]) == 0
+    layers = json.loads(capsys.readouterr().out)
+    assert sum(layer["parameters"] for layer in layers) == 61_706
+    assert main(["card", "mnist-tiny", "--onnx", str(tmp_path / "tiny.onnx")]) == 0
+    assert "fashion-two-conv" in capsys.readouterr().out
+    assert (tmp_path / "tiny.onnx").stat().st_size > 1000
+
+
+def test_cli_embed_writes_one_row_per_test_image(cli_store, tmp_path):
+    assert main(["embed", "mnist-tiny", "--output", str(tmp_path / "map.csv")]) == 0
+    frame = pd.read_csv(tmp_path / "map.csv")
+    assert list(frame.columns) == ["index", "x", "y", "true", "predicted"] and len(frame) == 200
