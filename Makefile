@@ -33,8 +33,8 @@ browser:  ## Debian's Chromium for the browser test (Playwright can't download i
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 		else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test"; exit 1; fi; }
 
-bench: data  ## dashboard page timings into results/
-	$(BIN)/python -m bench.dashboard
+bench: data browser  ## the benchmark (about 25 min, on an idle machine) into results/bench.{json,md}
+	$(BIN)/python -m bench
 
 lint: setup  ## ruff
 	$(BIN)/ruff check .

@@ -1,17 +1,11 @@
 """Page timings of the dashboard, measured with Streamlit's AppTest on the runs in the store.
 
-    .venv/bin/python -m bench.dashboard [--run RUN] [--repeats 7]
-
 For each page: the first run in a fresh session (caches filled by earlier pages of the same
-process, as on a server that is already up), and the median of cached reruns. Writes
-results/bench-dashboard.json and .md.
+process, as on a server that is already up), and the median of cached reruns.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
 import time
 
@@ -20,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 
 from core.data import PROJECT_ROOT
 from core.runs import list_runs
-from core.storage import atomic_write_json, atomic_write_text
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = {
@@ -29,6 +22,11 @@ PAGES = {
     "Training curves": "curves.py",
     "Confusion matrix": "confusion.py",
     "Errors (100 images)": "errors.py",
+    "Label issues": "label_issues.py",
+    "Embedding map (PCA)": "embedding.py",
+    "Run against run": "compare.py",
+    "Draw or upload": "draw.py",
+    "Model card": "model_card.py",
     "Train": "train.py",
 }
 GOALS_MS = {"rerun": 300, "Errors (100 images)": 500}
@@ -54,40 +52,15 @@ def time_page(run_id: str, dataset: str, page: str, repeats: int) -> tuple[float
     return first * 1000, statistics.median(reruns) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", help="run id (default: the newest completed run of each dataset)")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
+def bench_pages(repeats: int = 7) -> list[dict]:
+    """First visit and cached rerun of every page, for the newest completed run of each dataset."""
     torch.set_num_threads(1)  # as the dashboard does
-    completed = [s for s in list_runs() if s.state == "completed"]
-    chosen = [s for s in completed if s.id == args.run] if args.run else []
-    if not chosen:
-        seen = set()
-        chosen = [s for s in completed if not (s.dataset in seen or seen.add(s.dataset))]
+    seen: set[str] = set()
+    chosen = [s for s in list_runs() if s.state == "completed" and not (s.dataset in seen or seen.add(s.dataset))]
     rows = []
     for summary in chosen:
         for title, page in PAGES.items():
-            first_ms, rerun_ms = time_page(summary.id, summary.dataset, page, args.repeats)
+            first_ms, rerun_ms = time_page(summary.id, summary.dataset, page, repeats)
             rows.append({"run": summary.id, "page": title, "first_ms": first_ms, "rerun_ms": rerun_ms})
             print(f"{summary.id:24} {title:22} first {first_ms:7.0f} ms   cached rerun {rerun_ms:6.0f} ms")
-    machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread, Python {platform.python_version()}"
-    results = PROJECT_ROOT / "results"
-    atomic_write_json(results / "bench-dashboard.json", {"machine": machine, "rows": rows})
-    lines = [
-        "# Dashboard page timings",
-        "",
-        f"`python -m bench.dashboard` on {machine}, {time.strftime('%Y-%m-%d')}: script time per page in",
-        "Streamlit's AppTest (no browser). Goals: a cached rerun ≤ 300 ms; the errors page with 100",
-        "images ≤ 500 ms.",
-        "",
-        "| run | page | first visit (ms) | cached rerun (ms, median) |",
-        "| --- | --- | ---: | ---: |",
-        *[f"| {r['run']} | {r['page']} | {r['first_ms']:.0f} | {r['rerun_ms']:.0f} |" for r in rows],
-    ]
-    atomic_write_text(results / "bench-dashboard.md", "\n".join(lines) + "\n")
-    print(json.dumps({"written": str(results / "bench-dashboard.md")}))
-
-
-if __name__ == "__main__":
-    main()
+    return rows

@@ -120,7 +120,9 @@ def build_parser() -> Parser:
     issues.add_argument("run", help="a run id or a run folder (its predictions are used)")
     issues.add_argument("--split", choices=["test", "val"], default="test")
     issues.add_argument("--top", type=int, default=20, help="how many to print (default 20)")
-    issues.add_argument("--json", action="store_true", help="a list of {index, given, suggested, score}, best first")
+    issues.add_argument(
+        "--json", action="store_true", help="a list of {index, given, suggested, score, flagged}, most likely first"
+    )
     add_data_dir(issues)
     add_checkpoints(issues)
     issues.set_defaults(handler=cmd_label_issues)
@@ -362,7 +364,8 @@ def cmd_label_issues(args) -> int:
         raise ConfigError(f"--top must be at least 1 (got {args.top})")
     run = load_run(args.run, args.checkpoints)
     predictions = split_predictions(run, args.split, args.data_dir)
-    issues = label_issues(predictions.probs, predictions.labels).head(args.top)
+    ranking = label_issues(predictions.probs, predictions.labels)
+    issues = ranking.head(args.top)
     classes = run.config["classes"]
     rows = [
         {
@@ -370,16 +373,21 @@ def cmd_label_issues(args) -> int:
             "given": classes[row.given],
             "suggested": classes[row.suggested],
             "score": round(float(row.score), 6),
+            "flagged": bool(row.flagged),
         }
         for row in issues.itertuples()
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{run.id}: {len(rows)} most likely label errors in the {args.split} split (lower score = more likely)")
+    print(
+        f"{run.id}, {args.split} split: the {len(rows)} most likely label errors (lower score = more likely); "
+        f"cleanlab counts {int(ranking['flagged'].sum())} in all, marked *"
+    )
     for rank, row in enumerate(rows, start=1):
         given, suggested = repr(row["given"]), repr(row["suggested"])
-        print(f"{rank:>4}. index {row['index']:>5}  given {given:>14} → {suggested:<14} score {row['score']:.4f}")
+        mark = "*" if row["flagged"] else " "
+        print(f"{rank:>4}.{mark} index {row['index']:>5}  given {given:>14} → {suggested:<14} score {row['score']:.4f}")
     return 0
 
 

@@ -29,27 +29,57 @@ from core.storage import atomic_write_json
 
 
 def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """Images whose given label is probably wrong, best first (cleanlab's confident learning).
+    """Every image ranked by how likely its given label is wrong (cleanlab's confident learning), most first.
 
-    ``probs`` must be out-of-sample (test or validation predictions of a model that never trained
-    on them). Columns: ``row`` (position in the arrays), ``given``, ``suggested`` (the model's
-    class) and ``score`` (cleanlab's label quality, lower = more likely wrong).
+    ``probs`` must be out-of-sample (test or validation predictions of a model that never trained on
+    them). Columns: ``row`` (position in the arrays), ``given``, ``suggested`` (the model's class),
+    ``score`` (cleanlab's label quality, lower = more likely wrong) and ``flagged``: whether cleanlab
+    counts the image among the split's label errors. Flagged images come first.
     """
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
-    probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
-    columns = ["row", "given", "suggested", "score"]
+    columns = ["row", "given", "suggested", "score", "flagged"]
     if len(labels) == 0:
         return pd.DataFrame(columns=columns)
+    calibrated = temperature_scaled(probs, labels)
     # n_jobs=1: no worker processes inside a web server; a 10,000-image split takes well under a second.
-    rows = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
-    scores = get_label_quality_scores(labels, probs, method="self_confidence")
+    flagged_rows = find_label_issues(labels, calibrated, return_indices_ranked_by="self_confidence", n_jobs=1)
+    scores = get_label_quality_scores(labels, calibrated, method="self_confidence")
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[flagged_rows] = True
+    order = np.lexsort((scores, ~flagged))  # flagged first, each part by score
     return pd.DataFrame(
-        {"row": rows, "given": labels[rows], "suggested": probs[rows].argmax(axis=1), "score": scores[rows]},
+        {
+            "row": order,
+            "given": labels[order],
+            "suggested": np.asarray(probs)[order].argmax(axis=1),
+            "score": scores[order],
+            "flagged": flagged[order],
+        },
         columns=columns,
     )
+
+
+def temperature_scaled(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Probabilities re-calibrated with the one temperature that best fits these labels (lowest NLL).
+
+    cleanlab compares each probability with its class's average confidence; a model trained with
+    label smoothing is under-confident everywhere (its top probability rarely passes 0.9), and
+    uncalibrated it would be judged to have no label errors at all.
+    """
+    from scipy.optimize import minimize_scalar
+
+    log_probs = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0))
+    rows = np.arange(len(labels))
+
+    def scaled(temperature: float) -> np.ndarray:
+        logits = log_probs / temperature
+        return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+
+    fit = minimize_scalar(lambda t: -scaled(t)[rows, labels].mean(), bounds=(0.05, 20.0), method="bounded")
+    return np.exp(scaled(fit.x))
 
 
 REVIEW_VERDICTS = ("wrong", "fine")

@@ -42,6 +42,7 @@ class Progress:
     examples_seen: int  # since the start of training
     loss: float  # running mean of the batch losses since the last report
     record: dict | None = None  # the epoch's history record, for kind == "epoch"
+    model: torch.nn.Module | None = None  # the model being trained, for kind == "epoch" (read it, don't keep it)
 
 
 @dataclass
@@ -323,7 +324,9 @@ def _train(
             last_heartbeat = time.monotonic()
         if on_progress:
             on_progress(
-                Progress("epoch", epoch, config.epochs, batches, batches, examples_seen, record["train_loss"], record)
+                Progress(
+                    "epoch", epoch, config.epochs, batches, batches, examples_seen, record["train_loss"], record, model
+                )
             )
 
 

@@ -12,7 +12,19 @@ from core.runs import list_runs
 from tests.test_runs import completed_run
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
-PAGES = ["runs.py", "dataset.py", "curves.py", "confusion.py", "errors.py"]
+# Every page but Train (tested on its own, with jobs).
+PAGES = [
+    "runs.py",
+    "dataset.py",
+    "curves.py",
+    "confusion.py",
+    "errors.py",
+    "label_issues.py",
+    "embedding.py",
+    "compare.py",
+    "draw.py",
+    "model_card.py",
+]
 
 
 @pytest.fixture

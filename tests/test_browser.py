@@ -15,17 +15,23 @@ from pathlib import Path
 import pytest
 
 from core.data import PROJECT_ROOT
-from tests.test_app import PAGES
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "tests" / "screenshots"
-PAGE_TITLES = {
-    "runs.py": "Runs",
-    "dataset.py": "Dataset",
-    "curves.py": "Training curves",
-    "confusion.py": "Confusion matrix",
-    "errors.py": "Errors",
+# Page file: (its name in the navigation, the start of its heading).
+PAGES = {
+    "runs.py": ("Runs", "Runs"),
+    "dataset.py": ("Dataset", "Dataset ·"),
+    "curves.py": ("Training curves", "Training curves"),
+    "confusion.py": ("Confusion matrix", "Confusion matrix"),
+    "errors.py": ("Errors", "Errors"),
+    "label_issues.py": ("Label issues", "Likely label errors"),
+    "embedding.py": ("Embedding map", "Embedding map"),
+    "compare.py": ("Run against run", "Run against run"),
+    "draw.py": ("Draw or upload", "Draw or upload"),
+    "model_card.py": ("Model card", "Model card"),
+    "train.py": ("Train", "Train"),
 }
 
 
@@ -128,15 +134,73 @@ def wait_for_page(page, title: str) -> None:
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_every_page_through_the_navigation(server, browser, dataset):
     SCREENSHOTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    # Tall, because Streamlit scrolls inside its own container: a full-page screenshot stops at the viewport.
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(f"{server}/?dataset={dataset}&run={dataset}-tiny")
     wait_for_page(page, "Runs")
-    for page_file in PAGES:
-        title = PAGE_TITLES[page_file]
-        page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
-        wait_for_page(page, title if page_file != "dataset.py" else "Dataset ·")
-        assert page.get_by_test_id("stException").count() == 0, f"exception on {title}"
+    for page_file, (nav_title, heading) in PAGES.items():
+        page.get_by_test_id("stSidebarNav").get_by_text(nav_title, exact=True).click()
+        wait_for_page(page, heading)
+        assert page.get_by_test_id("stException").count() == 0, f"exception on {nav_title}"
         page.screenshot(path=str(SCREENSHOTS / f"{dataset}-{page_file[:-3]}.png"), full_page=True)
+    page.close()
+
+
+def test_drawing_a_digit_on_the_canvas_classifies_it(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/draw?dataset=mnist&run=mnist-tiny")
+    wait_for_page(page, "Draw or upload")
+    canvas = page.locator("canvas").last
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    x, top = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2
+    page.mouse.move(x, top)
+    page.mouse.down()
+    for step in range(1, 21):  # a vertical stroke: a "1"
+        page.mouse.move(x + step * 0.5, top + step * box["height"] * 0.03)
+    page.mouse.up()
+    page.get_by_text("What the model sees").wait_for(timeout=30_000)
+    wait_for_page(page, "Draw or upload")
+    assert page.get_by_text("from the drawing", exact=False).count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "mnist-draw-drawn.png"), full_page=True)
+    page.close()
+
+
+def test_uploading_an_image_and_a_bad_file(server, browser, tmp_path):
+    from PIL import Image
+
+    picture = Image.new("RGB", (90, 120), "white")
+    picture.paste((0, 0, 0), (40, 20, 52, 100))
+    picture.save(tmp_path / "one.png")
+    (tmp_path / "fake.png").write_bytes(b"this is not a picture")
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{server}/draw?dataset=mnist&run=mnist-tiny")
+    wait_for_page(page, "Draw or upload")
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("input[type=file]").set_input_files(str(tmp_path / "one.png"))
+    page.get_by_text("from the upload one.png", exact=False).wait_for(timeout=30_000)
+    page.screenshot(path=str(SCREENSHOTS / "mnist-draw-uploaded.png"), full_page=True)
+    page.locator("input[type=file]").set_input_files(str(tmp_path / "fake.png"))
+    page.get_by_text("not an image in an accepted format", exact=False).wait_for(timeout=30_000)
+    assert page.get_by_test_id("stException").count() == 0
+    page.close()
+
+
+def test_dragging_a_rectangle_on_the_embedding_map_shows_its_images(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/embedding?dataset=mnist&run=mnist-tiny")
+    wait_for_page(page, "Embedding map")
+    chart = page.get_by_test_id("stVegaLiteChart").first
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.9, steps=10)
+    page.mouse.up()
+    page.get_by_text("Selected:", exact=False).wait_for(timeout=30_000)
+    wait_for_page(page, "Embedding map")
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "mnist-embedding-selected.png"), full_page=True)
     page.close()
 
 

@@ -35,11 +35,12 @@ from core.runs import (
     run_in_store,
 )
 from tests.conftest import small_config, write_idx_dataset
+from tests.test_app import PAGES as APP_PAGES
 from tests.test_jobs import wait_for
 from tests.test_runs import completed_run
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
-PAGES = ["runs.py", "dataset.py", "curves.py", "confusion.py", "errors.py", "train.py"]
+PAGES = [*APP_PAGES, "train.py"]
 
 
 class Booby:

@@ -13,6 +13,8 @@ from dashboard.sidebar import selected_run_id
 from dashboard.state import get_dataset, label_issue_ranking, open_run, run_split_predictions
 
 SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
+SPLIT_NOUNS = {"test": "test images", "val": "validation images"}
+MORE = 48  # unflagged candidates shown on request
 PER_PAGE = 24
 COLUMNS = 6
 
@@ -41,17 +43,25 @@ def page() -> None:
         st.warning(f"{run.id} has no usable predictions for this split: {error}")
         return
 
-    issues = label_issue_ranking(probs, labels)
+    ranking = label_issue_ranking(probs, labels)
+    flagged = int(ranking["flagged"].sum())
     reviews = label_reviews(default_data_dir(), DATASETS[dataset].folder)
     marks = reviews.load().get(split, {})
     st.caption(
-        f"cleanlab's confident learning flags **{len(issues):,}** of {len(labels):,} {split} images whose given label "
-        f"disagrees with what {run.id} is confident of, most suspicious first (lowest label-quality score). "
+        f"cleanlab's confident learning flags **{flagged:,}** of {len(labels):,} {SPLIT_NOUNS[split]} whose given "
+        f"label disagrees with what {run.id} is confident of (its probabilities first calibrated with one "
+        "temperature), most suspicious first: lowest label-quality score. "
         f"Your verdicts are saved in `{reviews.path}` and shown on later visits. "
         f"CLI: `python -m core label-issues {run.id} --split {split}`."
     )
+    more = st.toggle(
+        "Also show the next most suspicious images (not flagged)",
+        key="issues_more",
+        help="The ranking goes on past cleanlab's estimate of how many labels are wrong.",
+    )
+    issues = ranking.head(flagged + (MORE if more else 0))
     if issues.empty:
-        st.success("No likely label errors found.")
+        st.success("cleanlab finds no likely label errors here; switch on the toggle to see the next candidates.")
         return
     counts = {verdict: sum(v == verdict for v in marks.values()) for verdict in REVIEW_VERDICTS}
     st.caption(f"Reviewed so far in this split: {counts['wrong']} wrong, {counts['fine']} fine.")
@@ -76,7 +86,7 @@ def page() -> None:
             with column.container(border=True):
                 st.image(tile(image_of(issue.row), columns=1, scale=4), output_format="PNG")
                 st.markdown(
-                    f"**#{rank}** · index {index}  \n"
+                    f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
                     f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
                     f"score {issue.score:.3f}"
                 )

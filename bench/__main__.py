@@ -1,0 +1,153 @@
+"""The benchmark: ``python -m bench`` (or ``make bench``) → results/bench.json and results/bench.md.
+
+    python -m bench                       # every section (about 25 minutes on 2 cores)
+    python -m bench --only engine,pages   # some sections; the others keep their last results
+    python -m bench --pairs 5
+
+Sections: ``engine`` (one epoch against the tutorials' pipeline), ``accuracy`` (time to a test
+accuracy, the quick preset against the tutorial recipe), ``inference`` (test-set predictions per
+second of every stored run), ``pages`` (AppTest page timings), ``browser`` (cold start, server
+memory, five sessions at once while a job trains) and ``sharing`` (a job's epoch while someone
+browses). Comparisons alternate their two sides ``--pairs`` times and report the median ratio.
+Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import streamlit
+import torch
+
+from core.data import PROJECT_ROOT
+from core.storage import atomic_write_json, atomic_write_text
+from core.train import available_cores
+
+RESULTS = PROJECT_ROOT / "results"
+SECTIONS = ("engine", "accuracy", "inference", "pages", "browser", "sharing")
+
+
+def machine() -> dict:
+    return {
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()})",
+        "cores": available_cores(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "streamlit": streamlit.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def run_section(name: str, pairs: int):
+    from bench import browser, dashboard, sharing, training
+
+    if name == "engine":
+        return training.bench_engine(pairs)
+    if name == "accuracy":
+        return training.bench_time_to_accuracy(pairs)
+    if name == "inference":
+        return training.bench_inference()
+    if name == "pages":
+        return dashboard.bench_pages()
+    if name == "browser":
+        return browser.bench_browser()
+    return sharing.bench_sharing(pairs)
+
+
+def _s(value, digits=1) -> str:
+    return "not reached" if value is None else f"{value:.{digits}f} s"
+
+
+def _x(value) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def markdown(results: dict) -> str:
+    """The README's table: every figure with its goal."""
+    m = results["machine"]
+    lines = [
+        "# Benchmark",
+        "",
+        f"`python -m bench` on {m['device']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
+        f"Streamlit {m['streamlit']}; {m['date']}. Ratios are medians over alternating pairs.",
+        "",
+        "| what | baseline | ours | ratio | goal |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    if engine := results.get("engine"):
+        lines.append(
+            f"| one MNIST epoch, two-conv dropout CNN, Adam, batch 64 ({engine['images']:,} images) "
+            f"| tutorial pipeline {_s(engine['tutorial_s'])} | engine {_s(engine['engine_s'])} "
+            f"| {_x(engine['ratio'])} | ≥ 1.5× |"
+        )
+    for dataset, row in (results.get("accuracy") or {}).items():
+        lines.append(
+            f"| training time to {row['target']:.0%} test accuracy on {dataset} "
+            f"| {row['tutorial_model']} recipe {_s(row['tutorial_s'])} ({row['tutorial_epochs']} epochs) "
+            f"| quick preset {_s(row['quick_s'])} ({row['quick_epochs']} epochs) | {_x(row['ratio'])} "
+            f"| ≥ 6× |"
+        )
+    for row in results.get("inference") or []:
+        goal = "≤ 3 s" if row["model"] == "strong-cnn" else ""
+        lines.append(
+            f"| predict the {row['images']:,} test images, {row['run']} ({row['model']}) | | "
+            f"{row['seconds']:.2f} s ({row['per_second']:,.0f} images/s) | | {goal} |"
+        )
+    if pages := results.get("pages"):
+        reruns = [r["rerun_ms"] for r in pages]
+        errors = [r["rerun_ms"] for r in pages if r["page"].startswith("Errors")]
+        slowest = max(pages, key=lambda r: r["rerun_ms"])
+        lines.append(
+            f"| cached rerun of a page (AppTest, every page, both datasets) | | {min(reruns):.0f}–{max(reruns):.0f} ms "
+            f"(slowest: {slowest['page']}) | | ≤ 300 ms |"
+        )
+        if errors:
+            lines.append(f"| errors page with 100 images, cached rerun | | {max(errors):.0f} ms | | ≤ 500 ms |")
+    if web := results.get("browser"):
+        lines += [
+            f"| cold start: `streamlit run` to the first page drawn in Chromium | | {_s(web['cold_start_s'])} | | |",
+            f"| peak memory of the server after visiting every page | | {web['peak_memory_mb']:.0f} MB | | ≤ 1.5 GB |",
+            f"| {web['sessions']} sessions open the errors page at once while a job trains | "
+            f"| all drawn within {_s(web['sessions_slowest_s'])} | | every one drawn |",
+        ]
+    if share := results.get("sharing"):
+        lines += [
+            f"| quick-preset epoch as a job ({share['job_threads']} thread) while a page reruns every second "
+            f"| alone {_s(share['epoch_alone_s'])} | {_s(share['epoch_while_browsing_s'])} | "
+            f"{share['epoch_ratio']:.2f}× slower | ≤ 1.3× |",
+            f"| cached page rerun while that job trains | alone {share['page_rerun_alone_ms']:.0f} ms "
+            f"| {share['page_rerun_while_training_ms']:.0f} ms | {share['page_ratio']:.2f}× slower | |",
+        ]
+    if pages := results.get("pages"):
+        lines += ["", "Page timings (AppTest script time, ms):", "", "| run | page | first visit | cached rerun |"]
+        lines.append("| --- | --- | ---: | ---: |")
+        lines += [f"| {r['run']} | {r['page']} | {r['first_ms']:.0f} | {r['rerun_ms']:.0f} |" for r in pages]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating pairs per comparison (default 3)")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown or args.pairs < 1:
+        parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--pairs must be at least 1")
+    path = RESULTS / "bench.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in chosen:
+        started = time.perf_counter()
+        results[name] = run_section(name, args.pairs)
+        print(f"[{name}: {time.perf_counter() - started:.0f} s]")
+        results["machine"] = machine()
+        atomic_write_json(path, results)  # after each section, so an interrupted run keeps what it measured
+    atomic_write_text(RESULTS / "bench.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

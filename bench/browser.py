@@ -1,0 +1,142 @@
+"""The dashboard as people meet it: `streamlit run` and Debian's Chromium (Playwright).
+
+- cold start: from launching the server to the first page drawn in the browser;
+- peak memory of the server process (its VmHWM) after visiting every page;
+- five sessions opening the errors page at once while a training job runs: each one's time.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.data import PROJECT_ROOT
+from core.jobs import active_job, cancel_job, child_threads, start_job
+from core.presets import preset_config
+from core.runs import list_runs
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = [
+    ("", "Runs"),
+    ("dataset", "Dataset ·"),
+    ("curves", "Training curves"),
+    ("confusion", "Confusion matrix"),
+    ("errors", "Errors"),
+    ("label_issues", "Likely label errors"),
+    ("embedding", "Embedding map"),
+    ("compare", "Run against run"),
+    ("draw", "Draw or upload"),
+    ("model_card", "Model card"),
+    ("train", "Train"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server():
+    """A fresh `streamlit run dashboard/app.py`; yields (address, process, launch time)."""
+    port = _free_port()
+    launched = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
+        + ["--server.headless", "true", "--server.fileWatcherType", "none"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.perf_counter() - launched > 120:
+                    raise RuntimeError("streamlit did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", process, launched
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _drawn(page, heading: str, timeout_ms: int = 120_000) -> None:
+    """Wait until the page's heading is shown and Streamlit has finished running the script."""
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_browser(sessions: int = 5) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    mnist_run = next(s for s in list_runs() if s.state == "completed" and s.dataset == "mnist")
+    query = f"?dataset=mnist&run={mnist_run.id}"
+    results: dict = {"run": mnist_run.id}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with server() as (address, process, launched):
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{address}/{query}")
+            _drawn(page, "Runs")
+            results["cold_start_s"] = time.perf_counter() - launched
+            visits = {}
+            for path, heading in PAGES:
+                started = time.perf_counter()
+                page.goto(f"{address}/{path}{query}")
+                _drawn(page, heading)
+                visits[heading.rstrip(" ·")] = time.perf_counter() - started
+            results["first_visit_s"] = visits
+            results["peak_memory_mb"] = _peak_rss_mb(process.pid)
+            page.close()
+
+            # Five people open the errors page at the same moment while a job trains beside them.
+            with tempfile.TemporaryDirectory() as jobs_root:
+                job = start_job(preset_config("quick", "mnist", epochs=20, threads=child_threads()), Path(jobs_root))
+                while not job.run.status().get("batch"):
+                    time.sleep(0.5)  # the job is past its start-up and training
+                pages = [browser.new_context().new_page() for _ in range(sessions)]
+                started = time.perf_counter()
+                for each in pages:
+                    each.goto(f"{address}/errors{query}", wait_until="commit")
+                times = []
+                for each in pages:
+                    _drawn(each, "Errors")
+                    each.get_by_test_id("stImage").first.wait_for(timeout=120_000)
+                    times.append(time.perf_counter() - started)
+                cancel_job(Path(jobs_root))
+                while active_job(Path(jobs_root)) is not None:
+                    time.sleep(0.5)
+            results["sessions"] = sessions
+            results["sessions_all_drawn_s"] = sorted(times)
+            results["sessions_slowest_s"] = max(times)
+            results["job_threads"] = child_threads()
+        browser.close()
+    print(
+        f"cold start {results['cold_start_s']:.1f} s, peak memory {results['peak_memory_mb']:.0f} MB, "
+        f"{sessions} sessions slowest {results['sessions_slowest_s']:.1f} s"
+    )
+    return results

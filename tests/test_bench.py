@@ -1,0 +1,76 @@
+"""The benchmark's own logic on small data: time to accuracy, and the table it writes."""
+
+from bench.__main__ import markdown
+from bench.training import seconds_to_accuracy
+from tests.conftest import small_config
+
+
+def test_seconds_to_accuracy_stops_at_the_first_epoch_that_reaches_the_target(synthetic_data):
+    seconds, epochs = seconds_to_accuracy(small_config(epochs=8), synthetic_data, target=0.5)
+    assert seconds is not None and seconds > 0 and 1 <= epochs < 8
+    never, all_epochs = seconds_to_accuracy(small_config(epochs=2), synthetic_data, target=1.01)
+    assert never is None and all_epochs == 2
+
+
+def test_the_table_has_every_section_with_its_goal():
+    results = {
+        "machine": {
+            "device": "CPU (x86_64)",
+            "cores": 2,
+            "python": "3.11",
+            "torch": "2",
+            "streamlit": "1",
+            "date": "d",
+        },
+        "engine": {"tutorial_s": 30.0, "engine_s": 12.0, "ratio": 2.5, "images": 55_000},
+        "accuracy": {
+            "mnist": {
+                "target": 0.99,
+                "tutorial_model": "two-conv-dropout",
+                "tutorial_s": 90.0,
+                "quick_s": 15.0,
+                "tutorial_epochs": 4,
+                "quick_epochs": 2,
+                "ratio": 6.0,
+            },
+            "fashion-mnist": {
+                "target": 0.91,
+                "tutorial_model": "fashion-two-conv",
+                "tutorial_s": None,
+                "quick_s": 22.0,
+                "tutorial_epochs": 15,
+                "quick_epochs": 3,
+                "ratio": None,
+            },
+        },
+        "inference": [
+            {"run": "mnist-strong", "model": "strong-cnn", "images": 10_000, "seconds": 1.5, "per_second": 6667.0}
+        ],
+        "pages": [
+            {"run": "r", "page": "Errors (100 images)", "first_ms": 400.0, "rerun_ms": 120.0},
+            {"run": "r", "page": "Runs", "first_ms": 50.0, "rerun_ms": 20.0},
+        ],
+        "browser": {"cold_start_s": 4.0, "peak_memory_mb": 900.0, "sessions": 5, "sessions_slowest_s": 3.0},
+        "sharing": {
+            "job_threads": 1,
+            "epoch_alone_s": 15.0,
+            "epoch_while_browsing_s": 16.0,
+            "epoch_ratio": 1.07,
+            "page_rerun_alone_ms": 100.0,
+            "page_rerun_while_training_ms": 110.0,
+            "page_ratio": 1.1,
+        },
+    }
+    table = markdown(results)
+    assert "| 2.50× | ≥ 1.5× |" in table
+    assert "quick preset 15.0 s (2 epochs) | 6.00× | ≥ 6× |" in table
+    assert "fashion-two-conv recipe not reached (15 epochs)" in table
+    assert "1.50 s (6,667 images/s) | | ≤ 3 s |" in table
+    assert "20–120 ms" in table and "| 900 MB |" in table and "1.07× slower | ≤ 1.3× |" in table
+
+
+def test_a_result_file_with_only_some_sections_still_makes_a_table():
+    results = {"machine": {"device": "CPU", "cores": 2, "python": "3", "torch": "2", "streamlit": "1", "date": "d"}}
+    results["engine"] = {"tutorial_s": 30.0, "engine_s": 12.0, "ratio": 2.5, "images": 55_000}
+    table = markdown(results)
+    assert "tutorial pipeline 30.0 s" in table and "Page timings" not in table
