@@ -103,7 +103,8 @@ def seconds_to_accuracy(config, data, target: float) -> tuple[float | None, int]
     return (spent if reached else None), epochs
 
 
-TARGETS = {"mnist": (0.99, "two-conv-dropout", 15), "fashion-mnist": (0.91, "fashion-two-conv", 15)}
+# The two-conv dropout tutorial recipe is the baseline on both datasets; up to 15 epochs to get there.
+TARGETS = {"mnist": (0.99, "two-conv-dropout", 15), "fashion-mnist": (0.91, "two-conv-dropout", 15)}
 
 
 def bench_time_to_accuracy(pairs: int) -> dict:

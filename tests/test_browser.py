@@ -251,3 +251,34 @@ def test_train_one_epoch_from_the_form(browser, tmp_path):
         page.get_by_text("1 runs in", exact=False).wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "train-4-runs.png"), full_page=True)
         page.close()
+
+
+def test_five_sessions_get_the_errors_page_while_a_job_trains(browser, tmp_path, monkeypatch):
+    from core.jobs import active_job, cancel_job, start_job
+    from core.train import fit, start_run
+    from tests.conftest import small_config, write_idx_dataset
+
+    data_dir, checkpoints = tmp_path / "data", tmp_path / "runs"
+    write_idx_dataset(data_dir, "mnist", train_count=2_400, test_count=200, label_noise=0.15)
+    shown = small_config(epochs=1)
+    fit(shown, start_run(shown, checkpoints, run_id="shown"), data_dir=data_dir)
+    with serve(data_dir, checkpoints) as address:
+        monkeypatch.setenv("DATA_DIR", str(data_dir))  # the job's child reads the same data
+        job = start_job(small_config(epochs=500, train_subset=2_000), checkpoints)
+        pages = [browser.new_context().new_page() for _ in range(5)]
+        try:
+            started = time.monotonic()
+            for page in pages:
+                page.goto(f"{address}/errors?dataset=mnist&run=shown", wait_until="commit")
+            for page in pages:
+                wait_for_page(page, "Errors")
+                page.get_by_test_id("stImage").first.wait_for(timeout=60_000)
+                assert page.get_by_test_id("stException").count() == 0
+            print(f"five sessions drawn within {time.monotonic() - started:.1f} s")
+            assert job.run.status()["state"] == "running", "the job trained all along"
+        finally:
+            cancel_job(checkpoints)
+            while active_job(checkpoints) is not None:
+                time.sleep(0.2)
+            for page in pages:
+                page.context.close()
