@@ -384,10 +384,14 @@ def cmd_label_issues(args) -> int:
         f"{run.id}, {args.split} split: the {len(rows)} most likely label errors (lower score = more likely); "
         f"cleanlab counts {int(ranking['flagged'].sum())} in all, marked *"
     )
+    width = max(len(repr(name)) for name in classes)
     for rank, row in enumerate(rows, start=1):
         given, suggested = repr(row["given"]), repr(row["suggested"])
         mark = "*" if row["flagged"] else " "
-        print(f"{rank:>4}.{mark} index {row['index']:>5}  given {given:>14} → {suggested:<14} score {row['score']:.4f}")
+        print(
+            f"{rank:>4}.{mark} index {row['index']:>5}  given {given:<{width}} → {suggested:<{width}}  "
+            f"score {row['score']:.4f}"
+        )
     return 0
 
 
