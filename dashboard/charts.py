@@ -211,28 +211,6 @@ def embedding_scatter(points: pd.DataFrame, class_names: list[str]) -> alt.Layer
     return (dots + errors).properties(height=560)
 
 
-def attribution_map(values: np.ndarray, image: np.ndarray, title: str, limit: float) -> alt.LayerChart:
-    """A 28×28 attribution heatmap (red: evidence for the class, blue: against) over the faint digit."""
-    rows, cols = np.indices(values.shape)
-    cells = pd.DataFrame(
-        {"row": rows.ravel(), "col": cols.ravel(), "value": values.ravel(), "ink": image.ravel() / 255.0}
-    )
-    base = alt.Chart(cells).encode(
-        x=alt.X("col:O", axis=None),
-        y=alt.Y("row:O", axis=None),
-    )
-    heat = base.mark_rect().encode(
-        color=alt.Color(
-            "value:Q",
-            scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit], clamp=True),
-            legend=None,
-        ),
-        tooltip=[alt.Tooltip("row:O"), alt.Tooltip("col:O"), alt.Tooltip("value:Q", format=".3g")],
-    )
-    ink = base.transform_filter("datum.ink > 0.3").mark_rect(fill=None, stroke="#333", strokeWidth=0.4, opacity=0.6)
-    return (heat + ink).properties(title=title, width=220, height=220)
-
-
 def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerChart:
     """cells: columns true, predicted, delta (second run minus first). Red: more, blue: fewer."""
     limit = max(1, int(cells["delta"].abs().max()))

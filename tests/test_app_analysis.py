@@ -88,8 +88,9 @@ def test_the_comparison_counts_match_the_two_runs_predictions(store):
 def test_errors_page_shows_attributions_for_predicted_and_true_class(store):
     at = open_page("errors.py")
     assert not at.exception
-    titles = [chart.proto.spec for chart in at.get("vega_lite_chart")]
-    assert sum("for predicted:" in spec for spec in titles) == 1 and sum("for true:" in spec for spec in titles) == 1
+    captions = [image.caption for element in at.get("image") for image in element.proto.imgs]
+    assert sum(c.startswith("for predicted:") for c in captions) == 1
+    assert sum(c.startswith("for true:") for c in captions) == 1
     at.segmented_control(key="errors_attribution").set_value("occlusion").run()
     assert not at.exception
 
@@ -159,3 +160,15 @@ def test_a_dragged_rectangle_selects_the_points_inside_it():
     assert rows_in_brush(event, points).tolist() == [11, 12]
     assert rows_in_brush({"selection": {}}, points).tolist() == []
     assert rows_in_brush(None, points).tolist() == []
+
+
+def test_attribution_picture_colours_by_sign_and_strength():
+    from dashboard.gallery import attribution_picture
+
+    values = np.zeros((28, 28), dtype=np.float32)
+    values[0, 0], values[0, 1] = 1.0, -1.0
+    image = np.zeros((28, 28), dtype=np.uint8)
+    pixels = np.asarray(attribution_picture(values, image, limit=1.0, scale=1))
+    assert pixels.shape == (28, 28, 3)
+    assert tuple(pixels[0, 0]) == (201, 42, 42) and tuple(pixels[0, 1]) == (28, 126, 214)
+    assert tuple(pixels[5, 5]) == (255, 255, 255)  # no attribution, no ink: white paper

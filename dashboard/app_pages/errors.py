@@ -10,7 +10,7 @@ from core.analysis import ATTRIBUTION_METHODS
 from core.evaluate import select_predictions
 from core.runs import RunError
 from dashboard import charts
-from dashboard.gallery import details_frame, tile
+from dashboard.gallery import attribution_picture, details_frame, tile
 from dashboard.state import get_dataset, run_attributions
 from dashboard.widgets import selected_run_predictions, show_details
 
@@ -57,7 +57,7 @@ def saliency(run, image, predicted: int, true: int, probs, class_names: list[str
     ]
     columns = st.columns([1, 1, 2])
     for column, values, title in zip(columns[:2], maps, titles, strict=True):
-        column.altair_chart(charts.attribution_map(values, image, title, limit))
+        column.image(attribution_picture(values, image, limit), caption=title, output_format="PNG")
     columns[2].caption(METHOD_HELP[method])
 
 

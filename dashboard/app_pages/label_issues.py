@@ -88,7 +88,7 @@ def page() -> None:
                 st.markdown(
                     f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
                     f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
-                    f"score {issue.score:.3f}"
+                    f"score {issue.score:.4f}"
                 )
                 widget_key = f"verdict_{dataset}_{split}_{index}"
                 st.session_state.setdefault(widget_key, marks.get(str(index)))
