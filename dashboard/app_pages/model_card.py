@@ -52,6 +52,7 @@ def page() -> None:
         st.dataframe(
             layers,
             hide_index=True,
+            height="content",  # every layer, no inner scrolling
             column_config={
                 "layer": "Layer",
                 "type": "Type",
