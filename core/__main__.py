@@ -473,13 +473,12 @@ def cmd_card(args) -> int:
 def cmd_embed(args) -> int:
     import pandas as pd
 
-    from core.analysis import penultimate_features, project
+    from core.analysis import run_embedding
     from core.data import load_dataset
 
     run = load_run(args.run, args.checkpoints)
     data = load_dataset(run.config["dataset"], args.data_dir)
-    features = penultimate_features(run.load_model(), data.test.images, data.info.mean, data.info.std)
-    points = project(features, args.method)
+    points = run_embedding(run, args.method, data=data)  # also kept in the run folder for the dashboard
     predictions = run.load_predictions()
     frame = pd.DataFrame(
         {

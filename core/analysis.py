@@ -13,7 +13,9 @@ features, captum computes attributions.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.data import normalize
+from core.data import DatasetSplits, load_dataset, normalize
 from core.evaluate import confusion_matrix, per_class_report, predict
-from core.storage import atomic_write_json
+from core.runs import WEIGHTS_FILE, Run
+from core.storage import atomic_write_json, atomic_write_with
 
 # --- likely label errors ------------------------------------------------------------------------
 
@@ -136,7 +139,7 @@ def _classifier_layer(model: torch.nn.Module) -> torch.nn.Linear:
 
 @torch.inference_mode()
 def penultimate_features(
-    model: torch.nn.Module, images: torch.Tensor, mean: float, std: float, batch_size: int = 1000
+    model: torch.nn.Module, images: torch.Tensor, mean: float, std: float, batch_size: int | None = None
 ) -> np.ndarray:
     """The input of the last Linear layer (the features the classifier separates), N×D float32."""
     captured: list[torch.Tensor] = []
@@ -165,6 +168,28 @@ def project(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndar
     # t-SNE on 50 principal components, as is usual: faster and less noisy than on raw features.
     reduced = PCA(n_components=min(50, *features.shape), random_state=seed).fit_transform(features)
     return TSNE(n_components=2, init="pca", random_state=seed, n_jobs=1).fit_transform(reduced).astype(np.float32)
+
+
+def run_embedding(run: Run, method: str = "pca", data: DatasetSplits | None = None, data_dir=None) -> np.ndarray:
+    """The 2-D map of a run's test images, kept in the run folder (``embedding-<method>.npz``).
+
+    The file names the SHA-256 of the weights it was computed from, so it stays valid in a fresh
+    clone and is recomputed when the weights change; a damaged file is recomputed too.
+    """
+    digest = hashlib.sha256((run.path / WEIGHTS_FILE).read_bytes()).hexdigest()
+    cache = run.path / f"embedding-{method}.npz"
+    try:
+        with np.load(cache, allow_pickle=False) as saved:
+            points, saved_digest = saved["points"], str(saved["weights_sha256"])
+        if saved_digest == digest and points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all():
+            return points.astype(np.float32)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        pass
+    data = data or load_dataset(run.config["dataset"], data_dir)
+    features = penultimate_features(run.load_model(), data.test.images, data.info.mean, data.info.std)
+    points = project(features, method)
+    atomic_write_with(cache, lambda handle: np.savez(handle, points=points, weights_sha256=np.array(digest)))
+    return points
 
 
 # --- saliency -----------------------------------------------------------------------------------

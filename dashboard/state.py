@@ -7,7 +7,6 @@ the file read), so a run that changes on disk is read again.
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core.analysis import attributions, label_issues, penultimate_features, project
+from core.analysis import attributions, label_issues
+from core.analysis import run_embedding as core_run_embedding
 from core.data import DATASETS, DataError, DatasetSplits, default_data_dir, is_present, load_dataset
 from core.evaluate import Evaluation, split_predictions
 from core.modelcard import layer_table, onnx_bytes
@@ -31,7 +31,6 @@ from core.runs import (
     list_runs,
     run_in_store,
 )
-from core.storage import atomic_write_with
 
 # The dashboard leaves the other core to a training job: two torch processes that each use
 # every core run far slower than either alone.
@@ -185,41 +184,15 @@ def label_issue_ranking(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     return label_issues(probs, labels)
 
 
-@st.cache_data(show_spinner="Reading the penultimate layer of every test image…", max_entries=8)
-def _features(run_path: str, mtime: float, dataset_name: str, data_dir: str) -> np.ndarray:
-    data = dataset(dataset_name, data_dir)
-    return penultimate_features(_model(run_path, mtime), data.test.images, data.info.mean, data.info.std)
-
-
 def run_embedding(run: Run, method: str) -> np.ndarray:
-    """N×2 map of the test images' features; t-SNE is also kept in the run folder (it takes a while)."""
+    """N×2 map of the test images' features (kept in the run folder by core, and here in memory)."""
     mtime = _mtime(run.path / WEIGHTS_FILE)
     return _embedding(str(run.path), mtime, run.config["dataset"], str(default_data_dir()), method)
 
 
-@st.cache_data(show_spinner="Projecting the features to 2-D…", max_entries=16)
+@st.cache_data(show_spinner="Mapping the test images' features (the first time for this run)…", max_entries=16)
 def _embedding(run_path: str, mtime: float, dataset_name: str, data_dir: str, method: str) -> np.ndarray:
-    cache = Path(run_path) / f"embedding-{method}.npz"
-    if method != "pca":
-        points = _read_embedding_cache(cache, mtime)
-        if points is not None:
-            return points
-    points = project(_features(run_path, mtime, dataset_name, data_dir), method)
-    if method != "pca":
-        atomic_write_with(cache, lambda handle: np.savez(handle, points=points, weights_mtime=np.float64(mtime)))
-    return points
-
-
-def _read_embedding_cache(path: Path, mtime: float) -> np.ndarray | None:
-    """A saved projection of these very weights, or None (missing, stale, damaged: computed again)."""
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            points, saved_mtime = saved["points"], float(saved["weights_mtime"])
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
-    if saved_mtime != mtime or points.ndim != 2 or points.shape[1] != 2 or not np.isfinite(points).all():
-        return None
-    return points.astype(np.float32)
+    return core_run_embedding(Run(Path(run_path)), method, data=dataset(dataset_name, data_dir))
 
 
 @st.cache_data(show_spinner="Computing attributions…", max_entries=256)

@@ -239,3 +239,26 @@ def test_cli_embed_writes_one_row_per_test_image(cli_store, tmp_path):
     assert main(["embed", "mnist-tiny", "--output", str(tmp_path / "map.csv")]) == 0
     frame = pd.read_csv(tmp_path / "map.csv")
     assert list(frame.columns) == ["index", "x", "y", "true", "predicted"] and len(frame) == 200
+
+
+def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_store, monkeypatch):
+    import core.analysis
+    from core.analysis import run_embedding
+    from core.runs import load_run
+
+    run = load_run("mnist-tiny")
+    (run.path / "embedding-pca.npz").unlink(missing_ok=True)
+    points = run_embedding(run, "pca")
+    assert points.shape == (200, 2) and (run.path / "embedding-pca.npz").exists()
+
+    def no_projection(*_args, **_kwargs):
+        raise AssertionError("recomputed although the saved map is valid")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(core.analysis, "project", no_projection)
+        assert np.array_equal(run_embedding(run, "pca"), points)
+    (run.path / "embedding-pca.npz").write_bytes(b"damaged")
+    assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)
+    stale = dict(np.load(run.path / "embedding-pca.npz"))
+    np.savez(run.path / "embedding-pca.npz", points=stale["points"] + 1, weights_sha256=np.array("0" * 64))
+    assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)  # other weights: recomputed
