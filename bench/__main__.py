@@ -110,7 +110,8 @@ def markdown(results: dict) -> str:
         lines += [
             f"| cold start: `streamlit run` to the first page drawn in Chromium | | {_s(web['cold_start_s'])} | | |",
             f"| peak memory of the server after visiting every page | | {web['peak_memory_mb']:.0f} MB | | ≤ 1.5 GB |",
-            f"| {web['sessions']} sessions open the errors page at once while a job trains | "
+            f"| {web['sessions']} sessions open the errors page at once while a job trains "
+            f"(the browser's tabs share the 2 cores too) | one session alone {_s(web.get('one_session_alone_s'))} "
             f"| all drawn within {_s(web['sessions_slowest_s'])} | | every one drawn |",
         ]
     if share := results.get("sharing"):

@@ -113,6 +113,15 @@ def bench_browser(sessions: int = 5) -> dict:
             results["peak_memory_mb"] = _peak_rss_mb(process.pid)
             page.close()
 
+            # One person opening the errors page in a new tab, nothing else running: the yardstick.
+            alone = browser.new_context().new_page()
+            started = time.perf_counter()
+            alone.goto(f"{address}/errors{query}", wait_until="commit")
+            _drawn(alone, "Errors")
+            alone.get_by_test_id("stImage").first.wait_for(timeout=120_000)
+            results["one_session_alone_s"] = time.perf_counter() - started
+            alone.context.close()
+
             # Five people open the errors page at the same moment while a job trains beside them.
             with tempfile.TemporaryDirectory() as jobs_root:
                 job = start_job(preset_config("quick", "mnist", epochs=20, threads=child_threads()), Path(jobs_root))
