@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.runs import Run, RunError
+from dashboard.gallery import tile
 from dashboard.sidebar import selected_run_id
 from dashboard.state import open_run, run_predictions
 
@@ -20,11 +21,18 @@ class RunPredictions:
     indices: np.ndarray
 
 
-def selected_run_predictions() -> RunPredictions | None:
-    """The sidebar's run with its test predictions; None (after saying why) when there are none."""
+def selected_run() -> Run | None:
+    """The sidebar's run; None (after saying what to do) when there is none."""
     run = open_run(selected_run_id())
     if run is None:
         st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+    return run
+
+
+def selected_run_predictions() -> RunPredictions | None:
+    """The sidebar's run with its test predictions; None (after saying why) when there are none."""
+    run = selected_run()
+    if run is None:
         return None
     try:
         class_names = list(run.config["classes"])
@@ -33,6 +41,26 @@ def selected_run_predictions() -> RunPredictions | None:
         st.warning(f"{run.id} has no usable test predictions: {error}")
         return None
     return RunPredictions(run, class_names, probs, labels, indices)
+
+
+def prediction_gallery(
+    rows: np.ndarray,
+    test_images,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    class_names: list[str],
+    columns: int,
+    scale: int = 2,
+) -> np.ndarray:
+    """Test images as one tiled picture, each captioned with its true class, then the predicted class
+    and confidence (red when wrong, green when right). Returns the images shown (uint8 N×28×28)."""
+    predicted = probs.argmax(axis=1)
+    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in rows]
+    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in rows]
+    images = test_images[indices[rows]].numpy()
+    st.image(tile(images, columns=columns, scale=scale, captions=captions, caption_colors=colors), output_format="PNG")
+    return images
 
 
 def show_details(details: pd.DataFrame) -> None:

@@ -7,10 +7,10 @@ import streamlit as st
 from core.analysis import compare_runs
 from core.runs import RunError
 from dashboard import charts
-from dashboard.gallery import details_frame, tile
+from dashboard.gallery import details_frame
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.state import get_dataset, open_run, run_predictions, runs_table
-from dashboard.widgets import show_details
+from dashboard.widgets import prediction_gallery, show_details
 
 GALLERY_LIMIT = 60
 
@@ -24,11 +24,7 @@ def gallery(title: str, rows: np.ndarray, data, indices, probs, labels, class_na
     shown = rows[:GALLERY_LIMIT]
     if len(rows) > len(shown):
         st.caption(f"The {len(shown)} where B is most confident.")
-    predicted = probs.argmax(axis=1)
-    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown]
-    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in shown]
-    images = data.test.images[indices[shown]].numpy()
-    st.image(tile(images, columns=10, scale=2, captions=captions, caption_colors=colors), output_format="PNG")
+    prediction_gallery(shown, data.test.images, probs, labels, indices, class_names, columns=10)
     with st.expander("Per-image details (B's predictions)"):
         show_details(details_frame(shown, indices, probs, labels, class_names))
 

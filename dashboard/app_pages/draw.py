@@ -8,8 +8,8 @@ from core.images import ACCEPTED_FORMATS, MAX_UPLOAD_BYTES, ImageError, decode_i
 from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import tile
-from dashboard.sidebar import selected_run_id
-from dashboard.state import open_run, run_model
+from dashboard.state import run_model
+from dashboard.widgets import selected_run
 
 CANVAS_PX = 280
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
@@ -36,9 +36,8 @@ def drawn_image() -> bytes | None:
 
 def page() -> None:
     st.title("Draw or upload")
-    run = open_run(selected_run_id())
+    run = selected_run()
     if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
         return
     dataset, class_names = run.config["dataset"], list(run.config["classes"])
     st.caption(

@@ -6,9 +6,9 @@ import streamlit as st
 
 from core.runs import RunError
 from dashboard import charts
-from dashboard.gallery import details_frame, tile
+from dashboard.gallery import details_frame
 from dashboard.state import get_dataset, run_embedding
-from dashboard.widgets import rows_in_brush, selected_run_predictions, show_details
+from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_predictions, show_details
 
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
 CHART_KEY = "embedding_chart"
@@ -69,10 +69,7 @@ def page() -> None:
     total = len(rows)
     rows = rows[np.argsort(~points["error"].to_numpy()[rows], kind="stable")][:GALLERY_LIMIT]  # errors first
     st.subheader(f"Selected: {total:,} images" + (f", showing {len(rows)}, errors first" if total > len(rows) else ""))
-    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in rows]
-    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in rows]
-    images = data.test.images[indices[rows]].numpy()
-    st.image(tile(images, columns=12, scale=2, captions=captions, caption_colors=colors), output_format="PNG")
+    prediction_gallery(rows, data.test.images, probs, labels, indices, class_names, columns=12)
     with st.expander("Per-image details"):
         show_details(details_frame(rows, indices, probs, labels, class_names))
 

@@ -12,7 +12,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import attribution_picture, details_frame, tile
 from dashboard.state import get_dataset, run_attributions
-from dashboard.widgets import selected_run_predictions, show_details
+from dashboard.widgets import prediction_gallery, selected_run_predictions, show_details
 
 ANY = "Any"
 COLUMNS = 10
@@ -103,10 +103,7 @@ def page() -> None:
         "Above each image: its true class, then the predicted class and the model's confidence "
         "(red when wrong, green when right)."
     )
-    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in shown]
-    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in shown]
-    images = data.test.images[indices[shown]].numpy()
-    st.image(tile(images, columns=COLUMNS, scale=3, captions=captions, caption_colors=colors), output_format="PNG")
+    images = prediction_gallery(shown, data.test.images, probs, labels, indices, class_names, COLUMNS, scale=3)
 
     st.subheader("One image")
     position = st.columns([1, 4])[0].number_input(

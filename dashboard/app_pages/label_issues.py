@@ -9,8 +9,8 @@ from core.analysis import REVIEW_VERDICTS, label_reviews
 from core.data import DATASETS, default_data_dir
 from core.runs import RunError
 from dashboard.gallery import tile
-from dashboard.sidebar import selected_run_id
-from dashboard.state import get_dataset, label_issue_ranking, open_run, run_split_predictions
+from dashboard.state import get_dataset, label_issue_ranking, run_split_predictions
+from dashboard.widgets import selected_run
 
 SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
 SPLIT_NOUNS = {"test": "test images", "val": "validation images"}
@@ -25,9 +25,8 @@ def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
 
 def page() -> None:
     st.title("Likely label errors")
-    run = open_run(selected_run_id())
+    run = selected_run()
     if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
         return
     dataset = run.config["dataset"]
     data = get_dataset(dataset)

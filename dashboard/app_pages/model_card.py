@@ -6,8 +6,8 @@ import streamlit as st
 from core.modelcard import layer_graph
 from core.models import MODELS
 from core.runs import RunError
-from dashboard.sidebar import selected_run_id
-from dashboard.state import model_layers, open_run, run_onnx
+from dashboard.state import model_layers, run_onnx
+from dashboard.widgets import selected_run
 
 
 def shape_story(layers: pd.DataFrame) -> str:
@@ -27,9 +27,8 @@ def shape_story(layers: pd.DataFrame) -> str:
 
 def page() -> None:
     st.title("Model card")
-    run = open_run(selected_run_id())
+    run = selected_run()
     if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
         return
     try:
         model_name, num_classes = run.config["model"], len(run.config["classes"])
