@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.data import DatasetSplits
 from core.runs import Run, RunError
 from dashboard.gallery import tile
 from dashboard.sidebar import selected_run_id
-from dashboard.state import open_run, run_predictions
+from dashboard.state import get_dataset, open_run, run_predictions
 
 
 @dataclass
@@ -41,6 +42,18 @@ def selected_run_predictions() -> RunPredictions | None:
         st.warning(f"{run.id} has no usable test predictions: {error}")
         return None
     return RunPredictions(run, class_names, probs, labels, indices)
+
+
+def selected_run_with_images() -> tuple[RunPredictions, DatasetSplits] | None:
+    """The sidebar's run with its test predictions, and its dataset's images; None after saying why not."""
+    selected = selected_run_predictions()
+    if selected is None:
+        return None
+    data = get_dataset(selected.run.config["dataset"])
+    if data is None:
+        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
+        return None
+    return selected, data
 
 
 def prediction_gallery(

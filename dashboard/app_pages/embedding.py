@@ -7,8 +7,8 @@ import streamlit as st
 from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import details_frame
-from dashboard.state import get_dataset, run_embedding
-from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_predictions, show_details
+from dashboard.state import run_embedding
+from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
 
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
 CHART_KEY = "embedding_chart"
@@ -17,15 +17,12 @@ GALLERY_LIMIT = 120
 
 def page() -> None:
     st.title("Embedding map")
-    selected = selected_run_predictions()
-    if selected is None:
+    found = selected_run_with_images()
+    if found is None:
         return
+    selected, data = found
     run, class_names = selected.run, selected.class_names
     probs, labels, indices = selected.probs, selected.labels, selected.indices
-    data = get_dataset(run.config["dataset"])
-    if data is None:
-        st.info("The dataset isn't fetched here, so the features can't be computed: `python -m core data fetch`.")
-        return
     if len(labels) != len(data.test.labels) or not np.array_equal(indices, np.arange(len(labels))):
         st.warning(f"{run.id}'s predictions don't cover the test split in order: `python -m core evaluate {run.id}`.")
         return

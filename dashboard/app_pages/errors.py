@@ -11,8 +11,8 @@ from core.evaluate import select_predictions
 from core.runs import RunError
 from dashboard import charts
 from dashboard.gallery import attribution_picture, details_frame, tile
-from dashboard.state import get_dataset, run_attributions
-from dashboard.widgets import prediction_gallery, selected_run_predictions, show_details
+from dashboard.state import run_attributions
+from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
 ANY = "Any"
 COLUMNS = 10
@@ -63,15 +63,12 @@ def saliency(run, image, predicted: int, true: int, probs, class_names: list[str
 
 def page() -> None:
     st.title("Errors")
-    selected = selected_run_predictions()
-    if selected is None:
+    found = selected_run_with_images()
+    if found is None:
         return
+    selected, data = found
     run, class_names = selected.run, selected.class_names
     probs, labels, indices = selected.probs, selected.labels, selected.indices
-    data = get_dataset(run.config["dataset"])
-    if data is None:
-        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
-        return
 
     filters = st.columns([2, 2, 3, 2], vertical_alignment="bottom")
     true_name = filters[0].selectbox("True class", [ANY, *class_names], key="errors_true")
