@@ -29,7 +29,11 @@ def page() -> None:
 
     controls = st.columns([2, 2, 3], vertical_alignment="bottom")
     method = controls[0].segmented_control(
-        "Projection", list(METHODS), format_func=lambda m: m.upper() if m == "pca" else "t-SNE", key="embedding_method"
+        "Projection",
+        list(METHODS),
+        format_func=lambda m: m.upper() if m == "pca" else "t-SNE",
+        default="pca",
+        key="embedding_method",
     )
     method = method or "pca"
     errors_only = controls[1].toggle("Errors only", key="embedding_errors_only")
