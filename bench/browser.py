@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -44,21 +45,23 @@ PAGES = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 @contextmanager
-def server():
-    """A fresh `streamlit run dashboard/app.py`; yields (address, process, launch time)."""
-    port = _free_port()
+def server(env: dict[str, str] | None = None):
+    """A fresh `streamlit run dashboard/app.py` on a free port, with ``env`` added to this process's
+    environment (e.g. DATA_DIR, CHECKPOINTS_DIR); yields (address, process, launch time)."""
+    port = free_port()
     launched = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
         + ["--server.headless", "true", "--server.fileWatcherType", "none"],
         cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -77,7 +80,7 @@ def server():
         process.wait(timeout=20)
 
 
-def _drawn(page, heading: str, timeout_ms: int = 120_000) -> None:
+def wait_until_drawn(page, heading: str, timeout_ms: int = 120_000) -> None:
     """Wait until the page's heading is shown and Streamlit has finished running the script."""
     page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
@@ -101,13 +104,13 @@ def bench_browser(sessions: int = 5) -> dict:
         with server() as (address, process, launched):
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{address}/{query}")
-            _drawn(page, "Runs")
+            wait_until_drawn(page, "Runs")
             results["cold_start_s"] = time.perf_counter() - launched
             visits = {}
             for path, heading in PAGES:
                 started = time.perf_counter()
                 page.goto(f"{address}/{path}{query}")
-                _drawn(page, heading)
+                wait_until_drawn(page, heading)
                 visits[heading.rstrip(" ·")] = time.perf_counter() - started
             results["first_visit_s"] = visits
             results["peak_memory_mb"] = _peak_rss_mb(process.pid)
@@ -117,7 +120,7 @@ def bench_browser(sessions: int = 5) -> dict:
             alone = browser.new_context().new_page()
             started = time.perf_counter()
             alone.goto(f"{address}/errors{query}", wait_until="commit")
-            _drawn(alone, "Errors")
+            wait_until_drawn(alone, "Errors")
             alone.get_by_test_id("stImage").first.wait_for(timeout=120_000)
             results["one_session_alone_s"] = time.perf_counter() - started
             alone.context.close()
@@ -133,7 +136,7 @@ def bench_browser(sessions: int = 5) -> dict:
                     each.goto(f"{address}/errors{query}", wait_until="commit")
                 times = []
                 for each in pages:
-                    _drawn(each, "Errors")
+                    wait_until_drawn(each, "Errors")
                     each.get_by_test_id("stImage").first.wait_for(timeout=120_000)
                     times.append(time.perf_counter() - started)
                 cancel_job(Path(jobs_root))

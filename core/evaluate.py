@@ -82,14 +82,17 @@ def evaluate_run(run: Run, data_dir=None, device="cpu") -> float:
     return test_accuracy
 
 
-def split_predictions(run: Run, split: str = "test", data_dir=None, device="cpu") -> Predictions:
-    """Out-of-sample predictions of a run: the stored test ones, or the validation split's, computed now."""
+def split_predictions(
+    run: Run, split: str = "test", data_dir=None, device="cpu", data: DatasetSplits | None = None
+) -> Predictions:
+    """Out-of-sample predictions of a run: the stored test ones, or the validation split's, computed now
+    (on ``data`` when the caller holds the dataset already)."""
     if split == "test":
         return run.load_predictions()
     if split != "val":
         raise ValueError("split must be 'test' or 'val' (the training images are not out of sample)")
     model = run.load_model(device)
-    data = load_dataset(run.config["dataset"], data_dir)
+    data = data or load_dataset(run.config["dataset"], data_dir)
     logits = predict(model, data.val.images, data.info.mean, data.info.std, device=device)
     return Predictions(
         torch.softmax(logits, dim=1).numpy(), data.val.labels.numpy().astype(np.int64), data.val.indices.numpy()

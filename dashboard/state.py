@@ -168,7 +168,8 @@ def run_model(run: Run) -> torch.nn.Module:
 
 @st.cache_data(show_spinner="Computing the validation split's predictions…", max_entries=16)
 def _split_predictions(run_path: str, mtime: float, split: str, data_dir: str):
-    predictions = split_predictions(Run(Path(run_path)), split, Path(data_dir))
+    run = Run(Path(run_path))
+    predictions = split_predictions(run, split, data=dataset(run.config["dataset"], data_dir))
     return predictions.probs, predictions.labels, predictions.indices
 
 

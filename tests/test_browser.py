@@ -6,15 +6,13 @@ checks that no Streamlit exception appears, and saves screenshots in tests/scree
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_drawn
+from bench.browser import server as streamlit_server
 from core.data import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
@@ -50,50 +48,11 @@ def require_browser():
         pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve(data_dir: Path, checkpoints: Path):
     """`streamlit run dashboard/app.py` on a free port against this store; yields its address."""
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), "CHECKPOINTS_DIR": str(checkpoints)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("streamlit did not start within 60 s")
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with streamlit_server({"DATA_DIR": str(data_dir), "CHECKPOINTS_DIR": str(checkpoints)}) as (address, _, _):
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +74,7 @@ def browser():
 
 
 def wait_for_page(page, title: str) -> None:
-    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
-    # Streamlit shows a status widget while the script runs.
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    wait_until_drawn(page, title, timeout_ms=60_000)
     page.wait_for_timeout(1_000)  # let charts and tables finish drawing
 
 
