@@ -78,6 +78,10 @@ def build_parser() -> Parser:
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--schedule", choices=SCHEDULES)
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="shifts and rotations")
+    train.add_argument("--max-shift", type=int, help="pixels of random shift with --augment")
+    train.add_argument(
+        "--max-rotation", type=float, help="degrees of random rotation with --augment (0: whole-pixel shifts only)"
+    )
     train.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=None, help="random mirror images")
     train.add_argument("--label-smoothing", type=float)
     train.add_argument("--keep-best-by", choices=KEEP_BEST_BY, help="which epoch's weights to keep")

@@ -31,7 +31,11 @@ class TrainConfig:
     nesterov: bool = False  # SGD only
     weight_decay: float = 0.0
     schedule: str = "none"
-    augment: bool = False  # random shifts (±2 px) and rotations (±10°), a batch at a time
+    augment: bool = False  # random shifts and rotations, a batch at a time
+    max_shift: int = 2  # pixels, each way
+    # Degrees, each way. With 0, augmentation shifts by whole pixels only: no resampling, so training
+    # images stay as sharp as the test images (worth ~0.5 point on Fashion-MNIST, whose textures blur).
+    max_rotation: float = 10.0
     hflip: bool = False  # random horizontal flips: right for clothes, wrong for digits
     label_smoothing: float = 0.0
     train_subset: int | None = None  # train on this many training images; None = all 55,000
@@ -55,6 +59,8 @@ class TrainConfig:
         _require_float("lr", self.lr, low=0.0, high=100.0, low_inclusive=False)
         _require_float("momentum", self.momentum, low=0.0, high=1.0, high_inclusive=False)
         _require_float("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        _require_int("max_shift", self.max_shift, low=0, high=14)
+        _require_float("max_rotation", self.max_rotation, low=0.0, high=180.0)
         _require_float("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_inclusive=False)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")

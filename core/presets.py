@@ -47,8 +47,11 @@ OUR_PRESETS = (
         "strong",
         "strong-cnn",
         "Our best single model: BatchNorm CNN, augmentation, OneCycle, label smoothing",
-        # Clothes look the same mirrored; digits don't.
-        per_dataset={"fashion-mnist": {"hflip": True}},
+        # Clothes look the same mirrored; digits don't. Clothes are photographed upright and centred,
+        # and their textures suffer from the blur a rotation's resampling brings: whole-pixel shifts of
+        # one pixel (14 epochs on Fashion-MNIST, validation: 93.3% with ±2 px shifts and ±10° turns,
+        # 94.2% with ±2 whole pixels, 94.5% with ±1).
+        per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1}},
     ),
 )
 TUTORIAL_MODELS = (

@@ -7,6 +7,7 @@ optionally augmented and standardised as one tensor, never one image at a time.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
@@ -108,6 +109,19 @@ def random_shift_rotate(
     return F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def random_whole_pixel_shift(pixels: torch.Tensor, generator: torch.Generator, max_shift_px: int = 2) -> torch.Tensor:
+    """Each image of a N×1×H×W batch moved by up to ``max_shift_px`` whole pixels, filled with black.
+
+    A crop of the zero-padded batch: every pixel is copied, none interpolated.
+    """
+    n, _, height, width = pixels.shape
+    padded = F.pad(pixels, (max_shift_px,) * 4)
+    offsets = torch.randint(0, 2 * max_shift_px + 1, (n, 2), generator=generator).to(pixels.device)
+    rows = (offsets[:, :1] + torch.arange(height, device=pixels.device))[:, :, None]
+    cols = (offsets[:, 1:] + torch.arange(width, device=pixels.device))[:, None, :]
+    return padded[torch.arange(n, device=pixels.device)[:, None, None], 0, rows, cols].unsqueeze(1)
+
+
 def random_hflip(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image of a N×1×H×W batch mirrored left-right with probability 1/2."""
     flip = (torch.rand(len(pixels), generator=generator) < 0.5).to(pixels.device).view(-1, 1, 1, 1)
@@ -118,8 +132,12 @@ def make_augmentation(config: TrainConfig, generator: torch.Generator) -> Callab
     steps = []
     if config.hflip:
         steps.append(random_hflip)
-    if config.augment:
-        steps.append(random_shift_rotate)
+    if config.augment and config.max_rotation > 0:
+        steps.append(
+            functools.partial(random_shift_rotate, max_shift_px=config.max_shift, max_degrees=config.max_rotation)
+        )
+    elif config.augment:
+        steps.append(functools.partial(random_whole_pixel_shift, max_shift_px=config.max_shift))
     if not steps:
         return None
 

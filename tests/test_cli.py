@@ -22,6 +22,8 @@ from core.data import PROJECT_ROOT
         (["train", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
         (["train", "--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
         (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "--max-rotation", "-5"], "max_rotation must be a finite number from 0 to 180"),
+        (["train", "--max-shift", "20"], "max_shift must be a whole number from 0 to 14"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong_in_one_line(argv, fragment, capsys, tmp_path):
@@ -33,6 +35,14 @@ def test_bad_arguments_say_what_is_wrong_in_one_line(argv, fragment, capsys, tmp
     assert fragment in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not any(tmp_path.iterdir()), "a refused run must not create a folder"
+
+
+def test_flags_on_top_of_a_preset():
+    from core.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--dataset", "fashion-mnist", "--preset", "strong", "--max-shift", "1"])
+    config = config_from_args(args)
+    assert (config.model, config.max_shift, config.max_rotation, config.hflip) == ("strong-cnn", 1, 0.0, True)
 
 
 def test_models_lists_names_and_parameter_counts(capsys):

@@ -27,6 +27,9 @@ def test_defaults_are_valid():
         ({"threads": 0}, "threads"),
         ({"epochs": True}, "epochs"),
         ({"epochs": 2.5}, "epochs"),
+        ({"max_rotation": -1}, "max_rotation must be a finite number from 0 to 180"),
+        ({"max_rotation": math.nan}, "max_rotation"),
+        ({"max_shift": 1.5}, "max_shift must be a whole number from 0 to 14"),
     ],
 )
 def test_bad_values_are_refused_with_what_is_allowed(changes, fragment):

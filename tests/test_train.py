@@ -7,7 +7,14 @@ import torch
 from core.config import ConfigError
 from core.evaluate import evaluate_loss_accuracy
 from core.runs import list_runs, load_run
-from core.train import fit, random_shift_rotate, resolve_device, start_run
+from core.train import (
+    fit,
+    make_augmentation,
+    random_shift_rotate,
+    random_whole_pixel_shift,
+    resolve_device,
+    start_run,
+)
 from tests.conftest import small_config
 
 
@@ -127,6 +134,37 @@ def test_augmentation_keeps_shape_and_ink():
     assert not torch.equal(moved, pixels)
     # Small shifts and turns keep a centred block inside the frame.
     assert torch.allclose(moved.sum(dim=(1, 2, 3)), pixels.sum(dim=(1, 2, 3)), rtol=0.05)
+
+
+def test_whole_pixel_shifts_copy_pixels_without_blurring_them():
+    pixels = torch.zeros(64, 1, 28, 28)
+    pixels[:, :, 10:18, 12:16] = torch.linspace(0.1, 1.0, 32).view(8, 4)
+    moved = random_whole_pixel_shift(pixels, torch.Generator().manual_seed(0))
+    assert moved.shape == pixels.shape
+    offsets = set()
+    for before, after in zip(pixels[:, 0], moved[:, 0], strict=True):
+        # Each image is its original rolled by a whole number of pixels (the ink stays inside the frame).
+        matches = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(after, before.roll((dy, dx), dims=(0, 1)))
+        ]
+        assert len(matches) == 1
+        offsets.add(matches[0])
+    assert len(offsets) > 10  # the 25 offsets are all drawn, not one for the batch
+
+
+def test_rotation_zero_means_whole_pixel_shifts():
+    pixels = torch.rand(16, 1, 28, 28)
+    sharp = make_augmentation(small_config(augment=True, max_rotation=0.0), torch.Generator().manual_seed(0))
+    turned = make_augmentation(small_config(augment=True), torch.Generator().manual_seed(0))
+    original_values = set(pixels.flatten().tolist()) | {0.0}
+    assert set(sharp(pixels).flatten().tolist()) <= original_values
+    assert not set(turned(pixels).flatten().tolist()) <= original_values  # interpolated
+    assert make_augmentation(small_config(augment=False, max_rotation=0.0), torch.Generator()) is None
+    still = make_augmentation(small_config(augment=True, max_shift=0, max_rotation=0.0), torch.Generator())
+    assert torch.equal(still(pixels), pixels)
 
 
 def test_device_choice():
