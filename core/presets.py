@@ -48,10 +48,10 @@ OUR_PRESETS = (
         "strong-cnn",
         "Our best single model: BatchNorm CNN, augmentation, OneCycle, label smoothing",
         # Clothes look the same mirrored; digits don't. Clothes are photographed upright and centred,
-        # and their textures suffer from the blur a rotation's resampling brings: whole-pixel shifts of
-        # one pixel (14 epochs on Fashion-MNIST, validation: 93.3% with ±2 px shifts and ±10° turns,
-        # 94.2% with ±2 whole pixels, 94.5% with ±1).
-        per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1}},
+        # and their textures suffer from the blur a rotation's resampling brings: whole-pixel shifts
+        # of one pixel. Measured over 14 epochs, best validation accuracy: 94.24% with ±2 whole
+        # pixels, 94.46% with ±1. A 15th epoch still fits in 15 minutes here.
+        per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1, "epochs": 15}},
     ),
 )
 TUTORIAL_MODELS = (

@@ -2,12 +2,16 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from core.config import TrainConfig
-from core.data import DATASETS, default_data_dir, is_present, load_dataset, raw_dir
+from core.data import DATASETS, PROJECT_ROOT, default_data_dir, is_present, load_dataset, raw_dir
+from core.evaluate import predict
 from core.fetch import verify
+from core.presets import preset_config
+from core.runs import load_run
 from core.train import fit, start_run
 
 pytestmark = pytest.mark.real_data
@@ -54,3 +58,27 @@ def test_one_epoch_on_mnist_reaches_97_percent(tmp_path):
     result = fit(config, run)
     assert result.state == "completed"
     assert result.test_accuracy >= 0.97, f"test accuracy {result.test_accuracy:.2%}"
+
+
+SHIPPED_RUNS = sorted(path.name for path in (PROJECT_ROOT / "checkpoints").iterdir() if path.is_dir())
+
+
+@pytest.mark.parametrize("run_id", SHIPPED_RUNS)
+def test_a_shipped_run_is_what_its_preset_makes_and_its_weights_give_its_predictions(run_id):
+    run = load_run(run_id, PROJECT_ROOT / "checkpoints")
+    config = run.config
+    require(config["dataset"])
+    # Rerunning the recorded command (`--preset P --dataset D --run-id ID`) trains the same recipe.
+    # (A config saved before a field existed reads as that field's default, as training it did.)
+    saved = TrainConfig.from_dict(config).to_dict()
+    preset = preset_config(config["preset"], config["dataset"]).to_dict()
+    recipe_keys = set(preset) - {"device", "threads"}
+    assert {key: saved[key] for key in recipe_keys} == {key: preset[key] for key in recipe_keys}
+    assert run.status()["state"] == "completed"
+    # The weights load into today's architecture and give the stored test predictions.
+    data = load_dataset(config["dataset"])
+    logits = predict(run.load_model(), data.test.images, data.info.mean, data.info.std)
+    stored = run.load_predictions()
+    assert np.array_equal(stored.labels, data.test.labels.numpy())
+    assert np.mean(logits.argmax(1).numpy() != stored.predicted) < 0.001
+    assert run.status()["test_accuracy"] == pytest.approx(np.mean(stored.predicted == stored.labels))
