@@ -128,6 +128,16 @@ def random_hflip(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.where(flip, pixels.flip(-1), pixels)
 
 
+def describe_augmentation(config: TrainConfig) -> str:
+    """The augmentation ``make_augmentation`` builds for ``config``, in words."""
+    steps = ["mirror images"] if config.hflip else []
+    if config.augment and config.max_rotation > 0:
+        steps.append(f"shifts up to {config.max_shift} px and turns up to {config.max_rotation:g}°")
+    elif config.augment and config.max_shift > 0:
+        steps.append(f"whole-pixel shifts up to {config.max_shift} px")
+    return ", ".join(steps) or "none"
+
+
 def make_augmentation(config: TrainConfig, generator: torch.Generator) -> Callable | None:
     steps = []
     if config.hflip:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,7 @@ def test_model_card_shows_the_layers_and_the_arithmetic(store):
     before, after = layers["output shape"][flatten - 1], int(layers["output shape"][flatten])
     story = " ".join(block.value for block in at.caption)
     assert "Resolution 28 → " in story and f"the Flatten turns {before} into {after:,} inputs" in story
+    assert re.search(r"This run: \d+ epochs, batch \d+, \w+ at [\d.e-]+, augmentation: ", story)
     assert at.get("graphviz_chart")
 
 

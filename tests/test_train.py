@@ -8,6 +8,7 @@ from core.config import ConfigError
 from core.evaluate import evaluate_loss_accuracy
 from core.runs import list_runs, load_run
 from core.train import (
+    describe_augmentation,
     fit,
     make_augmentation,
     random_shift_rotate,
@@ -165,6 +166,22 @@ def test_rotation_zero_means_whole_pixel_shifts():
     assert make_augmentation(small_config(augment=False, max_rotation=0.0), torch.Generator()) is None
     still = make_augmentation(small_config(augment=True, max_shift=0, max_rotation=0.0), torch.Generator())
     assert torch.equal(still(pixels), pixels)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({}, "none"),
+        ({"augment": True}, "shifts up to 2 px and turns up to 10°"),
+        (
+            {"augment": True, "max_rotation": 0.0, "max_shift": 1, "hflip": True},
+            "mirror images, whole-pixel shifts up to 1 px",
+        ),
+        ({"augment": True, "max_rotation": 0.0, "max_shift": 0}, "none"),
+    ],
+)
+def test_augmentation_in_words(changes, words):
+    assert describe_augmentation(small_config(**changes)) == words
 
 
 def test_device_choice():

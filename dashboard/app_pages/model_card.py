@@ -1,11 +1,15 @@
 """Model card: the selected run's layers with output shapes and parameters, a graph, an ONNX download."""
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
 
+from core.config import TrainConfig
 from core.modelcard import layer_graph
 from core.models import MODELS
 from core.runs import RunError
+from core.train import describe_augmentation
 from dashboard.state import model_layers, run_onnx
 from dashboard.widgets import selected_run
 
@@ -44,6 +48,12 @@ def page() -> None:
     st.markdown(f"**{model_name}** · {total:,} parameters · {spec.description}")
     if spec.recipe.source:
         st.caption(f"Recipe: {spec.recipe.source}")
+    with contextlib.suppress(RunError, TypeError, ValueError):  # an odd config only loses this line
+        config = TrainConfig.from_dict(run.config)
+        st.caption(
+            f"This run: {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} at {config.lr:g}, "
+            f"augmentation: {describe_augmentation(config)}."
+        )
     st.caption(shape_story(layers) + f"  CLI: `python -m core card {run.id}`.")
 
     left, right = st.columns([3, 2])
