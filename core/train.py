@@ -128,26 +128,30 @@ def random_hflip(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.where(flip, pixels.flip(-1), pixels)
 
 
+def augmentation_steps(config: TrainConfig) -> list[tuple[str, Callable]]:
+    """The steps ``config`` asks for, in order, each with its description ("" for one that changes nothing)."""
+    steps = [("mirror images", random_hflip)] if config.hflip else []
+    if config.augment and config.max_rotation > 0:
+        steps.append(
+            (
+                f"shifts up to {config.max_shift} px and turns up to {config.max_rotation:g}°",
+                functools.partial(random_shift_rotate, max_shift_px=config.max_shift, max_degrees=config.max_rotation),
+            )
+        )
+    elif config.augment:
+        # Kept even with max_shift 0: it still draws from the generator, so the run's shuffles stay as they were.
+        words = f"whole-pixel shifts up to {config.max_shift} px" if config.max_shift else ""
+        steps.append((words, functools.partial(random_whole_pixel_shift, max_shift_px=config.max_shift)))
+    return steps
+
+
 def describe_augmentation(config: TrainConfig) -> str:
     """The augmentation ``make_augmentation`` builds for ``config``, in words."""
-    steps = ["mirror images"] if config.hflip else []
-    if config.augment and config.max_rotation > 0:
-        steps.append(f"shifts up to {config.max_shift} px and turns up to {config.max_rotation:g}°")
-    elif config.augment and config.max_shift > 0:
-        steps.append(f"whole-pixel shifts up to {config.max_shift} px")
-    return ", ".join(steps) or "none"
+    return ", ".join(words for words, _ in augmentation_steps(config) if words) or "none"
 
 
 def make_augmentation(config: TrainConfig, generator: torch.Generator) -> Callable | None:
-    steps = []
-    if config.hflip:
-        steps.append(random_hflip)
-    if config.augment and config.max_rotation > 0:
-        steps.append(
-            functools.partial(random_shift_rotate, max_shift_px=config.max_shift, max_degrees=config.max_rotation)
-        )
-    elif config.augment:
-        steps.append(functools.partial(random_whole_pixel_shift, max_shift_px=config.max_shift))
+    steps = [step for _, step in augmentation_steps(config)]
     if not steps:
         return None
 
