@@ -23,8 +23,8 @@ import streamlit
 import torch
 
 from core.data import PROJECT_ROOT
+from core.devices import available_cores
 from core.storage import atomic_write_json, atomic_write_text
-from core.train import available_cores
 
 RESULTS = PROJECT_ROOT / "results"
 SECTIONS = ("engine", "accuracy", "inference", "pages", "browser", "sharing")

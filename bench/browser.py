@@ -20,6 +20,7 @@ from core.data import PROJECT_ROOT
 from core.jobs import active_job, cancel_job, child_threads, start_job
 from core.presets import preset_config
 from core.runs import list_runs
+from dashboard.pages import PAGES
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,19 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-]
-PAGES = [
-    ("", "Runs"),
-    ("dataset", "Dataset ·"),
-    ("curves", "Training curves"),
-    ("confusion", "Confusion matrix"),
-    ("errors", "Errors"),
-    ("label_issues", "Likely label errors"),
-    ("embedding", "Embedding map"),
-    ("compare", "Run against run"),
-    ("draw", "Draw or upload"),
-    ("model_card", "Model card"),
-    ("train", "Train"),
 ]
 
 
@@ -107,11 +95,11 @@ def bench_browser(sessions: int = 5) -> dict:
             wait_until_drawn(page, "Runs")
             results["cold_start_s"] = time.perf_counter() - launched
             visits = {}
-            for path, heading in PAGES:
+            for entry in PAGES:
                 started = time.perf_counter()
-                page.goto(f"{address}/{path}{query}")
-                wait_until_drawn(page, heading)
-                visits[heading.rstrip(" ·")] = time.perf_counter() - started
+                page.goto(f"{address}/{entry.url_path}{query}")
+                wait_until_drawn(page, entry.heading)
+                visits[entry.title] = time.perf_counter() - started
             results["first_visit_s"] = visits
             results["peak_memory_mb"] = _peak_rss_mb(process.pid)
             page.close()
@@ -128,7 +116,7 @@ def bench_browser(sessions: int = 5) -> dict:
             # Five people open the errors page at the same moment while a job trains beside them.
             with tempfile.TemporaryDirectory() as jobs_root:
                 job = start_job(preset_config("quick", "mnist", epochs=20, threads=child_threads()), Path(jobs_root))
-                while not job.run.status().get("batch"):
+                while not job.run.status().batch:
                     time.sleep(0.5)  # the job is past its start-up and training
                 pages = [browser.new_context().new_page() for _ in range(sessions)]
                 started = time.perf_counter()

@@ -14,35 +14,22 @@ from streamlit.testing.v1 import AppTest
 
 from core.data import PROJECT_ROOT
 from core.runs import list_runs
+from dashboard.pages import PAGES, PageEntry
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
-PAGES = {
-    "Runs": "runs.py",
-    "Dataset": "dataset.py",
-    "Training curves": "curves.py",
-    "Confusion matrix": "confusion.py",
-    "Errors (100 images)": "errors.py",
-    "Label issues": "label_issues.py",
-    "Embedding map (PCA)": "embedding.py",
-    "Run against run": "compare.py",
-    "Draw or upload": "draw.py",
-    "Model card": "model_card.py",
-    "Train": "train.py",
-}
-GOALS_MS = {"rerun": 300, "Errors (100 images)": 500}
 
 
-def time_page(run_id: str, dataset: str, page: str, repeats: int) -> tuple[float, float]:
+def time_page(run_id: str, dataset: str, entry: PageEntry, repeats: int) -> tuple[float, float]:
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["dataset"], at.query_params["run"] = dataset, run_id
     at.run()
-    at.switch_page(f"app_pages/{page}")
+    at.switch_page(entry.script)
     started = time.perf_counter()
     at.run()
     first = time.perf_counter() - started
     if at.exception:
-        raise RuntimeError(f"{page} raised: {at.exception[0].value}")
-    if page == "errors.py":  # every prediction, so that a full page of 100 images is drawn
+        raise RuntimeError(f"{entry.file} raised: {at.exception[0].value}")
+    if entry.file == "errors.py":  # every prediction, so that a full page of 100 images is drawn
         at.toggle(key="errors_correct").set_value(True).run()
     reruns = []
     for _ in range(repeats):
@@ -59,8 +46,9 @@ def bench_pages(repeats: int = 7) -> list[dict]:
     chosen = [s for s in list_runs() if s.state == "completed" and not (s.dataset in seen or seen.add(s.dataset))]
     rows = []
     for summary in chosen:
-        for title, page in PAGES.items():
-            first_ms, rerun_ms = time_page(summary.id, summary.dataset, page, repeats)
+        for entry in PAGES:
+            title = f"{entry.title} (100 images)" if entry.file == "errors.py" else entry.title
+            first_ms, rerun_ms = time_page(summary.id, summary.dataset, entry, repeats)
             rows.append({"run": summary.id, "page": title, "first_ms": first_ms, "rerun_ms": rerun_ms})
             print(f"{summary.id:24} {title:22} first {first_ms:7.0f} ms   cached rerun {rerun_ms:6.0f} ms")
     return rows

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from core.data import DATASETS, default_data_dir, load_dataset
+from core.devices import available_cores
 from core.evaluate import predict
 from core.models import create_model
 from core.presets import preset_config, recipe_config
 from core.runs import list_runs, load_run
-from core.train import available_cores, fit
+from core.train import fit
 
 
 def _median_ratio(pairs: list[tuple[float, float]]) -> float:
@@ -144,7 +145,7 @@ def bench_inference(repeats: int = 3) -> list[dict]:
             continue
         run = load_run(summary.id)
         model = run.load_model()
-        data = load_dataset(run.config["dataset"])
+        data = load_dataset(run.config.dataset)
         predict(model, data.test.images[:1000], data.info.mean, data.info.std)  # warm-up
         times = []
         for _ in range(repeats):

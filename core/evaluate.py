@@ -1,7 +1,9 @@
-"""Inference and metrics.
+"""Inference and metrics: what a model got right and wrong.
 
 ``predict`` runs a model over uint8 images and returns logits; everything else here derives
 from stored predictions (probabilities and labels), so pages never need the model for it.
+Deeper looks that need more than the predictions (other libraries, the model's insides, results
+kept in the run folder) are ``core.analysis``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ def predict(
     batch_size: int | None = None,
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
-    """Logits (float32, on the CPU) for uint8 images N×28×28, a batch at a time.
+    """Logits (float32, on the CPU) for uint8 images N×H×W, a batch at a time.
 
-    The default batch is 256 on the CPU, measured here as the quickest (each batch's activations stay in cache):
-    the strong model predicts the test set in 2.6–3.2 s with batches of 64–256, 4.8 s with 1,000.
-    A channels-last model (as ``Run.load_model`` and training make them) avoids a layout change per layer.
+    The default batch is 256 on the CPU, measured here as the quickest: each batch's activations stay
+    in cache. A channels-last model (as ``Run.load_model`` and training make them) avoids a layout
+    change per layer.
     """
     model.eval()
     device = torch.device(device)
@@ -76,7 +78,7 @@ def store_test_predictions(run: Run, model: torch.nn.Module, data: DatasetSplits
 def evaluate_run(run: Run, data_dir=None, device="cpu") -> float:
     """Recompute a run's test predictions from its weights, store them, return the accuracy."""
     model = run.load_model(device)
-    data = load_dataset(run.config["dataset"], data_dir)
+    data = load_dataset(run.config.dataset, data_dir)
     test_accuracy = store_test_predictions(run, model, data, device)
     run.update_status(test_accuracy=test_accuracy)
     return test_accuracy
@@ -92,7 +94,7 @@ def split_predictions(
     if split != "val":
         raise ValueError("split must be 'test' or 'val' (the training images are not out of sample)")
     model = run.load_model(device)
-    data = data or load_dataset(run.config["dataset"], data_dir)
+    data = data or load_dataset(run.config.dataset, data_dir)
     logits = predict(model, data.val.images, data.info.mean, data.info.std, device=device)
     return Predictions(
         torch.softmax(logits, dim=1).numpy(), data.val.labels.numpy().astype(np.int64), data.val.indices.numpy()
@@ -139,8 +141,9 @@ def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None =
     return frame.head(top) if top is not None else frame
 
 
-def errors_for_pair(probs: np.ndarray, labels: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
-    """Row numbers of the images of ``true_class`` predicted as ``predicted_class``, most confident first."""
+def cell_predictions(probs: np.ndarray, labels: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
+    """Row numbers of one confusion-matrix cell: images of ``true_class`` predicted as ``predicted_class``
+    (on the diagonal, the correct ones), most confident first."""
     return select_predictions(probs, labels, true_class, predicted_class, include_correct=True)
 
 
@@ -173,6 +176,21 @@ def select_predictions(
     return rows[np.argsort(key, kind="stable")]
 
 
+def prediction_details(rows: np.ndarray, predictions: Predictions, class_names) -> pd.DataFrame:
+    """One line per image in ``rows`` (in that order): test index, true and predicted class, probabilities."""
+    probs, labels = predictions.probs, predictions.labels
+    predicted = probs[rows].argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "test index": predictions.indices[rows],
+            "true": [class_names[c] for c in labels[rows]],
+            "predicted": [class_names[c] for c in predicted],
+            "confidence": probs[rows, predicted],
+            "p(true)": probs[rows, labels[rows]],
+        }
+    )
+
+
 @dataclass
 class Evaluation:
     """The metrics of one set of predictions."""
@@ -183,7 +201,8 @@ class Evaluation:
     pairs: pd.DataFrame
 
     @classmethod
-    def from_predictions(cls, probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> Evaluation:
+    def from_predictions(cls, predictions: Predictions, class_names) -> Evaluation:
+        probs, labels = predictions.probs, predictions.labels
         predicted = probs.argmax(axis=1)
         matrix = confusion_matrix(labels, predicted, len(class_names))
         return cls(

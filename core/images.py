@@ -3,11 +3,11 @@
 Decoding accepts only a few formats, refuses anything larger than ``MAX_UPLOAD_BYTES`` or
 ``MAX_PIXELS`` before a pixel is decoded, and turns every other problem into ImageError with a
 sentence a user can act on. Preparation follows how MNIST itself was made: grayscale, light
-ink on a dark background, cropped to the ink, scaled to fit a 20×20 box (Fashion-MNIST: 28×28)
-and placed so that its centre of mass is the centre of the 28×28 image.
+ink on a dark background, cropped to the ink, scaled to fit a box and centred, as the dataset
+record's ``Preparation`` says (MNIST: a 20×20 box, centred by mass in 28×28).
 
-    gray = decode_image(uploaded_bytes)          # H×W float32 in [0, 1]
-    image = prepare_like_dataset(gray, "mnist")   # 28×28 uint8, what the model sees
+    gray = decode_image(uploaded_bytes)                       # H×W float32 in [0, 1]
+    image = prepare_like_dataset(gray, DATASETS["mnist"])     # 28×28 uint8, what the model sees
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from core.data import DatasetInfo
+
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # also server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 4096 * 4096  # checked on the header, before decoding (Pillow's own limit is 89 M)
 MIN_SIDE = 8
-SIZE = 28
-# The box the ink is scaled to fit, and whether it is then centred by mass (MNIST) or by its box.
-FIT_BOX = {"mnist": 20, "fashion-mnist": 28}
-CENTRE_BY_MASS = {"mnist": True, "fashion-mnist": False}
 
 
 class ImageError(ValueError):
@@ -84,13 +82,26 @@ def _to_gray(image: Image.Image) -> np.ndarray:
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 
-def prepare_like_dataset(gray: np.ndarray, dataset: str = "mnist") -> np.ndarray:
-    """A grayscale image in [0, 1] → the 28×28 uint8 image the dataset's models expect.
+def prepare_like_dataset(gray: np.ndarray, info: DatasetInfo) -> np.ndarray:
+    """A grayscale image in [0, 1] → the uint8 image (the dataset's size) its models expect.
 
     A light background (judged on the border pixels) is inverted so that the ink is light.
     """
-    if dataset not in FIT_BOX:
-        raise ImageError(f"no preparation for dataset {dataset!r}")
+    ink = _ink(gray)
+    box = info.preparation.fit_box
+    height, width = ink.shape
+    scale = box / max(height, width)
+    new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
+    resized = Image.fromarray(ink, mode="F").resize((new_width, new_height), Image.Resampling.LANCZOS)
+    ink = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    canvas = np.zeros(info.image_size, dtype=np.float32)
+    top, left = _placement(ink, info.image_size, info.preparation.centre_by_mass)
+    canvas[top : top + new_height, left : left + new_width] = ink
+    return np.round(canvas * 255).astype(np.uint8)
+
+
+def _ink(gray: np.ndarray) -> np.ndarray:
+    """Light ink on black in [0, 1], cropped to where the ink is."""
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2:
         raise ImageError(f"expected a 2-D grayscale image, got shape {gray.shape}")
@@ -103,25 +114,17 @@ def prepare_like_dataset(gray: np.ndarray, dataset: str = "mnist") -> np.ndarray
         raise ImageError("the image is blank: no ink stands out from the background")
     ink = ink / peak
     rows, cols = np.nonzero(ink > 0.1)
-    ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
-    box = FIT_BOX[dataset]
-    height, width = ink.shape
-    scale = box / max(height, width)
-    new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = Image.fromarray(ink, mode="F").resize((new_width, new_height), Image.Resampling.LANCZOS)
-    ink = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
-    if CENTRE_BY_MASS[dataset]:
+def _placement(ink: np.ndarray, size: tuple[int, int], centre_by_mass: bool) -> tuple[int, int]:
+    """Top-left corner for the ink in a canvas of ``size``: its centre of mass (or its box) at the centre."""
+    (height, width), (canvas_height, canvas_width) = ink.shape, size
+    if centre_by_mass:
         total = ink.sum()
-        centre_row = (ink.sum(axis=1) @ np.arange(new_height)) / total
-        centre_col = (ink.sum(axis=0) @ np.arange(new_width)) / total
-        top = round((SIZE - 1) / 2 - centre_row)
-        left = round((SIZE - 1) / 2 - centre_col)
+        centre_row = (ink.sum(axis=1) @ np.arange(height)) / total
+        centre_col = (ink.sum(axis=0) @ np.arange(width)) / total
+        top, left = round((canvas_height - 1) / 2 - centre_row), round((canvas_width - 1) / 2 - centre_col)
     else:
-        top, left = (SIZE - new_height) // 2, (SIZE - new_width) // 2
-    top = min(max(top, 0), SIZE - new_height)
-    left = min(max(left, 0), SIZE - new_width)
-    canvas = np.zeros((SIZE, SIZE), dtype=np.float32)
-    canvas[top : top + new_height, left : left + new_width] = ink
-    return np.round(canvas * 255).astype(np.uint8)
+        top, left = (canvas_height - height) // 2, (canvas_width - width) // 2
+    return min(max(top, 0), canvas_height - height), min(max(left, 0), canvas_width - width)

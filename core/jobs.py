@@ -21,8 +21,9 @@ from pathlib import Path
 
 from core.config import TrainConfig
 from core.data import PROJECT_ROOT
+from core.devices import available_cores
 from core.runs import Run, default_checkpoints_dir, now_iso, pid_alive
-from core.train import available_cores, start_run
+from core.train import start_run
 
 LOCK_FILE = ".training.lock"
 LOG_FILE = "train.log"

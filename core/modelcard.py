@@ -1,8 +1,10 @@
 """A model's card: its layers with output shapes and parameter counts (torchinfo), a graph, ONNX.
 
-layers = layer_table(create_model("two-conv-dropout"))   # 28 → 14 → 7, 64 × 7 × 7 = 3,136 inputs
-dot = layer_graph(layers)                                # Graphviz source
-data = onnx_bytes(model)                                 # open it in Netron
+layers = layer_table(create_model("two-conv-dropout"), (1, 28, 28))   # 28 → 14 → 7, 64 × 7 × 7 = 3,136 inputs
+dot = layer_graph(layers, (1, 28, 28))                                # Graphviz source
+data = onnx_bytes(model, (1, 28, 28))                                 # open it in Netron
+
+The input shape is the model's own (``ModelSpec.input_shape``): channels × height × width.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ import warnings
 import pandas as pd
 import torch
 
-INPUT_SHAPE = (1, 1, 28, 28)
 
-
-def layer_table(model: torch.nn.Module) -> pd.DataFrame:
+def layer_table(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> pd.DataFrame:
     """One row per leaf layer in forward order: name, type, output shape, parameters."""
     from torchinfo import summary
 
     # torchinfo runs one forward pass; the model's own mode is restored afterwards.
-    stats = summary(model, input_size=INPUT_SHAPE, verbose=0, depth=10, col_names=("output_size", "num_params"))
+    stats = summary(model, input_size=(1, *input_shape), verbose=0, depth=10, col_names=("output_size", "num_params"))
     rows = [
         {
             "layer": layer.var_name if layer.parent_info is None else _path(layer),
@@ -43,12 +43,12 @@ def _path(layer) -> str:
     return ".".join(reversed(names))
 
 
-def layer_graph(layers: pd.DataFrame) -> str:
+def layer_graph(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
     """Graphviz source of the layers as a chain, each box with its type, output shape and parameters."""
     lines = [
         "digraph model {",
         '  rankdir=TB; node [shape=box, style="rounded,filled", fillcolor="#eef1ff", fontname="sans-serif"];',
-        '  input [label="input\\n1 × 28 × 28", fillcolor="#ffffff"];',
+        f'  input [label="input\\n{" × ".join(str(side) for side in input_shape)}", fillcolor="#ffffff"];',
     ]
     previous = "input"
     for number, row in enumerate(layers.itertuples(index=False)):
@@ -60,10 +60,10 @@ def layer_graph(layers: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def onnx_bytes(model: torch.nn.Module) -> bytes:
+def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> bytes:
     """The model exported to ONNX (batch size free), to open in Netron or any ONNX runtime."""
     model = model.eval()
-    example = (torch.zeros(INPUT_SHAPE),)
+    example = (torch.zeros(1, *input_shape),)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's progress chatter
         program = torch.onnx.export(

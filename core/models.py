@@ -1,14 +1,18 @@
 """Model registry: every architecture of the tutorials the project grew from, plus our strong CNN.
 
-Each entry carries a one-line description and the recipe it was trained with in its
-tutorial (its default preset). Input 1×28×28, 10 classes.
+Each entry declares what the model takes (``input_shape``), names its classifier layer (the
+Linear whose input is the feature vector the embedding map reads and whose output is the logits)
+and carries a one-line description and the recipe it was trained with in its tutorial (its
+default preset). Adding a model is one ``@register_model`` entry (CONTRIBUTING.md).
 
     model = create_model("two-conv-dropout")
     list_models()  # names in registration order
+    classifier_layer("two-conv-dropout", model)  # its nn.Linear head
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +37,7 @@ class Recipe:
     keep_best_by: str = "val_loss"
     source: str = ""  # where the recipe comes from, in words
 
-    def overrides(self) -> dict:
+    def config_values(self) -> dict:
         """The recipe as TrainConfig field values."""
         values = dict(self.__dict__)
         values.pop("source")
@@ -46,23 +50,32 @@ class ModelSpec:
     description: str
     recipe: Recipe
     builder: Callable[[int], nn.Module] = field(repr=False)
+    classifier: str  # the name of its classifier layer, as model.get_submodule takes it
+    input_shape: tuple[int, int, int] = (1, 28, 28)  # channels × height × width of one image
     reported: str = ""  # the accuracy its tutorial reported, in words
-
-    @property
-    def num_params(self) -> int:
-        return count_params(self.builder(10))
 
 
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, description: str, recipe: Recipe, reported: str = ""):
-    """Decorator adding a builder ``fn(num_classes) -> nn.Module`` to the registry."""
+def register_model(
+    name: str,
+    description: str,
+    recipe: Recipe,
+    *,
+    classifier: str,
+    input_shape: tuple[int, int, int] = (1, 28, 28),
+    reported: str = "",
+):
+    """Decorator adding a builder ``fn(num_classes) -> nn.Module`` to the registry.
+
+    ``classifier`` names the final nn.Linear (for an nn.Sequential, its index as a string).
+    """
 
     def decorate(builder: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
         if name in MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        MODELS[name] = ModelSpec(name, description, recipe, builder, reported)
+        MODELS[name] = ModelSpec(name, description, recipe, builder, classifier, tuple(input_shape), reported)
         return builder
 
     return decorate
@@ -92,6 +105,20 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@functools.cache
+def parameter_count(name: str, num_classes: int = 10) -> int:
+    """Parameters of a registered model, built once per process (the train page lists them on every rerun)."""
+    return count_params(create_model(name, num_classes))
+
+
+def classifier_layer(name: str, model: nn.Module) -> nn.Linear:
+    """The classifier layer the registry names for model ``name``, found in ``model``."""
+    layer = model.get_submodule(get_model_spec(name).classifier)
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"{name}'s classifier {get_model_spec(name).classifier!r} is a {type(layer).__name__}")
+    return layer
+
+
 # --- the tutorials' architectures -----------------------------------------------------
 
 
@@ -99,6 +126,7 @@ def count_params(model: nn.Module) -> int:
     "mlp",
     "MLP baseline: 784→784 ReLU →10",
     Recipe("sgd", 0.01, 100, 10, source="MLP tutorial: plain SGD lr 0.01, batch 100, 10 epochs"),
+    classifier="3",
     reported="91.96% after 10 epochs (its own log)",
 )
 def mlp(num_classes: int = 10) -> nn.Module:
@@ -109,6 +137,7 @@ def mlp(num_classes: int = 10) -> nn.Module:
     "one-conv",
     "One-conv CNN: conv 10@5×5, max-pool 2 stride 1, dropout 0.2, 7,290→128→10",
     Recipe("adam", 1e-3, 100, 10, source="one-conv tutorial: Adam (default lr), batch 100, 10 epochs"),
+    classifier="7",
     reported="88.75% after 10 epochs (its input was scaled by 1/128)",
 )
 def one_conv(num_classes: int = 10) -> nn.Module:
@@ -128,6 +157,7 @@ def one_conv(num_classes: int = 10) -> nn.Module:
     "lenet5",
     "LeNet-5: conv 6@5×5 tanh avg-pool, conv 16@5×5 tanh avg-pool, conv 120@5×5, 120→84→10",
     Recipe("adam", 1e-3, 64, 10, source="no tutorial recipe; Adam lr 1e-3, batch 64, 10 epochs"),
+    classifier="11",
     reported="no tutorial figure; LeCun et al. report 99.05%",
 )
 def lenet5(num_classes: int = 10) -> nn.Module:
@@ -157,6 +187,7 @@ def lenet5(num_classes: int = 10) -> nn.Module:
         15,
         source="two-conv dropout tutorial: Adam lr 1e-3, batch 64, lowest-validation-loss epoch kept",
     ),
+    classifier="10",
     reported="best validation 99.39% at epoch 12, test 99.30%",
 )
 def two_conv_dropout(num_classes: int = 10) -> nn.Module:
@@ -186,6 +217,7 @@ def two_conv_dropout(num_classes: int = 10) -> nn.Module:
         momentum=0.9,
         source="Fashion-MNIST tutorial: SGD, batch 100, 6 epochs (lr 0.01 and momentum 0.9 are ours)",
     ),
+    classifier="7",
     reported="about 90% after 6 epochs",
 )
 def fashion_two_conv(num_classes: int = 10) -> nn.Module:
@@ -212,6 +244,7 @@ def fashion_two_conv(num_classes: int = 10) -> nn.Module:
         momentum=0.5,
         source="PyTorch example: SGD lr 0.01 momentum 0.5, batch 64, 3 epochs",
     ),
+    classifier="11",
     reported="96.71% after 3 epochs",
 )
 def pytorch_example(num_classes: int = 10) -> nn.Module:
@@ -235,6 +268,7 @@ def pytorch_example(num_classes: int = 10) -> nn.Module:
     "two-conv-fc3",
     "Two-conv CNN with three FC layers: conv 32@3×3, conv 64@3×3, 3,136→1,024→512→10",
     Recipe("adam", 1e-3, 64, 20, source="two-conv + three FC tutorial: Adam lr 1e-3, batch 64, 20 epochs"),
+    classifier="11",
     reported="about 98% after 20 epochs",
 )
 def two_conv_fc3(num_classes: int = 10) -> nn.Module:
@@ -288,6 +322,7 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
         keep_best_by="val_accuracy",
         source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
     ),
+    classifier="4",
 )
 def quick_cnn(num_classes: int = 10) -> nn.Module:
     return nn.Sequential(
@@ -317,12 +352,13 @@ def quick_cnn(num_classes: int = 10) -> nn.Module:
         keep_best_by="val_accuracy",
         source="ours: SGD Nesterov, OneCycle to lr 0.1, batch 128, augmentation, label smoothing 0.1",
     ),
+    classifier="7",
 )
 def strong_cnn(num_classes: int = 10) -> nn.Module:
     # Width where the pixels are few: one layer at full resolution, two at 14×14 and 7×7 each.
     # The head keeps a 3×3 map rather than pooling it to one value per channel: where a feature is
-    # matters (a sleeve's length, a collar), and on Fashion-MNIST the flattened map was worth a point
-    # of validation accuracy over global average pooling at the same cost (5 epochs: 93.2% vs 92.3%).
+    # matters (a sleeve's length, a collar), and on Fashion-MNIST the flattened map beat global average
+    # pooling at the same cost (checkpoints/README.md, "How the strong Fashion-MNIST run got to 94%").
     return nn.Sequential(
         _conv_pool_bn(1, 32),  # 14×14
         _conv_bn(32, 64),

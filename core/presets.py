@@ -1,6 +1,6 @@
 """Presets: a named model and recipe, the same for the CLI and the train page.
 
-- ``quick``: seconds-long runs (MNIST ≥ 99% in about 17 s of training on 2 CPU cores).
+- ``quick``: seconds-long runs (accuracy over seeds: results/seeds.md).
 - ``strong``: our best single model.
 - one preset per tutorial architecture, named after the model: its tutorial's recipe.
 
@@ -29,7 +29,7 @@ class Preset:
         return {
             "dataset": dataset,
             "model": self.model,
-            **MODELS[self.model].recipe.overrides(),
+            **MODELS[self.model].recipe.config_values(),
             **self.per_dataset.get(dataset, {}),
             "preset": self.name,
         }
@@ -40,7 +40,7 @@ OUR_PRESETS = (
         "quick",
         "quick-cnn",
         "A run of seconds: 2 epochs on MNIST, 3 on Fashion-MNIST",
-        # Fashion-MNIST needs a third epoch for 91%; label smoothing doesn't help it this short.
+        # Fashion-MNIST needs a third epoch, and label smoothing doesn't help it this short (results/seeds.md).
         per_dataset={"fashion-mnist": {"epochs": 3, "label_smoothing": 0.0}},
     ),
     Preset(
@@ -49,8 +49,7 @@ OUR_PRESETS = (
         "Our best single model: BatchNorm CNN, augmentation, OneCycle, label smoothing",
         # Clothes look the same mirrored; digits don't. Clothes are photographed upright and centred,
         # and their textures suffer from the blur a rotation's resampling brings: whole-pixel shifts
-        # of one pixel. Measured over 14 epochs, best validation accuracy: 94.24% with ±2 whole
-        # pixels, 94.46% with ±1. A 15th epoch still fits in 15 minutes here.
+        # of one pixel, and a 15th epoch (checkpoints/README.md, "How the strong Fashion-MNIST run got to 94%").
         per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1, "epochs": 15}},
     ),
 )
@@ -80,7 +79,7 @@ def recipe_config(model: str, dataset: str, **overrides) -> TrainConfig:
     """The validated TrainConfig of a model with its own recipe; ``overrides`` win over the recipe."""
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    return _validated({"dataset": dataset, "model": model, **MODELS[model].recipe.overrides()}, overrides)
+    return _validated({"dataset": dataset, "model": model, **MODELS[model].recipe.config_values()}, overrides)
 
 
 def _validated(values: dict, overrides: dict) -> TrainConfig:

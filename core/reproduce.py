@@ -6,19 +6,16 @@
 from __future__ import annotations
 
 import json
-import platform
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-
 from core.data import PROJECT_ROOT
+from core.evidence import describe, environment
 from core.models import MODELS
 from core.presets import TUTORIAL_MODELS, preset_config
-from core.train import available_cores, fit, start_run
+from core.train import fit, start_run
 
 RESULTS_DIR = PROJECT_ROOT / "results"
 
@@ -85,18 +82,11 @@ def reproduce(
     return results
 
 
-def machine_description() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {available_cores()} cores, "
-        f"Python {platform.python_version()}, torch {torch.__version__}"
-    )
-
-
-def markdown_table(results: list[Result], machine: str) -> str:
+def markdown_table(results: list[Result], env: dict) -> str:
     lines = [
         "# The tutorials' recipes, reproduced",
         "",
-        f"Made by `python -m core reproduce` on {machine}, {time.strftime('%Y-%m-%d')}.",
+        f"Made by `python -m core reproduce`: {describe(env)}.",
         "Each model is trained with its tutorial's recipe (`python -m core models`); the checkpoint",
         "is the epoch of lowest validation loss and the accuracy is on the 10,000 test images.",
         "Seconds are training plus validation, summed over the epochs.",
@@ -117,12 +107,12 @@ def write_results(results: list[Result], folder: Path = RESULTS_DIR) -> tuple[Pa
     """Write the table; rows of models not in ``results`` are kept from the previous table."""
     from core.storage import atomic_write_json, atomic_write_text
 
-    machine = machine_description()
+    env = environment()
     json_path, md_path = folder / "reproduce.json", folder / "reproduce.md"
     by_model = {r.model: r for r in _previous_results(json_path)} | {r.model: r for r in results}
     results = [by_model[name] for name in TUTORIAL_MODELS if name in by_model]
-    atomic_write_json(json_path, {"machine": machine, "results": [asdict(r) for r in results]})
-    atomic_write_text(md_path, markdown_table(results, machine))
+    atomic_write_json(json_path, {"environment": env, "results": [asdict(r) for r in results]})
+    atomic_write_text(md_path, markdown_table(results, env))
     return json_path, md_path
 
 

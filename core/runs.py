@@ -1,16 +1,20 @@
 """The run store: one folder per run under ``checkpoints/``, nothing that executes when read.
 
-    <run-id>/config.json        the TrainConfig, dataset and model names, class names, mean/std
-    <run-id>/status.json        state, pid, host, heartbeat, error, test accuracy
+    <run-id>/config.json        RunConfig: the TrainConfig, class names, mean/std
+    <run-id>/status.json        RunStatus: state, pid, host, heartbeat, error, kept epoch, test accuracy
     <run-id>/history.jsonl      one JSON object per epoch
-    <run-id>/model.safetensors  the best weights (lowest validation loss), tensors only
+    <run-id>/model.safetensors  the kept weights (best on validation, by the config's keep_best_by)
     <run-id>/predictions.npz    test-split probabilities and labels (no pickle)
+    <run-id>/analysis/          results computed from the weights, keyed by their hash (core.analysis)
 
-Every file is written atomically (``core.storage``).
+Every file is written atomically (``core.storage``) and read into a typed, validated record at the
+edge: a file that is off-schema makes the run unreadable, with the reason (RunError).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -27,6 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from core.config import ConfigError, RunConfig
 from core.data import PROJECT_ROOT
 from core.storage import atomic_write_json, atomic_write_text, atomic_write_with
 
@@ -37,6 +42,8 @@ WEIGHTS_FILE = "model.safetensors"
 PREDICTIONS_FILE = "predictions.npz"
 
 STATES = ("running", "completed", "failed", "cancelled")
+# The metrics an epoch record may carry as numbers (null where not measured).
+EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "examples_seen")
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,7 +67,7 @@ class Run:
     """A run folder. Reading methods raise RunError with a readable reason."""
 
     path: Path
-    _config: dict | None = field(default=None, repr=False)
+    _config: RunConfig | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -69,25 +76,25 @@ class Run:
     # --- reading ------------------------------------------------------------------
 
     @property
-    def config(self) -> dict:
+    def config(self) -> RunConfig:
         if self._config is None:
-            config = self._read_json(CONFIG_FILE)
-            for key in ("dataset", "model", "classes", "mean", "std"):
-                if key not in config:
-                    raise RunError(f"{CONFIG_FILE} has no {key!r}")
-            self._config = config
+            try:
+                self._config = RunConfig.from_dict(self._read_json(CONFIG_FILE))
+            except ConfigError as error:
+                raise RunError(f"{CONFIG_FILE}: {error}") from None
         return self._config
 
-    def status(self) -> dict:
+    def status(self) -> RunStatus:
         """status.json, with ``state`` turned into ``interrupted`` when a running job is gone."""
-        status = self._read_json(STATUS_FILE)
-        if status.get("state") not in STATES:
-            raise RunError(f"{STATUS_FILE} has an unknown state {status.get('state')!r}")
-        if status["state"] == "running" and _is_gone(status):
-            status = {**status, "state": "interrupted"}
-            status.setdefault("error", None)
-            status["error"] = status["error"] or "the training process stopped without finishing"
+        status = RunStatus.from_dict(self._read_json(STATUS_FILE))
+        if status.state == "running" and _is_gone(status):
+            error = status.error or "the training process stopped without finishing"
+            status = dataclasses.replace(status, state="interrupted", error=error)
         return status
+
+    def kept_epoch(self) -> int | None:
+        """The epoch whose weights the run keeps (see ``kept_epoch``)."""
+        return kept_epoch(self.history(), self.config.keep_best_by, self.status().best_epoch)
 
     def history(self) -> list[dict]:
         path = self.path / HISTORY_FILE
@@ -101,13 +108,11 @@ class Run:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise RunError(f"{HISTORY_FILE} line {number} is not JSON ({error.msg})") from None
-            if not isinstance(record, dict) or "epoch" not in record:
-                raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record")
+            problem = epoch_record_problem(record)
+            if problem:
+                raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
             records.append(record)
         return records
-
-    def has_weights(self) -> bool:
-        return (self.path / WEIGHTS_FILE).is_file()
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
         path = self.path / WEIGHTS_FILE
@@ -118,24 +123,32 @@ class Run:
         except (SafetensorError, OSError, ValueError) as error:
             raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
 
+    def weights_digest(self) -> str:
+        """SHA-256 of the weights file: what results computed from the weights are keyed by."""
+        path = self.path / WEIGHTS_FILE
+        if not path.is_file():
+            raise RunError(f"{WEIGHTS_FILE} is missing (no epoch finished)")
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError as error:
+            raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
+
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The model with its best weights, in eval mode."""
         from core.models import UnknownModelError, create_model
 
         try:
-            model = create_model(self.config["model"], num_classes=len(self.config["classes"]))
+            model = create_model(self.config.model, num_classes=self.config.num_classes)
         except UnknownModelError as error:
             raise RunError(f"{CONFIG_FILE}: {error}") from None
         try:
             model.load_state_dict(self.load_state_dict())
         except RuntimeError as error:
             first = str(error).splitlines()[0]
-            raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config['model']!r} ({first})") from None
-        # Channels-last like the inputs predict() gives it: mixing layouts cost 1.5× here.
+            raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config.model!r} ({first})") from None
+        # Channels-last like the inputs predict() gives it: mixing layouts costs a layout change per layer.
         return model.to(device, memory_format=torch.channels_last).eval()
-
-    def has_predictions(self) -> bool:
-        return (self.path / PREDICTIONS_FILE).is_file()
 
     def load_predictions(self) -> Predictions:
         path = self.path / PREDICTIONS_FILE
@@ -149,7 +162,7 @@ class Run:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise RunError(f"{PREDICTIONS_FILE} is unreadable ({error})") from None
         probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
-        num_classes = len(self.config["classes"])
+        num_classes = self.config.num_classes
         if probs.ndim != 2 or probs.shape[1] != num_classes or labels.shape != (len(probs),):
             raise RunError(
                 f"{PREDICTIONS_FILE} has the wrong shape: probs {probs.shape}, labels {labels.shape}, "
@@ -167,8 +180,8 @@ class Run:
 
     # --- writing ------------------------------------------------------------------
 
-    def write_config(self, config: dict) -> None:
-        atomic_write_json(self.path / CONFIG_FILE, config)
+    def write_config(self, config: RunConfig) -> None:
+        atomic_write_json(self.path / CONFIG_FILE, config.to_dict())
         self._config = config
 
     def write_status(self, state: str, **fields) -> None:
@@ -195,7 +208,7 @@ class Run:
 
     def save_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-        data = save_safetensors(tensors, metadata={"model": self.config["model"]})
+        data = save_safetensors(tensors, metadata={"model": self.config.model})
         atomic_write_with(self.path / WEIGHTS_FILE, lambda handle: handle.write(data))
 
     def save_predictions(self, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
@@ -224,7 +237,112 @@ class Run:
         return value
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunStatus:
+    """status.json: where a run is, and what it kept. ``from_dict`` checks every field it reads."""
+
+    state: str  # running | completed | failed | cancelled, or interrupted (a running job that is gone)
+    error: str | None = None
+    started: str | None = None  # ISO times
+    finished: str | None = None
+    pid: int | None = None  # of the training process, on ``host``
+    host: str | None = None
+    heartbeat: float | None = None  # time.time() of its last sign of life
+    device: str | None = None
+    epoch: int = 0  # the epoch being trained (1-based), and the batch within it
+    batch: int = 0
+    batches: int | None = None
+    batch_losses: tuple = ()  # [examples seen, running loss] pairs of the epoch under way
+    best_epoch: int | None = None  # the epoch whose weights are kept
+    best_val_loss: float | None = None
+    best_val_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunStatus:
+        if values.get("state") not in STATES:
+            raise RunError(f"{STATUS_FILE} has an unknown state {values.get('state')!r}")
+        checks = {
+            "error": str,
+            "started": str,
+            "finished": str,
+            "host": str,
+            "device": str,
+            "pid": int,
+            "epoch": int,
+            "batch": int,
+            "batches": int,
+            "best_epoch": int,
+            "heartbeat": float,
+            "best_val_loss": float,
+            "best_val_accuracy": float,
+            "test_accuracy": float,
+        }
+        for key, kind in checks.items():
+            value = values.get(key)
+            if value is not None and not _is_a(value, kind):
+                raise RunError(f"{STATUS_FILE}: {key} is {value!r}, not {'text' if kind is str else 'a number'}")
+        losses = values.get("batch_losses") or []
+        if not isinstance(losses, list) or not all(_is_loss_pair(pair) for pair in losses):
+            raise RunError(f"{STATUS_FILE}: batch_losses is not a list of [examples, loss] pairs")
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {key: value for key, value in values.items() if key in known and value is not None}
+        return cls(**{**fields, "batch_losses": tuple(tuple(pair) for pair in losses)})
+
+
+def _is_a(value, kind: type) -> bool:
+    """``value`` is of ``kind``; a number is an int or a float, never a bool; every number finite."""
+    if isinstance(value, bool):
+        return False
+    if kind is str:
+        return isinstance(value, str)
+    if kind is int:
+        return isinstance(value, int)
+    return isinstance(value, int | float) and np.isfinite(value)
+
+
+def _is_loss_pair(pair) -> bool:
+    return isinstance(pair, list | tuple) and len(pair) == 2 and all(_is_a(v, float) for v in pair)
+
+
+def epoch_record_problem(record) -> str | None:
+    """What is wrong with one line of history.jsonl, or None: an object with a whole ``epoch`` from 1,
+    its known metrics numbers (or null), its ``batch_losses`` [examples, loss] pairs."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if not _is_a(record.get("epoch"), int) or record["epoch"] < 1:
+        return f"epoch is {record.get('epoch')!r}"
+    for key in EPOCH_METRICS:
+        if record.get(key) is not None and not _is_a(record[key], float):
+            return f"{key} is {record[key]!r}"
+    losses = record.get("batch_losses", [])
+    if not isinstance(losses, list) or not all(_is_loss_pair(pair) for pair in losses):
+        return "batch_losses is not a list of [examples, loss] pairs"
+    return None
+
+
+def epoch_score(record: dict, keep_best_by: str) -> float:
+    """How an epoch ranks for keeping its weights: lower is better (the validation loss, or minus the accuracy)."""
+    value = record.get(keep_best_by)
+    if value is None:
+        return float("inf")
+    return value if keep_best_by == "val_loss" else -value
+
+
+def kept_epoch(history: list[dict], keep_best_by: str, recorded: int | None = None) -> int | None:
+    """The epoch whose weights a run keeps: the one its status records, else the best by its own rule.
+
+    The one rule for every reader (runs listing, curves, train page) and the training loop itself.
+    """
+    epochs = [record["epoch"] for record in history]
+    if recorded in epochs:
+        return recorded
+    if not history:
+        return None
+    return min(history, key=lambda record: epoch_score(record, keep_best_by))["epoch"]
+
+
+@dataclass(frozen=True)
 class Predictions:
     probs: np.ndarray  # float32 N×C, softmax of the logits
     labels: np.ndarray  # int64 N, the true classes
@@ -254,11 +372,11 @@ class RunSummary:
     error: str | None = None
 
 
-def create_run(config: dict, root: Path | None = None, run_id: str | None = None) -> Run:
+def create_run(config: RunConfig, root: Path | None = None, run_id: str | None = None) -> Run:
     """Make a new run folder holding ``config.json``; the id is unique in the store."""
     root = Path(root or default_checkpoints_dir())
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = run_id or f"{stamp}-{config['dataset']}-{config['model']}"
+    base = run_id or f"{stamp}-{config.dataset}-{config.model}"
     if not _RUN_ID.match(base):
         raise RunError(f"run id {base!r} may hold only letters, digits, '.', '_' and '-'")
     root.mkdir(parents=True, exist_ok=True)
@@ -272,7 +390,7 @@ def create_run(config: dict, root: Path | None = None, run_id: str | None = None
     else:
         raise RunError(f"could not find a free run id for {base!r}")
     run = Run(path)
-    run.write_config({**config, "created": now_iso()})
+    run.write_config(dataclasses.replace(config, created=now_iso()))
     return run
 
 
@@ -313,23 +431,19 @@ def summarize(run: Run) -> RunSummary:
     summary = RunSummary(id=run.id, path=str(run.path))
     try:
         config = run.config
-        summary.dataset, summary.model = config["dataset"], config["model"]
-        summary.epochs = config.get("epochs")
-        summary.preset = config.get("preset") or None
-        summary.created = config.get("created")
+        summary.dataset, summary.model = config.dataset, config.model
+        summary.epochs = config.epochs
+        summary.preset = config.preset or None
+        summary.created = config.created or None
         status = run.status()
-        summary.state = status["state"]
-        summary.error = status.get("error")
-        summary.test_accuracy = status.get("test_accuracy")
+        summary.state = status.state
+        summary.error = status.error
+        summary.test_accuracy = status.test_accuracy
         history = run.history()
         summary.epochs_done = len(history)
-        if history:
-            kept = status.get("best_epoch")  # the epoch whose weights were kept, by the run's own rule
-            best = next((r for r in history if r["epoch"] == kept), None) or min(
-                history, key=lambda r: r.get("val_loss", float("inf"))
-            )
-            summary.best_epoch = best["epoch"]
-            summary.best_val_accuracy = best.get("val_accuracy")
+        summary.best_epoch = kept_epoch(history, config.keep_best_by, status.best_epoch)
+        if summary.best_epoch is not None:
+            summary.best_val_accuracy = next(r for r in history if r["epoch"] == summary.best_epoch).get("val_accuracy")
     except RunError as error:
         summary.state = "unreadable"
         summary.error = str(error)
@@ -353,14 +467,12 @@ def _read_text(path: Path) -> str:
         raise RunError(f"{path.name} is unreadable ({error})") from None
 
 
-def _is_gone(status: dict) -> bool:
+def _is_gone(status: RunStatus) -> bool:
     """A running status whose process has stopped: stale heartbeat, or a dead pid on this host."""
-    heartbeat = status.get("heartbeat")
-    if not isinstance(heartbeat, (int, float)) or time.time() - heartbeat > STALE_AFTER_S:
+    if status.heartbeat is None or time.time() - status.heartbeat > STALE_AFTER_S:
         return True
-    pid = status.get("pid")
-    if status.get("host") == socket.gethostname() and isinstance(pid, int):
-        return not pid_alive(pid)
+    if status.host == socket.gethostname() and status.pid is not None:
+        return not pid_alive(status.pid)
     return False
 
 

@@ -25,8 +25,25 @@ CLASS_PALETTE = [
 SPLIT_COLORS = {"train": "#4e79a7", "validation": "#f28e2b", "test": "#59a14f"}
 
 
+def class_colors(count: int) -> list[str]:
+    """One colour per class: Tableau's ten, then (for datasets with more classes) evenly spaced hues."""
+    if count <= len(CLASS_PALETTE):
+        return CLASS_PALETTE[:count]
+    extra = count - len(CLASS_PALETTE)
+    # Golden-ratio steps around the hue circle keep neighbouring classes apart, whatever the count.
+    hues = [(0.07 + i * 0.618034) % 1.0 for i in range(extra)]
+    return CLASS_PALETTE + [_hsl_hex(hue, 0.55, 0.45 + 0.15 * (i % 2)) for i, hue in enumerate(hues)]
+
+
+def _hsl_hex(hue: float, saturation: float, lightness: float) -> str:
+    import colorsys
+
+    red, green, blue = colorsys.hls_to_rgb(hue, lightness, saturation)
+    return "#" + "".join(f"{round(channel * 255):02x}" for channel in (red, green, blue))
+
+
 def class_scale(class_names: list[str]) -> alt.Scale:
-    return alt.Scale(domain=list(class_names), range=CLASS_PALETTE[: len(class_names)])
+    return alt.Scale(domain=list(class_names), range=class_colors(len(class_names)))
 
 
 def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Chart:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data import DATASETS
-from dashboard.state import runs_table
+from dashboard.cached import runs_table
 
 DATASET_KEY = "dataset"
 RUN_KEY = "run"

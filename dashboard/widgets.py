@@ -6,20 +6,25 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.config import RunConfig
 from core.data import DatasetSplits
-from core.runs import Run, RunError
+from core.evaluate import prediction_details
+from core.runs import Predictions, Run, RunError
+from dashboard.cached import get_dataset, open_run, run_predictions
 from dashboard.gallery import tile
 from dashboard.sidebar import selected_run_id
-from dashboard.state import get_dataset, open_run, run_predictions
 
 
 @dataclass
-class RunPredictions:
+class SelectedRun:
+    """The sidebar's run with its test predictions."""
+
     run: Run
-    class_names: list[str]
-    probs: np.ndarray
-    labels: np.ndarray
-    indices: np.ndarray
+    predictions: Predictions
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
 
 
 def selected_run() -> Run | None:
@@ -30,26 +35,24 @@ def selected_run() -> Run | None:
     return run
 
 
-def selected_run_predictions() -> RunPredictions | None:
+def selected_run_predictions() -> SelectedRun | None:
     """The sidebar's run with its test predictions; None (after saying why) when there are none."""
     run = selected_run()
     if run is None:
         return None
     try:
-        class_names = list(run.config["classes"])
-        probs, labels, indices = run_predictions(run)
+        return SelectedRun(run, run_predictions(run))
     except RunError as error:
         st.warning(f"{run.id} has no usable test predictions: {error}")
         return None
-    return RunPredictions(run, class_names, probs, labels, indices)
 
 
-def selected_run_with_images() -> tuple[RunPredictions, DatasetSplits] | None:
+def selected_run_with_images() -> tuple[SelectedRun, DatasetSplits] | None:
     """The sidebar's run with its test predictions, and its dataset's images; None after saying why not."""
     selected = selected_run_predictions()
     if selected is None:
         return None
-    data = get_dataset(selected.run.config["dataset"])
+    data = get_dataset(selected.config.dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return None
@@ -57,29 +60,23 @@ def selected_run_with_images() -> tuple[RunPredictions, DatasetSplits] | None:
 
 
 def prediction_gallery(
-    rows: np.ndarray,
-    test_images,
-    probs: np.ndarray,
-    labels: np.ndarray,
-    indices: np.ndarray,
-    class_names: list[str],
-    columns: int,
-    scale: int = 2,
+    rows: np.ndarray, test_images, predictions: Predictions, class_names, columns: int, scale: int = 2
 ) -> np.ndarray:
     """Test images as one tiled picture, each captioned with its true class, then the predicted class
-    and confidence (red when wrong, green when right). Returns the images shown (uint8 N×28×28)."""
+    and confidence (red when wrong, green when right). Returns the images shown (uint8 N×H×W)."""
+    probs, labels = predictions.probs, predictions.labels
     predicted = probs.argmax(axis=1)
     captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in rows]
     colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in rows]
-    images = test_images[indices[rows]].numpy()
+    images = test_images[predictions.indices[rows]].numpy()
     st.image(tile(images, columns=columns, scale=scale, captions=captions, caption_colors=colors), output_format="PNG")
     return images
 
 
-def show_details(details: pd.DataFrame) -> None:
-    """The per-image table under a gallery."""
+def show_details(rows: np.ndarray, predictions: Predictions, class_names) -> None:
+    """The per-image table under a gallery, in gallery order."""
     st.dataframe(
-        details,
+        prediction_details(rows, predictions, class_names),
         hide_index=True,
         column_config={
             "test index": st.column_config.NumberColumn("Test index", format="plain"),

@@ -52,12 +52,13 @@ def synthetic_data() -> DatasetSplits:
 def write_idx_dataset(
     root: Path, name: str, train_count: int = 400, test_count: int = 100, label_noise: float = 0.0
 ) -> dict[str, bytes]:
-    """Write a small dataset as the four IDX files torchvision reads; return their bytes by file name."""
-    folder = raw_dir(DATASETS[name], root)
+    """Write a small dataset as its four IDX files; return their bytes by file name."""
+    info = DATASETS[name]
+    folder = raw_dir(info, root)
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for prefix, count, seed in (("train", train_count, 10), ("t10k", test_count, 11)):
-        images, labels = synthetic_images(count, seed, label_noise=label_noise)
+        images, labels = synthetic_images(count, seed, num_classes=info.num_classes, label_noise=label_noise)
         files[f"{prefix}-images-idx3-ubyte"] = idx_bytes(images)
         files[f"{prefix}-labels-idx1-ubyte"] = idx_bytes(labels.astype(np.uint8))
     for file_name, data in files.items():

@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from core.__main__ import main
 from core.analysis import (
     LabelReviews,
     attributions,
@@ -19,8 +18,9 @@ from core.analysis import (
     project,
     temperature_scaled,
 )
+from core.cli import main
 from core.modelcard import layer_graph, layer_table, onnx_bytes
-from core.models import create_model, list_models
+from core.models import MODELS, classifier_layer, create_model, list_models
 
 
 def noisy_predictions(count=600, flipped=30, seed=0):
@@ -84,8 +84,8 @@ def test_reviews_round_trip_forget_and_survive_a_damaged_file(tmp_path):
 def test_penultimate_features_are_the_input_of_the_classifier(name):
     model = create_model(name).eval()
     images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
-    features = penultimate_features(model, images, 0.13, 0.31)
-    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last = classifier_layer(name, model)
+    features = penultimate_features(model, last, images, 0.13, 0.31)
     assert features.shape == (5, last.in_features)
     logits = torch.from_numpy(features) @ last.weight.T + last.bias
     assert torch.allclose(logits, model(((images.float() / 255 - 0.13) / 0.31).unsqueeze(1)), atol=1e-4)
@@ -155,14 +155,15 @@ def test_classify_image_gives_probabilities():
 @pytest.mark.parametrize("name", list_models())
 def test_layer_table_counts_every_parameter(name):
     model = create_model(name)
-    layers = layer_table(model)
+    layers = layer_table(model, MODELS[name].input_shape)
     assert layers["parameters"].sum() == sum(p.numel() for p in model.parameters())
     assert layers["output shape"].iloc[-1] == "10"
-    assert layer_graph(layers).count("->") == len(layers)
+    graph = layer_graph(layers, MODELS[name].input_shape)
+    assert graph.count("->") == len(layers) and "1 × 28 × 28" in graph
 
 
 def test_layer_table_does_the_tutorials_arithmetic():
-    layers = layer_table(create_model("two-conv-dropout")).set_index("type", append=True)
+    layers = layer_table(create_model("two-conv-dropout"), (1, 28, 28)).set_index("type", append=True)
     shapes = layers["output shape"].tolist()
     assert "32 × 14 × 14" in shapes and "64 × 7 × 7" in shapes and "3136" in shapes  # 28 → 14 → 7, 64·7·7
 
@@ -170,7 +171,7 @@ def test_layer_table_does_the_tutorials_arithmetic():
 def test_onnx_export_is_a_valid_model_with_a_free_batch_size():
     import onnx
 
-    proto = onnx.load_from_string(onnx_bytes(create_model("quick-cnn")))
+    proto = onnx.load_from_string(onnx_bytes(create_model("quick-cnn"), (1, 28, 28)))
     onnx.checker.check_model(proto)
     [image] = proto.graph.input
     assert image.name == "image" and image.type.tensor_type.shape.dim[0].dim_param
@@ -247,9 +248,10 @@ def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_s
     from core.runs import load_run
 
     run = load_run("mnist-tiny")
-    (run.path / "embedding-pca.npz").unlink(missing_ok=True)
+    kept = run.path / "analysis" / "embedding-pca.npz"
+    kept.unlink(missing_ok=True)
     points = run_embedding(run, "pca")
-    assert points.shape == (200, 2) and (run.path / "embedding-pca.npz").exists()
+    assert points.shape == (200, 2) and kept.exists()
 
     def no_projection(*_args, **_kwargs):
         raise AssertionError("recomputed although the saved map is valid")
@@ -257,8 +259,8 @@ def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_s
     with monkeypatch.context() as patched:
         patched.setattr(core.analysis, "project", no_projection)
         assert np.array_equal(run_embedding(run, "pca"), points)
-    (run.path / "embedding-pca.npz").write_bytes(b"damaged")
+    kept.write_bytes(b"damaged")
     assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)
-    stale = dict(np.load(run.path / "embedding-pca.npz"))
-    np.savez(run.path / "embedding-pca.npz", points=stale["points"] + 1, weights_sha256=np.array("0" * 64))
+    stale = dict(np.load(kept))
+    np.savez(kept, points=stale["points"] + 1, weights_sha256=np.array("0" * 64))
     assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)  # other weights: recomputed

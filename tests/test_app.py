@@ -9,22 +9,18 @@ from streamlit.testing.v1 import AppTest
 
 from core.data import PROJECT_ROOT
 from core.runs import list_runs
+from dashboard.pages import PAGES as ALL_PAGES
 from tests.test_runs import completed_run
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 # Every page but Train (tested on its own, with jobs).
-PAGES = [
-    "runs.py",
-    "dataset.py",
-    "curves.py",
-    "confusion.py",
-    "errors.py",
-    "label_issues.py",
-    "embedding.py",
-    "compare.py",
-    "draw.py",
-    "model_card.py",
-]
+PAGES = [entry.file for entry in ALL_PAGES if entry.file != "train.py"]
+
+
+def test_the_page_table_names_every_page_file_once():
+    files = sorted(path.name for path in (PROJECT_ROOT / "dashboard" / "app_pages").glob("*.py"))
+    assert sorted(entry.file for entry in ALL_PAGES) == files
+    assert len({entry.title for entry in ALL_PAGES}) == len(ALL_PAGES)
 
 
 @pytest.fixture
@@ -213,6 +209,6 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
     from core.runs import Run
 
     stored = Run(train_store / summary.id).config  # the preset's values the form doesn't show are kept
-    assert (stored["momentum"], stored["nesterov"], stored["label_smoothing"]) == (0.9, True, 0.1)
-    assert stored["train_subset"] == 2_000
+    assert (stored.momentum, stored.nesterov, stored.label_smoothing) == (0.9, True, 0.1)
+    assert stored.train_subset == 2_000
     assert any("Test accuracy" in block.value for block in at.success)

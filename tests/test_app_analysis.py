@@ -11,7 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.data import DATASETS, PROJECT_ROOT
-from core.models import MODELS
+from core.models import parameter_count
 from core.runs import Run
 from core.train import fit, start_run
 from dashboard.widgets import rows_in_brush
@@ -139,7 +139,7 @@ def test_a_bad_upload_gets_a_message_not_a_traceback(store, content, message):
 def test_model_card_shows_the_layers_and_the_arithmetic(store):
     at = open_page("model_card.py")
     layers = at.dataframe[0].value
-    assert layers["parameters"].sum() == MODELS["fashion-two-conv"].num_params  # the tiny runs' model
+    assert layers["parameters"].sum() == parameter_count("fashion-two-conv")  # the tiny runs' model
     flatten = layers.index[layers["type"] == "Flatten"][0]
     before, after = layers["output shape"][flatten - 1], int(layers["output shape"][flatten])
     story = " ".join(block.value for block in at.caption)
@@ -165,7 +165,7 @@ def test_a_dragged_rectangle_selects_the_points_inside_it():
 
 
 def test_attribution_picture_colours_by_sign_and_strength():
-    from dashboard.gallery import attribution_picture
+    from core.pictures import attribution_picture
 
     values = np.zeros((28, 28), dtype=np.float32)
     values[0, 0], values[0, 1] = 1.0, -1.0

@@ -14,23 +14,10 @@ import pytest
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_drawn
 from bench.browser import server as streamlit_server
 from core.data import PROJECT_ROOT
+from dashboard.pages import PAGES
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = PROJECT_ROOT / "tests" / "screenshots"
-# Page file: (its name in the navigation, the start of its heading).
-PAGES = {
-    "runs.py": ("Runs", "Runs"),
-    "dataset.py": ("Dataset", "Dataset ·"),
-    "curves.py": ("Training curves", "Training curves"),
-    "confusion.py": ("Confusion matrix", "Confusion matrix"),
-    "errors.py": ("Errors", "Errors"),
-    "label_issues.py": ("Label issues", "Likely label errors"),
-    "embedding.py": ("Embedding map", "Embedding map"),
-    "compare.py": ("Run against run", "Run against run"),
-    "draw.py": ("Draw or upload", "Draw or upload"),
-    "model_card.py": ("Model card", "Model card"),
-    "train.py": ("Train", "Train"),
-}
 
 
 def require_browser():
@@ -85,11 +72,11 @@ def test_every_page_through_the_navigation(server, browser, dataset):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(f"{server}/?dataset={dataset}&run={dataset}-tiny")
     wait_for_page(page, "Runs")
-    for page_file, (nav_title, heading) in PAGES.items():
-        page.get_by_test_id("stSidebarNav").get_by_text(nav_title, exact=True).click()
-        wait_for_page(page, heading)
-        assert page.get_by_test_id("stException").count() == 0, f"exception on {nav_title}"
-        page.screenshot(path=str(SCREENSHOTS / f"{dataset}-{page_file[:-3]}.png"), full_page=True)
+    for entry in PAGES:
+        page.get_by_test_id("stSidebarNav").get_by_text(entry.title, exact=True).click()
+        wait_for_page(page, entry.heading)
+        assert page.get_by_test_id("stException").count() == 0, f"exception on {entry.title}"
+        page.screenshot(path=str(SCREENSHOTS / f"{dataset}-{entry.url_path or 'runs'}.png"), full_page=True)
     page.close()
 
 
@@ -222,7 +209,7 @@ def test_five_sessions_get_the_errors_page_while_a_job_trains(browser, tmp_path,
                 page.get_by_test_id("stImage").first.wait_for(timeout=60_000)
                 assert page.get_by_test_id("stException").count() == 0
             print(f"five sessions drawn within {time.monotonic() - started:.1f} s")
-            assert job.run.status()["state"] == "running", "the job trained all along"
+            assert job.run.status().state == "running", "the job trained all along"
         finally:
             cancel_job(checkpoints)
             while active_job(checkpoints) is not None:

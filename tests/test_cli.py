@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from core.__main__ import main
+from core.cli import main
 from core.data import PROJECT_ROOT
 
 
@@ -38,7 +38,8 @@ def test_bad_arguments_say_what_is_wrong_in_one_line(argv, fragment, capsys, tmp
 
 
 def test_flags_on_top_of_a_preset():
-    from core.__main__ import build_parser, config_from_args
+    from core.cli import build_parser
+    from core.cli.train import config_from_args
 
     args = build_parser().parse_args(["train", "--dataset", "fashion-mnist", "--preset", "strong", "--max-shift", "1"])
     config = config_from_args(args)
@@ -104,3 +105,112 @@ def test_train_without_the_dataset_says_how_to_fetch_it_and_creates_no_run(capsy
     err = capsys.readouterr().err
     assert "python -m core data fetch --dataset mnist" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_config_field_is_a_train_flag_with_its_help():
+    import dataclasses
+
+    from core.cli import build_parser
+    from core.config import TrainConfig
+
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    flags = {action.dest: action for action in train._actions}
+    for field in dataclasses.fields(TrainConfig):
+        assert field.name in flags, f"--{field.name.replace('_', '-')} is missing"
+        assert flags[field.name].help, f"{field.name} has no help text"
+    args = parser.parse_args(
+        ["train", "--nesterov", "--no-augment", "--train-subset", "500", "--keep-best-by", "val_loss"]
+    )
+    assert (args.nesterov, args.augment, args.train_subset, args.keep_best_by) == (True, False, 500, "val_loss")
+
+
+def _verb(capsys, *argv) -> str:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+@pytest.fixture
+def tiny(trained_store):
+    data_dir, checkpoints = trained_store
+    return ["--checkpoints", str(checkpoints)], ["--data-dir", str(data_dir)]
+
+
+def test_dataset_verb_counts_what_the_page_counts(capsys, trained_store):
+    from core.data import load_dataset, summarize_dataset
+
+    data_dir, _ = trained_store
+    shown = json.loads(_verb(capsys, "dataset", "mnist", "--json", "--data-dir", str(data_dir)))
+    summary = summarize_dataset(load_dataset("mnist", data_dir))
+    assert shown["counts"] == summary.counts.to_dict(orient="records")
+    assert shown["sizes"]["test"] == 200 and shown["image_size"] == [28, 28]
+    assert "200 test images of 28×28 pixels, 10 classes" in _verb(
+        capsys, "dataset", "mnist", "--data-dir", str(data_dir)
+    )
+
+
+def test_curves_verb_marks_the_kept_epoch(capsys, tiny):
+    store, _ = tiny
+    shown = json.loads(_verb(capsys, "curves", "mnist-tiny", "--json", *store))
+    assert [record["epoch"] for record in shown["history"]] == [1, 2]
+    assert shown["kept_epoch"] in (1, 2)
+    text = _verb(capsys, "curves", "mnist-tiny", *store)
+    assert f"{shown['kept_epoch']} *" in text and "val loss" in text
+
+
+def test_confusion_verb_matches_the_evaluation(capsys, tiny):
+    from core.evaluate import Evaluation
+    from core.runs import load_run
+
+    store, _ = tiny
+    shown = json.loads(_verb(capsys, "confusion", "mnist-tiny", "--json", *store))
+    run = load_run("mnist-tiny", store[1])
+    evaluation = Evaluation.from_predictions(run.load_predictions(), run.config.classes)
+    assert shown["matrix"] == evaluation.confusion.tolist()
+    assert shown["accuracy"] == pytest.approx(evaluation.accuracy)
+    assert "most confused" in _verb(capsys, "confusion", "mnist-tiny", "--rates", *store)
+
+
+def test_errors_verb_filters_like_the_page(capsys, tiny):
+    from core.evaluate import select_predictions
+    from core.runs import load_run
+
+    store, _ = tiny
+    run = load_run("mnist-tiny", store[1])
+    predictions = run.load_predictions()
+    expected = select_predictions(predictions.probs, predictions.labels, true_class=3)
+    shown = json.loads(_verb(capsys, "errors", "mnist-tiny", "--true", "3", "--top", "5", "--json", *store))
+    assert shown["matching"] == len(expected)
+    assert [image["test index"] for image in shown["images"]] == predictions.indices[expected[:5]].tolist()
+    assert all(image["true"] == "3" and image["predicted"] != "3" for image in shown["images"])
+    code = main(["errors", "mnist-tiny", "--true", "cat", *store])
+    assert code == 2 and "unknown class 'cat'" in capsys.readouterr().err
+
+
+def test_saliency_verb_writes_a_png_of_both_maps(capsys, tiny, tmp_path):
+    from PIL import Image
+
+    store, data = tiny
+    output = tmp_path / "maps.png"
+    shown = json.loads(
+        _verb(
+            capsys,
+            "saliency",
+            "mnist-tiny",
+            "7",
+            "--method",
+            "occlusion",
+            "--output",
+            str(output),
+            "--json",
+            *store,
+            *data,
+        )
+    )
+    assert [item["role"] for item in shown["maps"]][0] == "predicted"
+    with Image.open(output) as picture:
+        assert picture.format == "PNG" and picture.width > 2 * picture.height  # two maps side by side
+    code = main(["saliency", "mnist-tiny", "99999", *store, *data])
+    assert code == 2 and "not among" in capsys.readouterr().err

@@ -58,3 +58,26 @@ def test_normalize_a_batch():
     out = normalize(images, mean=0.5, std=0.5)
     assert out.shape == (3, 1, 28, 2) and out.dtype == torch.float32
     assert torch.allclose(out[:, :, :, 0], torch.tensor(-1.0)) and torch.allclose(out[:, :, :, 1], torch.tensor(1.0))
+
+
+def test_only_the_idx_files_are_read_never_torchvision_processed_files(tmp_path):
+    """A well-formed processed/*.pt with other labels must not be what the dataset is (only IDX is checked)."""
+    write_idx_dataset(tmp_path, "mnist", train_count=400, test_count=100)
+    expected = load_dataset("mnist", tmp_path)
+    processed = tmp_path / "MNIST" / "processed"
+    processed.mkdir()
+    forged = (torch.zeros(100, 28, 28, dtype=torch.uint8), torch.zeros(100, dtype=torch.int64))
+    for name in ("training.pt", "test.pt"):
+        torch.save(forged, processed / name)
+    data = load_dataset("mnist", tmp_path)
+    assert torch.equal(data.test.labels, expected.test.labels) and len(data.train) + len(data.val) == 400
+
+
+def test_labels_outside_the_classes_are_refused(tmp_path):
+    from core.data import DATASETS, raw_dir
+    from core.fetch import idx_bytes
+
+    write_idx_dataset(tmp_path, "mnist", train_count=400, test_count=100)
+    (raw_dir(DATASETS["mnist"], tmp_path) / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(100, 12, np.uint8)))
+    with pytest.raises(DataError, match="labels outside 0–9"):
+        load_dataset("mnist", tmp_path)

@@ -6,13 +6,14 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from core.evaluate import (
     Evaluation,
     accuracy,
+    cell_predictions,
     confused_pairs,
     confusion_matrix,
-    errors_for_pair,
     normalize_rows,
     per_class_report,
     select_predictions,
 )
+from core.runs import Predictions
 
 CLASSES = ["a", "b", "c"]
 
@@ -47,7 +48,7 @@ def test_metrics_match_scikit_learn():
     probs, labels = random_predictions()
     predicted = probs.argmax(1)
     names = [str(i) for i in range(10)]
-    evaluation = Evaluation.from_predictions(probs, labels, names)
+    evaluation = Evaluation.from_predictions(Predictions(probs, labels, np.arange(len(labels))), names)
     assert evaluation.accuracy == pytest.approx(accuracy_score(labels, predicted))
     assert np.array_equal(evaluation.confusion, sk_confusion_matrix(labels, predicted, labels=range(10)))
     reference = classification_report(labels, predicted, output_dict=True, zero_division=0)
@@ -78,15 +79,15 @@ def test_confused_pairs_are_every_off_diagonal_cell_ranked():
     assert row.rate == pytest.approx(matrix[row.true, row.predicted] / matrix[row.true].sum())
 
 
-def test_errors_for_pair_most_confident_first():
+def test_cell_predictions_most_confident_first():
     probs, labels = random_predictions(seed=2)
     predicted = probs.argmax(1)
     true_class, predicted_class = 3, 5
-    rows = errors_for_pair(probs, labels, true_class, predicted_class)
+    rows = cell_predictions(probs, labels, true_class, predicted_class)
     assert set(rows.tolist()) == set(np.flatnonzero((labels == 3) & (predicted == 5)).tolist())
     confidences = probs[rows, predicted_class]
     assert (np.diff(confidences) <= 0).all()
-    assert len(errors_for_pair(probs, labels, 3, 3)) == (labels[predicted == 3] == 3).sum()
+    assert len(cell_predictions(probs, labels, 3, 3)) == (labels[predicted == 3] == 3).sum()
 
 
 @pytest.mark.parametrize("include_correct", [False, True])

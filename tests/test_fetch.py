@@ -102,9 +102,8 @@ def test_torchvision_source_failure_is_a_fetch_error(tmp_path, monkeypatch):
             print("Downloading ...")  # torchvision's chatter must not leak
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://mirror/, got: no route")
 
-    info = dataclasses.replace(DATASETS["mnist"], torchvision_class=NoNetwork)
     with pytest.raises(FetchError, match="Error downloading"):
-        fetch_module.from_torchvision(info, tmp_path)
+        fetch_module.from_torchvision(DATASETS["mnist"], tmp_path, dataset_class=NoNetwork)
 
 
 # --- Fashion-MNIST from Debian's package -----------------------------------------------

@@ -43,8 +43,8 @@ def test_a_job_runs_to_completion_in_the_background(store):
     assert active_job(store).run_id == job.run_id
     wait_for(lambda: active_job(store) is None, what="the job to finish")
     status = job.run.status()
-    assert status["state"] == "completed", job.run.path.joinpath("train.log").read_text()
-    assert status["pid"] == job.pid
+    assert status.state == "completed", job.run.path.joinpath("train.log").read_text()
+    assert status.pid == job.pid
     assert job.run.load_predictions().probs.shape == (200, 10)
     assert not (store / LOCK_FILE).exists()
 
@@ -85,7 +85,7 @@ def test_cancel_stops_the_job_and_keeps_its_best_weights(store):
     assert cancel_job(store).run_id == job.run_id
     wait_for(lambda: active_job(store) is None, what="the job to stop")
     status = job.run.status()
-    assert status["state"] == "cancelled" and "cancelled during epoch" in status["error"]
+    assert status.state == "cancelled" and "cancelled during epoch" in status.error
     assert job.run.load_model() is not None
 
 
@@ -95,7 +95,7 @@ def test_a_job_killed_hard_shows_as_interrupted_and_its_weights_load(store):
     os.kill(job.pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(job.pid), what="the child to die")
     status = job.run.status()
-    assert status["state"] == "interrupted"
+    assert status.state == "interrupted"
     assert job.run.load_model() is not None
     assert active_job(store) is None
     [summary] = list_runs(store)

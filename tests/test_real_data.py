@@ -1,5 +1,6 @@
 """Checks on the real datasets (fetched by `make data`). `make test` requires them; elsewhere they skip."""
 
+import json
 import os
 
 import numpy as np
@@ -67,18 +68,43 @@ SHIPPED_RUNS = sorted(path.name for path in (PROJECT_ROOT / "checkpoints").iterd
 def test_a_shipped_run_is_what_its_preset_makes_and_its_weights_give_its_predictions(run_id):
     run = load_run(run_id, PROJECT_ROOT / "checkpoints")
     config = run.config
-    require(config["dataset"])
+    require(config.dataset)
     # Rerunning the recorded command (`--preset P --dataset D --run-id ID`) trains the same recipe.
     # (A config saved before a field existed reads as that field's default, as training it did.)
-    saved = TrainConfig.from_dict(config).to_dict()
-    preset = preset_config(config["preset"], config["dataset"]).to_dict()
+    saved = config.train_values()
+    preset = preset_config(config.preset, config.dataset).to_dict()
     recipe_keys = set(preset) - {"device", "threads"}
     assert {key: saved[key] for key in recipe_keys} == {key: preset[key] for key in recipe_keys}
-    assert run.status()["state"] == "completed"
+    assert run.status().state == "completed"
     # The weights load into today's architecture and give the stored test predictions.
-    data = load_dataset(config["dataset"])
+    data = load_dataset(config.dataset)
     logits = predict(run.load_model(), data.test.images, data.info.mean, data.info.std)
     stored = run.load_predictions()
     assert np.array_equal(stored.labels, data.test.labels.numpy())
     assert np.mean(logits.argmax(1).numpy() != stored.predicted) < 0.001
-    assert run.status()["test_accuracy"] == pytest.approx(np.mean(stored.predicted == stored.labels))
+    assert run.status().test_accuracy == pytest.approx(np.mean(stored.predicted == stored.labels))
+
+
+@pytest.mark.parametrize("run_id", SHIPPED_RUNS)
+def test_the_page_verbs_work_on_a_shipped_run(run_id, capsys, tmp_path):
+    """dataset, curves, confusion, errors and saliency: what the pages show, from the command line."""
+    from core.cli import main
+
+    store = ["--checkpoints", str(PROJECT_ROOT / "checkpoints")]
+    run = load_run(run_id, PROJECT_ROOT / "checkpoints")
+    require(run.config.dataset)
+    assert main(["dataset", run.config.dataset]) == 0
+    assert main(["curves", run_id, *store]) == 0
+    assert main(["confusion", run_id, *store]) == 0
+    assert main(["errors", run_id, "--top", "3", *store]) == 0
+    output = capsys.readouterr().out
+    assert "60,000" not in output and "55,000 train" in output and "* the kept epoch" in output
+    [first_error] = json.loads(_run_json(capsys, main, ["errors", run_id, "--top", "1", "--json", *store]))["images"]
+    png = tmp_path / "maps.png"
+    assert main(["saliency", run_id, str(first_error["test index"]), "--output", str(png), *store]) == 0
+    assert png.stat().st_size > 0
+
+
+def _run_json(capsys, main, argv) -> str:
+    assert main(argv) == 0
+    return capsys.readouterr().out

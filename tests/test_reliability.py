@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -19,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.__main__ import main
 from core.config import ConfigError, TrainConfig
-from core.data import PROJECT_ROOT
+from core.data import DATASETS, PROJECT_ROOT
 from core.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, decode_image, prepare_like_dataset
 from core.jobs import LOCK_FILE, JobBusy, active_job, cancel_job, start_job
 from core.runs import (
@@ -118,7 +119,7 @@ def _truncate(path: Path) -> None:
 DAMAGES = {
     "truncated weights": lambda run: _truncate(run.path / WEIGHTS_FILE),
     "config not JSON": lambda run: (run.path / CONFIG_FILE).write_text("{not json"),
-    "unknown model": lambda run: run.write_config({**run.config, "model": "resnet-9000"}),
+    "unknown model": lambda run: run.write_config(dataclasses.replace(run.config, model="resnet-9000")),
     "bad history line": lambda run: (run.path / HISTORY_FILE).write_text('{"epoch": 1}\n{half a line\n'),
     "predictions of the wrong shape": lambda run: np.savez(
         run.path / PREDICTIONS_FILE, probs=np.zeros((3, 4)), labels=np.zeros(3, dtype=int), indices=np.arange(3)
@@ -202,9 +203,9 @@ def test_a_training_process_killed_hard_loses_nothing_already_saved(tmp_path, mo
         child.wait()
     run = load_run("victim", store)
     status, history = run.status(), run.history()
-    assert status["state"] == "interrupted" and "stopped without finishing" in status["error"]
+    assert status.state == "interrupted" and "stopped without finishing" in status.error
     assert history and [r["epoch"] for r in history] == list(range(1, len(history) + 1))
-    assert status["best_epoch"] in [r["epoch"] for r in history]
+    assert status.best_epoch in [r["epoch"] for r in history]
     assert run.load_model() is not None  # the previous good weights, whole
     assert [s.state for s in list_runs(store)] == ["interrupted"]
     # Only a hidden temporary can be left, never half a file under a name that is read.
@@ -287,7 +288,7 @@ def test_pillow_own_bomb_limit_is_not_relied_on():
     ids=["gray", "jpeg", "palette gif", "bmp", "webp", "1-bit", "rgba", "16-bit", "animated"],
 )
 def test_every_accepted_kind_of_image_becomes_the_same_centred_digit(make):
-    image = prepare_like_dataset(decode_image(make()), "mnist")
+    image = prepare_like_dataset(decode_image(make()), DATASETS["mnist"])
     assert image.shape == (28, 28) and image.dtype == np.uint8
     rows, cols = np.nonzero(image > 64)
     assert rows.max() - rows.min() + 1 in range(18, 21)  # the bar, scaled to fit the 20×20 box

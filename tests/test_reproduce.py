@@ -1,5 +1,6 @@
 import json
 
+from core.evidence import environment
 from core.reproduce import Result, markdown_table, reproduce, write_results
 
 
@@ -10,16 +11,19 @@ def result(model, accuracy=0.99, epochs=3, tutorial_epochs=3):
 
 
 def test_table_shows_ours_beside_the_reported_figure_and_shortened_budgets():
-    table = markdown_table([result("pytorch-example"), result("two-conv-fc3", 0.985, 5, 20)], "test machine")
+    env = {**environment(), "commit": "abc1234", "cpu": "Test CPU"}
+    table = markdown_table([result("pytorch-example"), result("two-conv-fc3", 0.985, 5, 20)], env)
     assert "| `pytorch-example` | mnist | 3 | 99.00% | 96.71% after 3 epochs | 12 |" in table
     assert "5 (of 20)" in table
-    assert "test machine" in table
+    assert "commit abc1234" in table and "Test CPU" in table
 
 
 def test_rerunning_some_models_keeps_the_other_rows(tmp_path):
     write_results([result("mlp", 0.97), result("lenet5", 0.98)], tmp_path)
     write_results([result("mlp", 0.975)], tmp_path)
-    rows = json.loads((tmp_path / "reproduce.json").read_text())["results"]
+    saved = json.loads((tmp_path / "reproduce.json").read_text())
+    rows = saved["results"]
+    assert saved["environment"]["commit"] and saved["environment"]["versions"]["torch"]
     assert [(r["model"], r["test_accuracy"]) for r in rows] == [("mlp", 0.975), ("lenet5", 0.98)]
     assert "97.50%" in (tmp_path / "reproduce.md").read_text()
 

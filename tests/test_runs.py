@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import time
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import RunConfig
 from core.models import create_model
 from core.runs import (
     PREDICTIONS_FILE,
@@ -18,14 +20,14 @@ from core.runs import (
 )
 from core.storage import atomic_open, atomic_write_json
 
-CONFIG = {
-    "dataset": "mnist",
-    "model": "pytorch-example",
-    "classes": [str(i) for i in range(10)],
-    "mean": 0.1307,
-    "std": 0.3081,
-    "epochs": 2,
-}
+CONFIG = RunConfig(
+    dataset="mnist",
+    model="pytorch-example",
+    classes=tuple(str(i) for i in range(10)),
+    mean=0.1307,
+    std=0.3081,
+    epochs=2,
+)
 
 
 def completed_run(root, run_id="good"):
@@ -47,8 +49,8 @@ def completed_run(root, run_id="good"):
 def test_round_trip(tmp_path):
     run, model = completed_run(tmp_path)
     loaded = load_run("good", tmp_path)
-    assert loaded.config["model"] == "pytorch-example" and "created" in loaded.config
-    assert loaded.status()["state"] == "completed"
+    assert loaded.config.model == "pytorch-example" and loaded.config.created
+    assert loaded.status().state == "completed"
     assert [r["epoch"] for r in loaded.history()] == [1, 2]
     restored = loaded.load_model()
     for key, value in model.state_dict().items():
@@ -101,10 +103,10 @@ def test_truncated_weights_are_a_clear_error(tmp_path):
 
 def test_weights_of_another_model_are_a_clear_error(tmp_path):
     run, _ = completed_run(tmp_path)
-    run.write_config({**run.config, "model": "mlp"})
+    run.write_config(dataclasses.replace(run.config, model="mlp"))
     with pytest.raises(RunError, match="does not fit model 'mlp'"):
         run.load_model()
-    run.write_config({**run.config, "model": "no-such-model"})
+    run.write_config(dataclasses.replace(run.config, model="no-such-model"))
     with pytest.raises(RunError, match="unknown model 'no-such-model'"):
         run.load_model()
 
@@ -134,19 +136,19 @@ def test_pickled_predictions_are_never_unpickled(tmp_path):
 def test_running_run_with_stale_heartbeat_or_dead_process_is_interrupted(tmp_path):
     run, _ = completed_run(tmp_path)
     run.write_status("running")
-    assert load_run(run.path).status()["state"] == "running"  # this very process holds it
+    assert load_run(run.path).status().state == "running"  # this very process holds it
 
     status = json.loads((run.path / STATUS_FILE).read_text())
     atomic_write_json(run.path / STATUS_FILE, {**status, "heartbeat": time.time() - 3600})
-    assert run.status()["state"] == "interrupted"
-    assert "stopped without finishing" in run.status()["error"]
+    assert run.status().state == "interrupted"
+    assert "stopped without finishing" in run.status().error
 
     dead = os.fork()
     if dead == 0:
         os._exit(0)
     os.waitpid(dead, 0)
     atomic_write_json(run.path / STATUS_FILE, {**status, "pid": dead, "heartbeat": time.time()})
-    assert run.status()["state"] == "interrupted"
+    assert run.status().state == "interrupted"
 
 
 def test_empty_or_missing_store_lists_nothing(tmp_path):

@@ -4,18 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import ConfigError
-from core.evaluate import evaluate_loss_accuracy
-from core.runs import list_runs, load_run
-from core.train import (
+from core.augment import (
     describe_augmentation,
-    fit,
     make_augmentation,
+    random_hflip,
     random_shift_rotate,
     random_whole_pixel_shift,
-    resolve_device,
-    start_run,
 )
+from core.config import ConfigError
+from core.devices import resolve_device
+from core.evaluate import evaluate_loss_accuracy
+from core.runs import list_runs, load_run
+from core.train import fit, start_run
 from tests.conftest import small_config
 
 
@@ -33,7 +33,7 @@ def test_a_short_run_learns_and_is_stored(tmp_path, synthetic_data):
 
     stored = load_run(run.path)
     status = stored.status()
-    assert status["state"] == "completed" and status["test_accuracy"] == result.test_accuracy
+    assert status.state == "completed" and status.test_accuracy == result.test_accuracy
     assert [r["epoch"] for r in stored.history()] == [1, 2, 3]
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "batch_losses"):
         assert key in stored.history()[0]
@@ -41,7 +41,7 @@ def test_a_short_run_learns_and_is_stored(tmp_path, synthetic_data):
     assert predictions.probs.shape == (300, 10)
     assert np.allclose(predictions.probs.sum(1), 1, atol=1e-4)
     assert np.mean(predictions.predicted == predictions.labels) == pytest.approx(result.test_accuracy)
-    assert stored.config["classes"][0] == "0" and stored.config["mean"] == pytest.approx(0.1307)
+    assert stored.config.classes[0] == "0" and stored.config.mean == pytest.approx(0.1307)
     [summary] = list_runs(tmp_path)
     assert summary.state == "completed" and summary.epochs_done == 3
 
@@ -62,7 +62,7 @@ def test_the_kept_weights_are_those_of_the_lowest_validation_loss(tmp_path, synt
     model = load_run(run.path).load_model()
     loss, _, _ = evaluate_loss_accuracy(model, synthetic_data.val.images, synthetic_data.val.labels, 0.1307, 0.3081)
     assert loss == pytest.approx(min(val_losses), rel=1e-5)
-    assert load_run(run.path).status()["best_epoch"] == result.best_epoch
+    assert load_run(run.path).status().best_epoch == result.best_epoch
 
 
 def test_same_seed_same_run(synthetic_data):
@@ -79,8 +79,8 @@ def test_a_diverging_loss_ends_as_failed_with_advice(tmp_path, synthetic_data):
     result = fit(config, run, data=synthetic_data)
     assert result.state == "failed"
     status = load_run(run.path).status()
-    assert status["state"] == "failed"
-    assert "epoch" in status["error"] and "batch" in status["error"] and "smaller learning rate" in status["error"]
+    assert status.state == "failed"
+    assert "epoch" in status.error and "batch" in status.error and "smaller learning rate" in status.error
 
 
 def test_a_nan_learning_rate_is_refused_before_anything_starts(tmp_path, synthetic_data):
@@ -102,7 +102,7 @@ def test_cancel_keeps_the_best_weights_so_far(tmp_path, synthetic_data):
     result = fit(config, run, data=synthetic_data, on_progress=cancel_in_epoch_two)
     assert result.state == "cancelled"
     stored = load_run(run.path)
-    assert stored.status()["state"] == "cancelled" and "epoch 2" in stored.status()["error"]
+    assert stored.status().state == "cancelled" and "epoch 2" in stored.status().error
     assert len(stored.history()) == 1
     assert stored.load_model() is not None
 
@@ -122,9 +122,15 @@ def test_optimizers_and_schedules(synthetic_data, optimizer, schedule):
         assert result.history[-1]["lr"] < config.lr / 10
 
 
-def test_threads_are_set_on_purpose(synthetic_data):
-    fit(small_config(epochs=1, threads=1), data=synthetic_data)
-    assert torch.get_num_threads() == 1
+def test_fit_leaves_the_process_settings_alone(synthetic_data):
+    """Threads and the global random state belong to the entry point, not to fit()."""
+    before_threads = torch.get_num_threads()
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    fit(small_config(epochs=1, threads=1, seed=7), data=synthetic_data)
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == before_threads
 
 
 def test_augmentation_keeps_shape_and_ink():
@@ -198,7 +204,7 @@ def test_an_unexpected_error_marks_the_run_failed_and_is_raised(tmp_path):
     with pytest.raises(Exception, match="fetch"):
         fit(config, run, data_dir=tmp_path / "no-data")
     status = load_run(run.path).status()
-    assert status["state"] == "failed" and "DataError" in status["error"]
+    assert status.state == "failed" and "DataError" in status.error
 
 
 def test_keeping_by_validation_accuracy(tmp_path, synthetic_data):
@@ -212,7 +218,6 @@ def test_keeping_by_validation_accuracy(tmp_path, synthetic_data):
 
 
 def test_horizontal_flips_mirror_about_half_the_batch():
-    from core.train import random_hflip
 
     pixels = torch.zeros(200, 1, 28, 28)
     pixels[:, :, :, :5] = 1.0  # ink on the left edge

@@ -4,18 +4,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import compare_runs
-from core.runs import RunError
+from core.analysis import RunComparison, compare_run_predictions
+from core.runs import Predictions, Run, RunError
 from dashboard import charts
-from dashboard.gallery import details_frame
+from dashboard.cached import get_dataset, open_run, run_predictions, runs_table
 from dashboard.sidebar import selected_dataset, selected_run_id
-from dashboard.state import get_dataset, open_run, run_predictions, runs_table
 from dashboard.widgets import prediction_gallery, show_details
 
 GALLERY_LIMIT = 60
 
 
-def gallery(title: str, rows: np.ndarray, data, indices, probs, labels, class_names) -> None:
+def gallery(title: str, rows: np.ndarray, data, predictions: Predictions, class_names) -> None:
     """Images in rows, captioned with the true class and B's answer."""
     st.subheader(f"{title}: {len(rows):,}")
     if len(rows) == 0:
@@ -24,9 +23,40 @@ def gallery(title: str, rows: np.ndarray, data, indices, probs, labels, class_na
     shown = rows[:GALLERY_LIMIT]
     if len(rows) > len(shown):
         st.caption(f"The {len(shown)} where B is most confident.")
-    prediction_gallery(shown, data.test.images, probs, labels, indices, class_names, columns=10)
+    prediction_gallery(shown, data.test.images, predictions, class_names, columns=10)
     with st.expander("Per-image details (B's predictions)"):
-        show_details(details_frame(shown, indices, probs, labels, class_names))
+        show_details(shown, predictions, class_names)
+
+
+def headline(diff: RunComparison, run_a: Run, run_b: Run) -> None:
+    metrics = st.columns(4)
+    metrics[0].metric("Accuracy A", f"{diff.accuracy_a:.2%}", help=f"{run_a.id} · {run_a.config.model}")
+    metrics[1].metric(
+        "Accuracy B",
+        f"{diff.accuracy_b:.2%}",
+        delta=f"{(diff.accuracy_b - diff.accuracy_a) * 100:+.2f} points",
+        help=f"{run_b.id} · {run_b.config.model}",
+    )
+    metrics[2].metric("Fixed by B", f"{len(diff.fixed):,}", help="A wrong, B right")
+    metrics[3].metric("Broken by B", f"{len(diff.broken):,}", help="A right, B wrong", delta_color="inverse")
+
+
+def delta_charts(diff: RunComparison, class_names) -> None:
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("Recall per class, B − A")
+        st.altair_chart(charts.recall_deltas(diff.per_class, class_names))
+    with right:
+        st.subheader("Confusion matrix, B − A")
+        cells = pd.DataFrame(
+            [
+                {"true": class_names[t], "predicted": class_names[p], "delta": int(diff.confusion_delta[t, p])}
+                for t in range(len(class_names))
+                for p in range(len(class_names))
+            ]
+        )
+        st.altair_chart(charts.diverging_matrix(cells, class_names))
+        st.caption("Red: B puts more images in that cell than A; blue: fewer. On the diagonal, more is better.")
 
 
 def page() -> None:
@@ -54,50 +84,20 @@ def page() -> None:
         st.warning("One of the two runs is gone from the store.")
         return
     try:
-        probs_a, labels_a, indices_a = run_predictions(run_a)
-        probs_b, labels_b, indices_b = run_predictions(run_b)
+        predictions_b = run_predictions(run_b)
+        diff = compare_run_predictions(run_a.config, run_predictions(run_a), run_b.config, predictions_b)
     except RunError as error:
         st.warning(f"Can't compare: {error}")
         return
-    if not (np.array_equal(indices_a, indices_b) and np.array_equal(labels_a, labels_b)):
-        st.warning("These two runs predicted different test images (a test subset?), so they can't be compared.")
-        return
-    class_names = list(run_a.config["classes"])
-    diff = compare_runs(probs_a, probs_b, labels_a, class_names)
-
-    metrics = st.columns(4)
-    metrics[0].metric("Accuracy A", f"{diff.accuracy_a:.2%}", help=f"{id_a} · {run_a.config['model']}")
-    metrics[1].metric(
-        "Accuracy B",
-        f"{diff.accuracy_b:.2%}",
-        delta=f"{(diff.accuracy_b - diff.accuracy_a) * 100:+.2f} points",
-        help=f"{id_b} · {run_b.config['model']}",
-    )
-    metrics[2].metric("Fixed by B", f"{len(diff.fixed):,}", help="A wrong, B right")
-    metrics[3].metric("Broken by B", f"{len(diff.broken):,}", help="A right, B wrong", delta_color="inverse")
-
-    left, right = st.columns([2, 3])
-    with left:
-        st.subheader("Recall per class, B − A")
-        st.altair_chart(charts.recall_deltas(diff.per_class, class_names))
-    with right:
-        st.subheader("Confusion matrix, B − A")
-        cells = pd.DataFrame(
-            [
-                {"true": class_names[t], "predicted": class_names[p], "delta": int(diff.confusion_delta[t, p])}
-                for t in range(len(class_names))
-                for p in range(len(class_names))
-            ]
-        )
-        st.altair_chart(charts.diverging_matrix(cells, class_names))
-        st.caption("Red: B puts more images in that cell than A; blue: fewer. On the diagonal, more is better.")
-
+    class_names = run_a.config.classes
+    headline(diff, run_a, run_b)
+    delta_charts(diff, class_names)
     data = get_dataset(dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
-    gallery("Fixed by B (A wrong, B right)", diff.fixed, data, indices_b, probs_b, labels_b, class_names)
-    gallery("Broken by B (A right, B wrong)", diff.broken, data, indices_b, probs_b, labels_b, class_names)
+    gallery("Fixed by B (A wrong, B right)", diff.fixed, data, predictions_b, class_names)
+    gallery("Broken by B (A right, B wrong)", diff.broken, data, predictions_b, class_names)
 
 
 page()

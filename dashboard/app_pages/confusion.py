@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.evaluate import errors_for_pair, normalize_rows
+from core.evaluate import cell_predictions, normalize_rows
 from dashboard import charts
-from dashboard.gallery import details_frame, tile
-from dashboard.state import get_dataset, run_evaluation
+from dashboard.cached import get_dataset, run_evaluation
+from dashboard.gallery import tile
 from dashboard.widgets import selected_run_predictions, show_details
 
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "pair_true", "pair_predicted", "confusion_chart", "confusion_applied"
@@ -40,12 +40,12 @@ def page() -> None:
     selected = selected_run_predictions()
     if selected is None:
         return
-    run, class_names = selected.run, selected.class_names
-    probs, labels, indices = selected.probs, selected.labels, selected.indices
+    run, class_names, predictions = selected.run, list(selected.config.classes), selected.predictions
     evaluation = run_evaluation(run)
 
     st.caption(
-        f"{run.id} · {run.config['model']} · {len(labels):,} test images · accuracy {evaluation.accuracy:.2%}. "
+        f"{run.id} · {run.config.model} · {len(predictions.labels):,} test images · "
+        f"accuracy {evaluation.accuracy:.2%}. "
         "Click a cell to see its images below."
     )
     normalized = st.toggle("Rates per true class", value=False, key="confusion_rates")
@@ -53,6 +53,12 @@ def page() -> None:
     event = st.altair_chart(chart, on_select="rerun", key=CHART_KEY, selection_mode="cell")
     apply_clicked_cell(event, class_names)
 
+    scores(evaluation)
+    cell_gallery(run, predictions, evaluation, class_names)
+
+
+def scores(evaluation) -> None:
+    """Per-class precision, recall and F1 beside the most-confused pairs."""
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Per class")
@@ -81,6 +87,9 @@ def page() -> None:
             },
         )
 
+
+def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
+    """The images of the picked cell (true class, predicted class), most confident first."""
     st.subheader("Images of one cell")
     if TRUE_KEY not in st.session_state and len(evaluation.pairs):
         top = evaluation.pairs.iloc[0]
@@ -88,7 +97,8 @@ def page() -> None:
     pick_true, pick_predicted = st.columns(2)
     true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY)
     predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY)
-    rows = errors_for_pair(probs, labels, class_names.index(true_name), class_names.index(predicted_name))
+    probs, labels = predictions.probs, predictions.labels
+    rows = cell_predictions(probs, labels, class_names.index(true_name), class_names.index(predicted_name))
     if len(rows) == 0:
         st.info(f"No test image of {true_name} was predicted as {predicted_name}.")
         return
@@ -99,14 +109,14 @@ def page() -> None:
         + (f" — the {len(shown)} most confident shown" if len(rows) > len(shown) else "")
         + ", most confident first."
     )
-    data = get_dataset(run.config["dataset"])
+    data = get_dataset(run.config.dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
-    images = data.test.images[indices[shown]].numpy()
+    images = data.test.images[predictions.indices[shown]].numpy()
     st.image(tile(images, columns=GALLERY_COLUMNS, scale=3), output_format="PNG")
     with st.expander("Per-image details (in gallery order, left to right, top to bottom)"):
-        show_details(details_frame(shown, indices, probs, labels, class_names))
+        show_details(shown, predictions, class_names)
 
 
 page()

@@ -5,9 +5,9 @@ import streamlit as st
 
 from core.data import DATASETS
 from dashboard import charts
+from dashboard.cached import dataset_summary, get_dataset
 from dashboard.gallery import tile
 from dashboard.sidebar import selected_dataset
-from dashboard.state import dataset_summary, get_dataset
 
 SAMPLES_KEY = "dataset_samples_seed"
 
@@ -25,7 +25,8 @@ def page() -> None:
     summary = dataset_summary(name)
     st.caption(
         f"{len(data.train):,} training, {len(data.val):,} validation (a fixed hold-out of the official training "
-        f"file) and {len(data.test):,} test images of 28×28 pixels, {info.num_classes} classes."
+        f"file) and {len(data.test):,} test images of {info.image_size[0]}×{info.image_size[1]} pixels, "
+        f"{info.num_classes} classes. CLI: `python -m core dataset {name}`."
     )
 
     st.subheader("Samples")
@@ -52,15 +53,15 @@ def page() -> None:
         )
 
     st.subheader("Class balance")
-    st.altair_chart(charts.class_distribution(summary["counts"], list(info.classes)))
+    st.altair_chart(charts.class_distribution(summary.counts, list(info.classes)))
 
     left, right = st.columns(2)
     with left:
         st.subheader("Mean image of each class")
-        st.image(tile(summary["means"], columns=5, scale=3), output_format="PNG", caption=" · ".join(info.classes))
+        st.image(tile(summary.means, columns=5, scale=3), output_format="PNG", caption=" · ".join(info.classes))
     with right:
         st.subheader("Pixel intensities")
-        st.altair_chart(charts.pixel_histogram(summary["histogram"]))
+        st.altair_chart(charts.pixel_histogram(summary.histogram))
 
 
 page()

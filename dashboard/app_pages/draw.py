@@ -4,11 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import classify_image
+from core.data import DataError, get_dataset_info
 from core.images import ACCEPTED_FORMATS, MAX_UPLOAD_BYTES, ImageError, decode_image, prepare_like_dataset
 from core.runs import RunError
 from dashboard import charts
+from dashboard.cached import run_model
 from dashboard.gallery import tile
-from dashboard.state import run_model
 from dashboard.widgets import selected_run
 
 CANVAS_PX = 280
@@ -39,11 +40,17 @@ def page() -> None:
     run = selected_run()
     if run is None:
         return
-    dataset, class_names = run.config["dataset"], list(run.config["classes"])
+    try:
+        config = run.config
+        info = get_dataset_info(config.dataset)
+    except (RunError, DataError) as error:
+        st.warning(f"{run.id}: {error}")
+        return
+    class_names, box, (height, width) = list(config.classes), info.preparation.fit_box, info.image_size
+    centred = "centred by mass" if info.preparation.centre_by_mass else "centred"
     st.caption(
-        f"Draw a {'digit' if dataset == 'mnist' else 'piece of clothing'} or upload a picture: it is made grayscale, "
-        "inverted when the background is light, cropped to the ink, scaled to fit "
-        f"{'20×20 and centred by mass' if dataset == 'mnist' else '28×28 and centred'} in 28×28, as the "
+        f"Draw a {info.preparation.noun} or upload a picture: it is made grayscale, inverted when the background "
+        f"is light, cropped to the ink, scaled to fit {box}×{box} and {centred} in {height}×{width}, as the "
         f"dataset was, and {run.id} classifies it."
     )
     source, prepared_column, result_column = st.columns([3, 1, 3])
@@ -62,14 +69,16 @@ def page() -> None:
         result_column.info("Draw on the canvas, or upload an image.")
         return
     try:
-        image = prepare_like_dataset(decode_image(data), dataset)
+        image = prepare_like_dataset(decode_image(data), info)
     except ImageError as error:
         result_column.error(f"Can't use {origin}: {error}.")
         return
     prepared_column.markdown("**What the model sees**")
-    prepared_column.image(tile(image[None], columns=1, scale=4), output_format="PNG", caption="28×28, prepared")
+    prepared_column.image(
+        tile(image[None], columns=1, scale=4), output_format="PNG", caption=f"{height}×{width}, prepared"
+    )
     try:
-        probs = classify_image(run_model(run), image, run.config["mean"], run.config["std"])
+        probs = classify_image(run_model(run), image, config.mean, config.std)
     except RunError as error:
         result_column.warning(f"{run.id} can't classify: {error}")
         return

@@ -6,8 +6,7 @@ import streamlit as st
 
 from core.runs import RunError
 from dashboard import charts
-from dashboard.gallery import details_frame
-from dashboard.state import run_embedding
+from dashboard.cached import run_embedding
 from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
 
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
@@ -21,8 +20,8 @@ def page() -> None:
     if found is None:
         return
     selected, data = found
-    run, class_names = selected.run, selected.class_names
-    probs, labels, indices = selected.probs, selected.labels, selected.indices
+    run, class_names, predictions = selected.run, selected.config.classes, selected.predictions
+    probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
     if len(labels) != len(data.test.labels) or not np.array_equal(indices, np.arange(len(labels))):
         st.warning(f"{run.id}'s predictions don't cover the test split in order: `python -m core evaluate {run.id}`.")
         return
@@ -57,7 +56,7 @@ def page() -> None:
     )
     shown = points[points["error"]] if errors_only else points
     st.caption(
-        f"{len(shown):,} test images, each a point placed by the features {run.config['model']}'s classifier layer "
+        f"{len(shown):,} test images, each a point placed by the features {run.config.model}'s classifier layer "
         f"reads ({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
         f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
     )
@@ -70,9 +69,9 @@ def page() -> None:
     total = len(rows)
     rows = rows[np.argsort(~points["error"].to_numpy()[rows], kind="stable")][:GALLERY_LIMIT]  # errors first
     st.subheader(f"Selected: {total:,} images" + (f", showing {len(rows)}, errors first" if total > len(rows) else ""))
-    prediction_gallery(rows, data.test.images, probs, labels, indices, class_names, columns=12)
+    prediction_gallery(rows, data.test.images, predictions, class_names, columns=12)
     with st.expander("Per-image details"):
-        show_details(details_frame(rows, indices, probs, labels, class_names))
+        show_details(rows, predictions, class_names)
 
 
 page()

@@ -2,16 +2,16 @@
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.analysis import ATTRIBUTION_METHODS
 from core.evaluate import select_predictions
+from core.pictures import attribution_picture
 from core.runs import RunError
 from dashboard import charts
-from dashboard.gallery import attribution_picture, details_frame, tile
-from dashboard.state import run_attributions
+from dashboard.cached import run_explanation
+from dashboard.gallery import tile
 from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
 ANY = "Any"
@@ -30,7 +30,7 @@ SORT_LABELS = {
 }
 
 
-def saliency(run, image, predicted: int, true: int, probs, class_names: list[str]) -> None:
+def saliency(run, image, probs, label: int, class_names) -> None:
     """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
     st.markdown("**Where did it look?** Red pixels pushed towards the class, blue ones away from it.")
     method = (
@@ -43,22 +43,18 @@ def saliency(run, image, predicted: int, true: int, probs, class_names: list[str
         )
         or ATTRIBUTION_METHODS[0]
     )
-    # For a correct answer, compare with the runner-up instead of the same class twice.
-    other = true if true != predicted else int(np.argsort(probs)[-2])
     try:
-        maps = run_attributions(run, image, [predicted, other], method)
+        explanation = run_explanation(run, image, probs, label, method)
     except RunError as error:
         st.warning(f"{run.id}: {error}")
         return
-    limit = float(np.abs(maps).max()) or 1.0  # one colour scale for both maps, so they compare
-    titles = [
-        f"for predicted: {class_names[predicted]} ({probs[predicted]:.0%})",
-        f"for {'true' if other == true else 'runner-up'}: {class_names[other]} ({probs[other]:.0%})",
-    ]
     columns = st.columns([1, 1, 2])
-    for column, values, title in zip(columns[:2], maps, titles, strict=True):
-        column.image(attribution_picture(values, image, limit), caption=title, output_format="PNG")
-    columns[2].caption(METHOD_HELP[method])
+    for column, values, target, role in zip(
+        columns[:2], explanation.maps, explanation.targets, explanation.roles, strict=True
+    ):
+        title = f"for {role}: {class_names[target]} ({probs[target]:.0%})"
+        column.image(attribution_picture(values, image, explanation.limit), caption=title, output_format="PNG")
+    columns[2].caption(METHOD_HELP[method] + f"  CLI: `python -m core saliency {run.id} INDEX --method {method}`.")
 
 
 def page() -> None:
@@ -67,8 +63,8 @@ def page() -> None:
     if found is None:
         return
     selected, data = found
-    run, class_names = selected.run, selected.class_names
-    probs, labels, indices = selected.probs, selected.labels, selected.indices
+    run, class_names, predictions = selected.run, selected.config.classes, selected.predictions
+    probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
 
     filters = st.columns([2, 2, 3, 2], vertical_alignment="bottom")
     true_name = filters[0].selectbox("True class", [ANY, *class_names], key="errors_true")
@@ -100,7 +96,7 @@ def page() -> None:
         "Above each image: its true class, then the predicted class and the model's confidence "
         "(red when wrong, green when right)."
     )
-    images = prediction_gallery(shown, data.test.images, probs, labels, indices, class_names, COLUMNS, scale=3)
+    images = prediction_gallery(shown, data.test.images, predictions, class_names, COLUMNS, scale=3)
 
     st.subheader("One image")
     position = st.columns([1, 4])[0].number_input(
@@ -115,9 +111,9 @@ def page() -> None:
     )
     probabilities = pd.DataFrame({"class": class_names, "probability": probs[row]})
     right.altair_chart(charts.probability_bars(probabilities, class_names, class_names[labels[row]]))
-    saliency(run, images[position - 1], int(predicted[row]), int(labels[row]), probs[row], class_names)
+    saliency(run, images[position - 1], probs[row], int(labels[row]), class_names)
     with st.expander("Per-image details (in gallery order)"):
-        show_details(details_frame(shown, indices, probs, labels, class_names))
+        show_details(shown, predictions, class_names)
 
 
 page()

@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 
 from core.analysis import REVIEW_VERDICTS, label_reviews
-from core.data import DATASETS, default_data_dir
+from core.data import default_data_dir, get_dataset_info
 from core.runs import RunError
+from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
 from dashboard.gallery import tile
-from dashboard.state import get_dataset, label_issue_ranking, run_split_predictions
 from dashboard.widgets import selected_run
 
 SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
@@ -20,7 +20,7 @@ COLUMNS = 6
 
 
 def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
-    label_reviews(default_data_dir(), DATASETS[dataset].folder).mark(split, index, st.session_state[widget_key])
+    label_reviews(default_data_dir(), get_dataset_info(dataset)).mark(split, index, st.session_state[widget_key])
 
 
 def page() -> None:
@@ -28,23 +28,24 @@ def page() -> None:
     run = selected_run()
     if run is None:
         return
-    dataset = run.config["dataset"]
+    dataset = run.config.dataset
     data = get_dataset(dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
-    class_names = list(run.config["classes"])
+    class_names = list(run.config.classes)
     split = st.segmented_control("Split", list(SPLITS), format_func=SPLITS.get, default="test", key="issues_split")
     split = split or "test"
     try:
-        probs, labels, indices = run_split_predictions(run, split)
+        predictions = run_split_predictions(run, split)
     except RunError as error:
         st.warning(f"{run.id} has no usable predictions for this split: {error}")
         return
 
+    probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
     ranking = label_issue_ranking(probs, labels)
     flagged = int(ranking["flagged"].sum())
-    reviews = label_reviews(default_data_dir(), DATASETS[dataset].folder)
+    reviews = label_reviews(default_data_dir(), get_dataset_info(dataset))
     marks = reviews.load().get(split, {})
     st.caption(
         f"cleanlab's confident learning flags **{flagged:,}** of {len(labels):,} {SPLIT_NOUNS[split]} whose given "

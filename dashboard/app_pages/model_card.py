@@ -1,23 +1,20 @@
 """Model card: the selected run's layers with output shapes and parameters, a graph, an ONNX download."""
 
-import contextlib
-
 import pandas as pd
 import streamlit as st
 
-from core.config import TrainConfig
+from core.augment import describe_augmentation
 from core.modelcard import layer_graph
 from core.models import MODELS
 from core.runs import RunError
-from core.train import describe_augmentation
-from dashboard.state import model_layers, run_onnx
+from dashboard.cached import model_layers, run_onnx
 from dashboard.widgets import selected_run
 
 
-def shape_story(layers: pd.DataFrame) -> str:
+def shape_story(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
     """The resolution as it shrinks through the net (28 → 14 → 7) and what the Flatten hands to the classifier."""
     shapes = [shape.split(" × ") for shape in layers["output shape"]]
-    sides = ["28"]
+    sides = [str(input_shape[1])]
     for dims in shapes:
         if len(dims) == 3 and dims[1] != sides[-1]:
             sides.append(dims[1])
@@ -35,26 +32,26 @@ def page() -> None:
     if run is None:
         return
     try:
-        model_name, num_classes = run.config["model"], len(run.config["classes"])
+        config = run.config
     except RunError as error:
         st.warning(f"{run.id}: {error}")
         return
-    if model_name not in MODELS:
-        st.warning(f"{run.id} names a model this version doesn't know: {model_name!r}.")
+    if config.model not in MODELS:
+        st.warning(f"{run.id} names a model this version doesn't know: {config.model!r}.")
         return
-    spec = MODELS[model_name]
-    layers = model_layers(model_name, num_classes)
+    spec = MODELS[config.model]
+    layers = model_layers(config.model, config.num_classes)
     total = int(layers["parameters"].sum())
-    st.markdown(f"**{model_name}** · {total:,} parameters · {spec.description}")
+    st.markdown(
+        f"**{config.model}** · {total:,} parameters · {spec.description}"
+    )  # a registered name, not text from disk
     if spec.recipe.source:
         st.caption(f"Recipe: {spec.recipe.source}")
-    with contextlib.suppress(RunError, TypeError, ValueError):  # an odd config only loses this line
-        config = TrainConfig.from_dict(run.config)
-        st.caption(
-            f"This run: {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} at {config.lr:g}, "
-            f"augmentation: {describe_augmentation(config)}."
-        )
-    st.caption(shape_story(layers) + f"  CLI: `python -m core card {run.id}`.")
+    st.caption(
+        f"This run: {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} at {config.lr:g}, "
+        f"augmentation: {describe_augmentation(config)}."
+    )
+    st.caption(shape_story(layers, spec.input_shape) + f"  CLI: `python -m core card {run.id}`.")
 
     left, right = st.columns([3, 2])
     with left:
@@ -78,7 +75,7 @@ def page() -> None:
             help="The model with this run's weights; the batch size is free. Exported when you click.",
         )
     with right:
-        st.graphviz_chart(layer_graph(layers))
+        st.graphviz_chart(layer_graph(layers, spec.input_shape))
 
 
 page()

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from dashboard.cached import missing_datasets, runs_table, store_locations
 from dashboard.sidebar import select_run, selected_run_id
-from dashboard.state import missing_datasets, runs_table, store_locations
 
 TABLE_KEY = "runs_table"
 COLUMNS = [

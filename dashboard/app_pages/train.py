@@ -12,13 +12,15 @@ import streamlit as st
 
 from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import DATASETS
+from core.devices import resolve_device
+from core.history import batch_loss_rows, curve_rows, history_frame
 from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
-from core.models import MODELS
+from core.models import MODELS, parameter_count
 from core.presets import PRESETS, preset_config
-from core.runs import Run, RunError, run_in_store
-from core.train import resolve_device
+from core.runs import Run, RunError, RunStatus, kept_epoch, run_in_store
 from dashboard import charts
-from dashboard.state import batch_loss_rows, run_history
+from dashboard.cached import run_history
+from dashboard.pages import page_entry
 
 LAST_RUN_KEY = "train_last_run"
 FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
@@ -78,7 +80,7 @@ def page() -> None:
     )
     with st.form("train_form", border=True):
         model = st.selectbox(
-            "Model", list(MODELS), key="train_model", format_func=lambda n: f"{n} ({MODELS[n].num_params:,} parameters)"
+            "Model", list(MODELS), key="train_model", format_func=lambda n: f"{n} ({parameter_count(n):,} parameters)"
         )
         st.caption(MODELS[model].description)
         row = st.columns(4)
@@ -120,8 +122,8 @@ def progress_text(run: Run) -> str:
         status = run.status()
     except RunError:
         return ""
-    if status.get("batches"):
-        return f"It is at epoch {status.get('epoch', 0)}, batch {status.get('batch', 0)} of {status['batches']}."
+    if status.batches:
+        return f"It is at epoch {status.epoch}, batch {status.batch} of {status.batches}."
     return "It is starting."
 
 
@@ -139,61 +141,58 @@ def job_panel() -> None:
     except RunError as error:
         st.warning(f"{run_id}: {error}")
         return
-    state = status["state"]
     # When the job ends, rerun the whole app once, so that the sidebar and the links know the new run.
-    if st.session_state.get("train_seen_state") == "running" and state != "running":
-        st.session_state["train_seen_state"] = state
+    if st.session_state.get("train_seen_state") == "running" and status.state != "running":
+        st.session_state["train_seen_state"] = status.state
         st.rerun(scope="app")
-    st.session_state["train_seen_state"] = state
-    st.subheader(f"{run_id} · {state}")
-    epochs, epoch = config["epochs"], status.get("epoch", 0)
-    batch, batches = status.get("batch", 0), status.get("batches") or 1
-    # status.json says which epoch and batch the child is at; it was written at most a second ago.
-    done = ((max(epoch, 1) - 1) + batch / batches) / epochs if state == "running" else float(state == "completed")
-    elapsed = (time.time() if state == "running" else _timestamp(status.get("finished"))) - _timestamp(
-        status.get("started")
-    )
-    eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
-    label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
-    if state == "running":
-        label += f", about {eta:.0f} s to go" if done > 0 else ", starting…"
-    st.progress(min(max(done, 0.0), 1.0), text=label)
-    if state == "running" and st.button("Cancel", icon=":material/stop:"):
+    st.session_state["train_seen_state"] = status.state
+    st.subheader(f"{run_id} · {status.state}")
+    progress_bar(status, config.epochs)
+    if status.state == "running" and st.button("Cancel", icon=":material/stop:"):
         cancel_job()
         st.toast("Cancelling… the run keeps its best weights so far.")
-    if state in ("failed", "cancelled", "interrupted") and status.get("error"):
-        st.warning(status["error"])
-    if state == "completed":
-        st.success(f"Test accuracy {status.get('test_accuracy', 0):.2%} (best epoch {status.get('best_epoch')}).")
-        result_links(run_id, config["dataset"])
+    if status.state in ("failed", "cancelled", "interrupted") and status.error:
+        st.warning(status.error)
+    if status.state == "completed":
+        st.success(f"Test accuracy {status.test_accuracy or 0:.2%} (best epoch {status.best_epoch}).")
+        result_links(run_id, config.dataset)
+    live_curves(run, status)
 
+
+def progress_bar(status: RunStatus, epochs: int) -> None:
+    """Where the job is, from status.json (written at most a second ago), with the time left."""
+    running, epoch, batch, batches = status.state == "running", status.epoch, status.batch, status.batches or 1
+    done = ((max(epoch, 1) - 1) + batch / batches) / epochs if running else float(status.state == "completed")
+    elapsed = (time.time() if running else _timestamp(status.finished)) - _timestamp(status.started)
+    eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
+    label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
+    if running:
+        label += f", about {eta:.0f} s to go" if done > 0 else ", starting…"
+    st.progress(min(max(done, 0.0), 1.0), text=label)
+
+
+def live_curves(run: Run, status: RunStatus) -> None:
+    """The running batch loss (finished epochs, then the one under way) beside the accuracy per epoch."""
     try:
         history = run_history(run)
     except RunError:
-        history = pd.DataFrame()
-    live = batch_loss_rows(run_id, [status.get("batch_losses")])
-    past = batch_loss_rows(run_id, history.get("batch_losses", pd.Series(dtype=object)).dropna())
+        history = []
+    points = batch_loss_rows(run.id, history, live=status.batch_losses)
     left, right = st.columns(2)
-    if len(past + live) >= 2:
-        left.altair_chart(charts.batch_loss_curve(pd.DataFrame(past + live)))
-    if {"epoch", "train_accuracy", "val_accuracy", "val_loss"} <= set(history.columns):
-        rows = pd.concat(
-            [
-                history[["epoch", "train_accuracy"]].rename(columns={"train_accuracy": "value"}).assign(split="train"),
-                history[["epoch", "val_accuracy"]].rename(columns={"val_accuracy": "value"}).assign(split="validation"),
-            ]
-        ).assign(run=run_id, metric="accuracy")
-        kept_epoch = status.get("best_epoch") or int(history.loc[history["val_loss"].idxmin(), "epoch"])
-        best = pd.DataFrame([{"run": run_id, "epoch": kept_epoch}])
-        right.altair_chart(charts.epoch_curves(rows, "accuracy", best))
+    if len(points) >= 2:
+        left.altair_chart(charts.batch_loss_curve(pd.DataFrame(points)))
+    rows = curve_rows(run.id, history_frame(history))
+    accuracy = rows[rows["metric"] == "accuracy"]
+    if len(accuracy):
+        kept = kept_epoch(history, run.config.keep_best_by, status.best_epoch)
+        right.altair_chart(charts.epoch_curves(accuracy, "accuracy", pd.DataFrame([{"run": run.id, "epoch": kept}])))
 
 
 def result_links(run_id: str, dataset: str) -> None:
     query = {"dataset": dataset, "run": run_id}
-    links = st.columns(3)
-    links[0].page_link("app_pages/curves.py", label="Training curves", icon=":material/show_chart:", query_params=query)
-    links[1].page_link("app_pages/confusion.py", label="Confusion matrix", icon=":material/apps:", query_params=query)
-    links[2].page_link("app_pages/errors.py", label="Errors", icon=":material/error:", query_params=query)
+    targets = [page_entry(file) for file in ("curves.py", "confusion.py", "errors.py")]
+    for column, entry in zip(st.columns(len(targets)), targets, strict=True):
+        column.page_link(entry.script, label=entry.title, icon=entry.icon, query_params=query)
 
 
 def _timestamp(iso: str | None) -> float:

@@ -1,0 +1,62 @@
+"""Command line: ``python -m core <verb> ...``, one module per verb, a verb per page.
+
+Each verb module has ``register(commands)`` (its parser, with ``handler`` set) and its handler.
+Bad arguments print one line saying what is wrong and what is allowed, and exit with 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from core.cli import (
+    card,
+    compare,
+    confusion,
+    curves,
+    data,
+    dataset,
+    embed,
+    errors,
+    evaluate,
+    label_issues,
+    models,
+    predict,
+    reproduce,
+    runs,
+    saliency,
+    seeds,
+    train,
+)
+from core.cli.common import EXIT_USAGE, Parser
+from core.config import ConfigError
+from core.data import DataError
+from core.runs import RunError
+
+# In the order `python -m core --help` lists them.
+VERBS = (data, dataset, models, train, reproduce, seeds, runs, evaluate, curves, confusion, errors, saliency)
+VERBS += (label_issues, embed, compare, predict, card)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m core", description="Train and evaluate MNIST-family classifiers.")
+    commands = parser.add_subparsers(title="commands", parser_class=Parser)
+    for verb in VERBS:
+        verb.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except (ConfigError, DataError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, ConfigError) else 1
+    except BrokenPipeError:  # e.g. `python -m core runs | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

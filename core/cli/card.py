@@ -1,0 +1,44 @@
+"""``python -m core card MODEL|RUN``: a model's layers, output shapes and parameters; ONNX export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.cli.common import add_checkpoints, add_json
+from core.models import MODELS
+from core.runs import load_run
+
+
+def register(commands) -> None:
+    card = commands.add_parser("card", help="a model's layers, output shapes and parameters; ONNX export")
+    card.add_argument("model", help=f"a model name ({', '.join(MODELS)}) or a run id or folder")
+    card.add_argument("--onnx", type=Path, help="also write the model (with the run's weights) as ONNX here")
+    add_json(card)
+    add_checkpoints(card)
+    card.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from core.modelcard import layer_table, onnx_bytes
+    from core.models import create_model
+    from core.storage import atomic_write_bytes
+
+    if args.model in MODELS:
+        model, title, input_shape = create_model(args.model), args.model, MODELS[args.model].input_shape
+    else:
+        run_folder = load_run(args.model, args.checkpoints)
+        model, title = run_folder.load_model(), f"{run_folder.id} ({run_folder.config.model})"
+        input_shape = MODELS[run_folder.config.model].input_shape
+    layers = layer_table(model, input_shape)
+    if args.onnx:
+        atomic_write_bytes(args.onnx, onnx_bytes(model, input_shape))
+    if args.json:
+        print(layers.to_json(orient="records", indent=2))
+    else:
+        print(title)
+        print(layers.to_string(index=False))
+        print(f"total: {layers['parameters'].sum():,} parameters")
+    if args.onnx:
+        print(f"ONNX written to {args.onnx}", file=sys.stderr)
+    return 0

@@ -1,0 +1,70 @@
+"""What every verb shares: the one-line argument errors, the store flags, plain-text helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from core.data import default_data_dir
+from core.runs import default_checkpoints_dir
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help=f"data root (default: $DATA_DIR or {default_data_dir()})")
+
+
+def add_checkpoints(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoints", type=Path, help=f"run store (default: $CHECKPOINTS_DIR or {default_checkpoints_dir()})"
+    )
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "machine-readable output") -> None:
+    parser.add_argument("--json", action="store_true", help=what)
+
+
+def add_run(parser: argparse.ArgumentParser, what: str = "a run id or a run folder") -> None:
+    parser.add_argument("run", help=what)
+    add_checkpoints(parser)
+
+
+def print_json(value) -> None:
+    print(json.dumps(value, indent=2, allow_nan=False))
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.2%}"
+
+
+def text_table(rows: list[tuple], header: tuple[str, ...], left: int = 1) -> str:
+    """Rows as aligned plain-text columns: the first ``left`` columns left-aligned, the rest right."""
+    cells = [tuple(str(cell) for cell in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    )
+
+
+def class_index(name_or_index: str | None, classes: tuple[str, ...]) -> int | None:
+    """A class given by name (or by its number) → its index; None stays None (any class)."""
+    from core.config import ConfigError
+
+    if name_or_index is None:
+        return None
+    if name_or_index in classes:
+        return classes.index(name_or_index)
+    if name_or_index.isdigit() and int(name_or_index) < len(classes):
+        return int(name_or_index)
+    raise ConfigError(f"unknown class {name_or_index!r}; choose one of: {', '.join(classes)}")

@@ -1,0 +1,49 @@
+"""``python -m core curves RUN``: loss and accuracy per epoch, the kept epoch marked (the Training curves page)."""
+
+from __future__ import annotations
+
+from core.cli.common import add_json, add_run, percent, print_json, text_table
+from core.runs import load_run
+
+
+def register(commands) -> None:
+    curves = commands.add_parser("curves", help="a run's loss and accuracy per epoch, the kept epoch marked")
+    add_run(curves)
+    add_json(curves, "the epoch records (batch losses included) and the kept epoch")
+    curves.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from core.history import history_frame
+
+    run_folder = load_run(args.run, args.checkpoints)
+    history = run_folder.history()
+    kept = run_folder.kept_epoch()
+    if args.json:
+        print_json({"run": run_folder.id, "kept_epoch": kept, "history": history})
+        return 0
+    if not history:
+        print(f"{run_folder.id} has no finished epoch yet")
+        return 0
+    frame = history_frame(history)
+    rows = [
+        (
+            f"{int(row.epoch)}{' *' if row.epoch == kept else ''}",
+            _number(row, "train_loss"),
+            _number(row, "val_loss"),
+            percent(getattr(row, "train_accuracy", None)),
+            percent(getattr(row, "val_accuracy", None)),
+            _number(row, "lr", "g"),
+            _number(row, "seconds", ".1f"),
+        )
+        for row in frame.itertuples()
+    ]
+    header = ("epoch", "train loss", "val loss", "train acc", "val acc", "lr", "seconds")
+    print(text_table(rows, header))
+    print(f"* the kept epoch (best by {run_folder.config.keep_best_by})")
+    return 0
+
+
+def _number(row, name: str, spec: str = ".4f") -> str:
+    value = getattr(row, name, None)
+    return "-" if value is None or value != value else format(value, spec)

@@ -1,0 +1,55 @@
+"""``python -m core label-issues RUN``: the images whose given label is probably wrong, most likely first."""
+
+from __future__ import annotations
+
+from core.cli.common import add_data_dir, add_json, add_run, print_json
+from core.config import ConfigError
+from core.runs import load_run
+
+
+def register(commands) -> None:
+    issues = commands.add_parser("label-issues", help="rank the images whose given label is probably wrong")
+    add_run(issues, "a run id or a run folder (its predictions are used)")
+    issues.add_argument("--split", choices=["test", "val"], default="test")
+    issues.add_argument("--top", type=int, default=20, help="how many to print (default 20)")
+    add_json(issues, "a list of {index, given, suggested, score, flagged}, most likely first")
+    add_data_dir(issues)
+    issues.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from core.analysis import label_issues
+    from core.evaluate import split_predictions
+
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1 (got {args.top})")
+    run_folder = load_run(args.run, args.checkpoints)
+    predictions = split_predictions(run_folder, args.split, args.data_dir)
+    ranking = label_issues(predictions.probs, predictions.labels)
+    classes = run_folder.config.classes
+    rows = [
+        {
+            "index": int(predictions.indices[row.row]),
+            "given": classes[row.given],
+            "suggested": classes[row.suggested],
+            "score": round(float(row.score), 6),
+            "flagged": bool(row.flagged),
+        }
+        for row in ranking.head(args.top).itertuples()
+    ]
+    if args.json:
+        print_json(rows)
+        return 0
+    print(
+        f"{run_folder.id}, {args.split} split: the {len(rows)} most likely label errors (lower score = more likely); "
+        f"cleanlab counts {int(ranking['flagged'].sum())} in all, marked *"
+    )
+    width = max(len(repr(name)) for name in classes)
+    for rank, row in enumerate(rows, start=1):
+        given, suggested = repr(row["given"]), repr(row["suggested"])
+        mark = "*" if row["flagged"] else " "
+        print(
+            f"{rank:>4}.{mark} index {row['index']:>5}  given {given:<{width}} → {suggested:<{width}}  "
+            f"score {row['score']:.4f}"
+        )
+    return 0

@@ -1,0 +1,157 @@
+"""``python -m core train``: train a model and store the run.
+
+Every TrainConfig field is a flag (``--batch-size`` for ``batch_size``), generated from the
+dataclass with its help text: a new hyperparameter is one field in ``core.config``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import typing
+from pathlib import Path
+
+from core.cli.common import add_checkpoints, add_data_dir
+from core.config import ConfigError, TrainConfig
+from core.data import DATASETS
+from core.models import MODELS
+from core.presets import PRESETS, preset_config, recipe_config
+from core.train import Callback
+
+DEFAULT_MODEL = "two-conv-dropout"
+# Fields whose flags say more than the field does: the dataset has a default, a preset names its model.
+SPECIAL = {
+    "dataset": {"choices": list(DATASETS), "default": "mnist"},
+    "preset": {"help": f"one of: {', '.join(PRESETS)} (sets the model and its recipe)"},
+    "model": {"help": f"one of: {', '.join(MODELS)} (default {DEFAULT_MODEL}, with its recipe)"},
+}
+
+
+def register(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a model and store the run",
+        description="Values not given come from the preset, else from the model's recipe (`python -m core models`).",
+    )
+    add_config_flags(train)
+    train.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
+    train.add_argument(
+        "--run-dir", type=Path, help="train the run prepared in this folder (its config.json); used by the dashboard"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_data_dir(train)
+    add_checkpoints(train)
+    train.set_defaults(handler=run)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, typed as the field is, its help from the field's metadata.
+
+    Defaults are None (not given), so that the preset's or recipe's values fill in what is not given.
+    """
+    types = typing.get_type_hints(TrainConfig)
+    for item in dataclasses.fields(TrainConfig):
+        options = {"help": item.metadata.get("help"), "default": None}
+        kind = types[item.name]
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+        if item.metadata.get("choices"):
+            options["choices"] = item.metadata["choices"]
+        options.update(SPECIAL.get(item.name, {}))
+        parser.add_argument("--" + item.name.replace("_", "-"), **options)
+
+
+def config_from_args(args) -> TrainConfig:
+    """The preset's values (or the model's recipe), then every flag that was given."""
+    if args.preset and args.model:
+        raise ConfigError("give --preset or --model, not both (a preset names its model)")
+    given = {
+        item.name: getattr(args, item.name)
+        for item in dataclasses.fields(TrainConfig)
+        if item.name not in ("dataset", "model", "preset") and getattr(args, item.name) is not None
+    }
+    if args.preset:
+        return preset_config(args.preset, args.dataset, **given)
+    return recipe_config(args.model or DEFAULT_MODEL, args.dataset, **given)
+
+
+def run(args) -> int:
+    from core.data import load_dataset
+    from core.devices import use_threads
+    from core.jobs import release_lock
+    from core.runs import Run
+    from core.train import fit, start_run
+
+    if args.run_dir:  # prepared by the dashboard: fit() itself marks the run failed if the data is missing
+        run_folder = Run(args.run_dir)
+        config = TrainConfig.from_dict(run_folder.config.train_values())
+        config.validate()
+        data = None
+    else:
+        config = config_from_args(args)
+        data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
+        run_folder = start_run(config, args.checkpoints, run_id=args.run_id)
+    use_threads(config.threads)
+    # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    bar = ProgressBar(quiet=args.quiet)
+    try:
+        result = fit(config, run_folder, data=data, callbacks=[bar], data_dir=args.data_dir)
+    finally:
+        release_lock(run_folder.path.parent, run_folder.id)
+        bar.close()
+    if result.state == "completed":
+        print(f"completed: best epoch {result.best_epoch}, test accuracy {result.test_accuracy:.2%}", file=sys.stderr)
+    else:
+        print(f"{result.state}: {result.error}", file=sys.stderr)
+    print(run_folder.path)
+    return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch on standard error, and a line per finished epoch (a training callback)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.bar = quiet, None
+
+    def on_batch(self, state) -> None:
+        if self.quiet or not state.logged:
+            return
+        if self.bar is None:  # first report of an epoch
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=state.batches,
+                unit="batch",
+                leave=False,
+                desc=f"epoch {state.epoch}/{state.config.epochs}",
+                file=sys.stderr,
+            )
+        self.bar.update(state.batch - self.bar.n)
+        self.bar.set_postfix(loss=f"{state.running_loss:.4f}")
+
+    def on_epoch(self, state, record: dict) -> None:
+        self.close()
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        tqdm.write(
+            f"epoch {record['epoch']}/{state.config.epochs}: train loss {record['train_loss']:.4f} "
+            f"acc {record['train_accuracy']:.2%} | val loss {record['val_loss']:.4f} "
+            f"acc {record['val_accuracy']:.2%} | {record['seconds']:.1f} s",
+            file=sys.stderr,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,210 @@
+"""The only place with Streamlit caches over core; pages call these, never core's loaders directly.
+
+Cached values are keyed on their arguments only (a run's path and the modification time of
+the file read), so a run that changes on disk is read again. Every wrapper hands back what core
+returns (a Predictions, an Evaluation, a DatasetSummary…), never a shape of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.analysis import Explanation, explain, label_issues
+from core.analysis import run_embedding as core_run_embedding
+from core.data import (
+    DATASETS,
+    DataError,
+    DatasetSplits,
+    DatasetSummary,
+    default_data_dir,
+    is_present,
+    load_dataset,
+    summarize_dataset,
+)
+from core.devices import use_threads
+from core.evaluate import Evaluation, split_predictions
+from core.modelcard import layer_table, onnx_bytes
+from core.models import MODELS, create_model
+from core.runs import (
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    WEIGHTS_FILE,
+    Predictions,
+    Run,
+    RunError,
+    RunSummary,
+    default_checkpoints_dir,
+    list_runs,
+    run_in_store,
+)
+
+# The dashboard leaves the other core to a training job: two torch processes that each use
+# every core run far slower than either alone.
+DASHBOARD_TORCH_THREADS = 1
+
+
+def limit_torch_threads() -> None:
+    use_threads(DASHBOARD_TORCH_THREADS)
+
+
+def store_locations() -> tuple[str, str]:
+    return str(default_data_dir()), str(default_checkpoints_dir())
+
+
+def missing_datasets() -> list[str]:
+    return [name for name in DATASETS if not is_present(name)]
+
+
+def runs_table() -> pd.DataFrame:
+    """One row per run; read fresh each time (listing is cheap and runs change under us)."""
+    columns = [field.name for field in dataclasses.fields(RunSummary)]
+    return pd.DataFrame([dataclasses.asdict(s) for s in list_runs()], columns=columns)
+
+
+def open_run(run_id: str | None) -> Run | None:
+    """The run with this id in the store, or None (also for ids that would leave the store)."""
+    if not run_id:
+        return None
+    try:
+        return run_in_store(run_id)
+    except RunError:
+        return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def _dataset(name: str, data_dir: str) -> DatasetSplits | None:
+    """All splits of a dataset in memory, shared by every session; None when not fetched."""
+    try:
+        return load_dataset(name, Path(data_dir))
+    except DataError:
+        return None
+
+
+def get_dataset(name: str) -> DatasetSplits | None:
+    return _dataset(name, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner=False)
+def _dataset_summary(name: str, data_dir: str) -> DatasetSummary:
+    return summarize_dataset(_dataset(name, data_dir))
+
+
+def dataset_summary(name: str) -> DatasetSummary:
+    """Class counts per split, the mean training image of each class, the pixel histogram."""
+    return _dataset_summary(name, str(default_data_dir()))
+
+
+# --- what a run stored ------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _history(run_path: str, mtime: float) -> list[dict]:
+    return Run(Path(run_path)).history()
+
+
+def run_history(run: Run) -> list[dict]:
+    """The epoch records; raises RunError when history.jsonl is damaged."""
+    return _history(str(run.path), _mtime(run.path / HISTORY_FILE))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _predictions(run_path: str, mtime: float) -> Predictions:
+    return Run(Path(run_path)).load_predictions()
+
+
+def run_predictions(run: Run) -> Predictions:
+    """The stored test predictions; raises RunError."""
+    return _predictions(str(run.path), _mtime(run.path / PREDICTIONS_FILE))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _evaluation(run_path: str, mtime: float, class_names: tuple[str, ...]) -> Evaluation:
+    return Evaluation.from_predictions(_predictions(run_path, mtime), class_names)
+
+
+def run_evaluation(run: Run) -> Evaluation:
+    return _evaluation(str(run.path), _mtime(run.path / PREDICTIONS_FILE), run.config.classes)
+
+
+# --- models and what is computed from them (analysis pages) -------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _model(run_path: str, mtime: float) -> torch.nn.Module:
+    return Run(Path(run_path)).load_model()
+
+
+def run_model(run: Run) -> torch.nn.Module:
+    """The run's model with its kept weights, shared by every session (read-only, eval mode); raises RunError."""
+    return _model(str(run.path), _mtime(run.path / WEIGHTS_FILE))
+
+
+@st.cache_data(show_spinner="Computing the validation split's predictions…", max_entries=16)
+def _split_predictions(run_path: str, mtime: float, split: str, data_dir: str) -> Predictions:
+    run = Run(Path(run_path))
+    return split_predictions(run, split, data=_dataset(run.config.dataset, data_dir))
+
+
+def run_split_predictions(run: Run, split: str) -> Predictions:
+    """The test split's predictions (stored) or the validation split's (computed, cached)."""
+    if split == "test":
+        return run_predictions(run)
+    return _split_predictions(str(run.path), _mtime(run.path / WEIGHTS_FILE), split, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=16)
+def label_issue_ranking(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    return label_issues(probs, labels)
+
+
+def run_embedding(run: Run, method: str) -> np.ndarray:
+    """N×2 map of the test images' features (kept in the run folder by core, and here in memory)."""
+    mtime = _mtime(run.path / WEIGHTS_FILE)
+    return _embedding(str(run.path), mtime, run.config.dataset, str(default_data_dir()), method)
+
+
+@st.cache_data(show_spinner="Mapping the test images' features (the first time for this run)…", max_entries=16)
+def _embedding(run_path: str, mtime: float, dataset_name: str, data_dir: str, method: str) -> np.ndarray:
+    return core_run_embedding(Run(Path(run_path)), method, data=_dataset(dataset_name, data_dir))
+
+
+@st.cache_data(show_spinner="Computing attributions…", max_entries=256)
+def _explanation(run_path: str, mtime: float, image: np.ndarray, probs: np.ndarray, label: int, method: str):
+    config = Run(Path(run_path)).config
+    return explain(_model(run_path, mtime), image, probs, label, config.mean, config.std, method)
+
+
+def run_explanation(run: Run, image: np.ndarray, probs: np.ndarray, label: int, method: str) -> Explanation:
+    """Attribution maps of one image for its predicted class and its true class (or runner-up)."""
+    return _explanation(str(run.path), _mtime(run.path / WEIGHTS_FILE), image, probs, label, method)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def model_layers(model_name: str, num_classes: int) -> pd.DataFrame:
+    return layer_table(create_model(model_name, num_classes=num_classes), MODELS[model_name].input_shape)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _onnx(run_path: str, mtime: float, model_name: str) -> bytes:
+    return onnx_bytes(_model(run_path, mtime), MODELS[model_name].input_shape)
+
+
+def run_onnx(run: Run) -> bytes:
+    """The run's model with its weights as ONNX (a few seconds the first time)."""
+    return _onnx(str(run.path), _mtime(run.path / WEIGHTS_FILE), run.config.model)
