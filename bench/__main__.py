@@ -23,7 +23,7 @@ import streamlit
 import torch
 
 from core.data import PROJECT_ROOT
-from core.devices import available_cores
+from core.evidence import environment
 from core.storage import atomic_write_json, atomic_write_text
 
 RESULTS = PROJECT_ROOT / "results"
@@ -31,13 +31,12 @@ SECTIONS = ("engine", "accuracy", "inference", "pages", "browser", "sharing")
 
 
 def machine() -> dict:
+    """Where the figures were measured: the commit, the CPU, the versions (core.evidence), and a short name."""
     return {
+        **environment(),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()})",
-        "cores": available_cores(),
-        "python": platform.python_version(),
         "torch": torch.__version__,
         "streamlit": streamlit.__version__,
-        "date": time.strftime("%Y-%m-%d"),
     }
 
 
@@ -71,8 +70,9 @@ def markdown(results: dict) -> str:
     lines = [
         "# Benchmark",
         "",
-        f"`python -m bench` on {m['device']}, {m['cores']} cores; Python {m['python']}, torch {m['torch']}, "
-        f"Streamlit {m['streamlit']}; {m['date']}. Ratios are medians over alternating pairs.",
+        f"`python -m bench` on {m.get('cpu', m['device'])}, {m['cores']} cores; Python {m['python']}, "
+        f"torch {m['torch']}, Streamlit {m['streamlit']}; {m['date']}, commit {m.get('commit', 'unknown')}. "
+        "Ratios are medians over alternating pairs.",
         "",
         "| what | baseline | ours | ratio | goal |",
         "| --- | ---: | ---: | ---: | --- |",
