@@ -4,6 +4,7 @@ from core.config import ConfigError, TrainConfig
 from core.data import DATASETS, DataError, load_dataset
 from core.evaluate import Evaluation, predict
 from core.models import create_model, list_models
+from core.runlog import log_run
 from core.runs import RunError, list_runs, load_run
 from core.train import fit, start_run
 
@@ -20,6 +21,7 @@ __all__ = [
     "list_runs",
     "load_dataset",
     "load_run",
+    "log_run",
     "predict",
     "start_run",
 ]

@@ -180,7 +180,7 @@ def run_embedding(run: Run, method: str = "pca", data: DatasetSplits | None = No
         splits = data or load_dataset(run.config.dataset, data_dir)
         model = run.load_model()
         features = penultimate_features(
-            model, classifier_layer(run.config.model, model), splits.test.images, splits.info.mean, splits.info.std
+            model, classifier_of(run, model), splits.test.images, run.config.mean, run.config.std
         )
         return {"points": project(features, method)}
 
@@ -189,6 +189,13 @@ def run_embedding(run: Run, method: str = "pca", data: DatasetSplits | None = No
         return points is not None and points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all()
 
     return stored_result(run, f"embedding-{method}", compute, valid)["points"].astype(np.float32)
+
+
+def classifier_of(run: Run, model: torch.nn.Module) -> torch.nn.Module:
+    """The layer whose input is the run's feature vector: the registry's classifier, or for an ONNX
+    graph the tap its features output passes through."""
+    tap = getattr(model, "feature_tap", None)
+    return tap if tap is not None else classifier_layer(run.config.model, model)
 
 
 # --- results kept in the run folder ---------------------------------------------------------------
@@ -224,6 +231,13 @@ def stored_result(
 # --- saliency -----------------------------------------------------------------------------------
 
 ATTRIBUTION_METHODS = ("integrated-gradients", "saliency", "occlusion")  # the first is the default
+# Occlusion needs only forward passes: what explains a model run as an ONNX graph (no gradients).
+FORWARD_ONLY_METHODS = ("occlusion",)
+
+
+def methods_for(model: torch.nn.Module) -> tuple[str, ...]:
+    """The attribution methods that can explain ``model``: all of them, or without gradients only Occlusion."""
+    return ATTRIBUTION_METHODS if getattr(model, "differentiable", True) else FORWARD_ONLY_METHODS
 
 
 def attributions(
@@ -237,8 +251,8 @@ def attributions(
     """One H×W attribution map per target class for one uint8 H×W image (captum); positive = for the class."""
     from captum.attr import IntegratedGradients, Occlusion, Saliency
 
-    if method not in ATTRIBUTION_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(ATTRIBUTION_METHODS)}")
+    if method not in methods_for(model):
+        raise ValueError(f"method {method!r} can't explain this model; choose one of: {', '.join(methods_for(model))}")
     model.eval()
     pixels = torch.as_tensor(np.asarray(image), dtype=torch.uint8)[None]
     inputs = normalize(pixels, mean, std).repeat(len(targets), 1, 1, 1)

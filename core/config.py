@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from core.data import DATASETS, VAL_SEED, VAL_SIZE, get_dataset_info
 from core.models import MODELS, parameter_count
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 KEEP_BEST_BY = ("val_loss", "val_accuracy")
-SCHEDULES = ("none", "onecycle", "cosine")
+SCHEDULES = ("none", "onecycle", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -41,7 +41,8 @@ class TrainConfig:
     momentum: float = _field(0.0, "SGD momentum")
     nesterov: bool = _field(False, "Nesterov momentum (SGD only)")
     weight_decay: float = _field(0.0, "L2 penalty per step")
-    schedule: str = _field("none", "learning-rate schedule, stepped per batch", SCHEDULES)
+    schedule: str = _field("none", "learning-rate schedule (step: times --step-gamma after each epoch)", SCHEDULES)
+    step_gamma: float = _field(0.7, "with --schedule step: the learning rate's factor after each epoch")
     augment: bool = _field(False, "random shifts and rotations, a batch at a time")
     max_shift: int = _field(2, "pixels of random shift each way, with --augment")
     # With 0, augmentation shifts by whole pixels only: no resampling, so training images stay as
@@ -80,6 +81,7 @@ class TrainConfig:
         _require_int("max_shift", self.max_shift, low=0, high=14)
         _require_float("max_rotation", self.max_rotation, low=0.0, high=180.0)
         _require_float("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_inclusive=False)
+        _require_float("step_gamma", self.step_gamma, low=0.0, high=1.0, low_inclusive=False)
         for flag in ("nesterov", "augment", "hflip"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be true or false (got {getattr(self, flag)!r})")
@@ -121,6 +123,9 @@ class RunConfig(TrainConfig):
     val_seed: int = VAL_SEED
     num_params: int | None = None
     created: str = ""  # ISO time the run folder was made
+    # Where a model this project did not train came from (core.external): {"kind": "import" or "log_run",
+    # file names, the weights' SHA-256, the class, "output": "logits" or "log_probs", ...}; None when trained here.
+    source: dict | None = None
 
     @classmethod
     def for_training(cls, config: TrainConfig) -> RunConfig:
@@ -154,8 +159,15 @@ class RunConfig(TrainConfig):
             raise ConfigError(f"created must be a date (got {config.created!r})")
         if config.num_params is not None:
             _require_int("num_params", config.num_params, low=0, high=10**12)
+        if config.source is not None and not _is_plain_record(config.source):
+            raise ConfigError("source must be an object of names, numbers and texts")
         config.check_values()
         return config
+
+    @property
+    def imported(self) -> bool:
+        """Whether the model was trained elsewhere (imported, or logged from the user's own loop)."""
+        return self.source is not None
 
     @property
     def num_classes(self) -> int:
@@ -163,6 +175,25 @@ class RunConfig(TrainConfig):
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "classes": list(self.classes)}
+
+
+def _is_plain_record(value, depth: int = 0) -> bool:
+    """A JSON object whose values are texts, numbers, booleans, null, or (one level down) such objects."""
+    if not isinstance(value, dict) or len(value) > 200:
+        return False
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return False
+        if isinstance(item, dict):
+            if depth > 0 or not _is_plain_record(item, depth + 1):
+                return False
+        elif not (item is None or isinstance(item, str | bool | int) or _is_finite_float(item)):
+            return False
+    return True
+
+
+def _is_finite_float(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _require_int(name: str, value, *, low: int, high: int) -> None:

@@ -66,9 +66,12 @@ def evaluate_loss_accuracy(
 
 
 def store_test_predictions(run: Run, model: torch.nn.Module, data: DatasetSplits, device="cpu") -> float:
-    """Predict the test split, save probabilities and labels in the run, return the accuracy."""
-    test = data.test
-    logits = predict(model, test.images, data.info.mean, data.info.std, device=device)
+    """Predict the test split, save probabilities and labels in the run, return the accuracy.
+
+    Inputs are standardised as the run's config says (an imported model may have its own mean and std).
+    """
+    test, config = data.test, run.config
+    logits = predict(model, test.images, config.mean, config.std, device=device)
     probs = torch.softmax(logits, dim=1).numpy()
     labels = test.labels.numpy()
     run.save_predictions(probs, labels, test.indices.numpy())
@@ -95,7 +98,7 @@ def split_predictions(
         raise ValueError("split must be 'test' or 'val' (the training images are not out of sample)")
     model = run.load_model(device)
     data = data or load_dataset(run.config.dataset, data_dir)
-    logits = predict(model, data.val.images, data.info.mean, data.info.std, device=device)
+    logits = predict(model, data.val.images, run.config.mean, run.config.std, device=device)
     return Predictions(
         torch.softmax(logits, dim=1).numpy(), data.val.labels.numpy().astype(np.int64), data.val.indices.numpy()
     )

@@ -10,6 +10,8 @@ import pandas as pd
 
 CURVE_METRICS = ("loss", "accuracy")
 SPLIT_PREFIXES = (("train", "train_"), ("validation", "val_"))
+# Columns of every record that are not curves of their own.
+BOOKKEEPING = ("epoch", "lr", "seconds", "examples_seen", "batch_losses")
 
 
 def history_frame(history: list[dict]) -> pd.DataFrame:
@@ -19,7 +21,8 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
 
 
 def curve_rows(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
-    """Epoch rows as (run, epoch, metric, split, value) rows: loss and accuracy, train and validation."""
+    """Epoch rows as (run, epoch, metric, split, value) rows: loss and accuracy, train and validation,
+    then every other number a run logged (``core.log_run``'s own metric names), each its own metric."""
     parts = []
     for metric in CURVE_METRICS:
         for split, prefix in SPLIT_PREFIXES:
@@ -28,6 +31,9 @@ def curve_rows(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
                 continue
             part = history[["epoch", column]].rename(columns={column: "value"}).dropna()
             parts.append(part.assign(run=run_id, metric=metric, split=split))
+    for column in other_metrics(history):
+        part = history[["epoch", column]].rename(columns={column: "value"}).dropna()
+        parts.append(part.assign(run=run_id, metric=column, split="logged"))
     if not parts:
         return pd.DataFrame(columns=["epoch", "value", "run", "metric", "split"])
     return pd.concat(parts, ignore_index=True)
@@ -37,3 +43,9 @@ def batch_loss_rows(run_id: str, history: list[dict], live: list | tuple = ()) -
     """(examples seen, running loss) points of every epoch, then the epoch under way (``live``)."""
     pairs = [pair for record in history for pair in record.get("batch_losses", [])] + list(live)
     return [{"run": run_id, "examples_seen": examples, "loss": loss} for examples, loss in pairs]
+
+
+def other_metrics(history: pd.DataFrame) -> list[str]:
+    """Numeric columns beyond loss, accuracy and the bookkeeping: metrics a user's loop logged by name."""
+    known = {prefix + metric for metric in CURVE_METRICS for _, prefix in SPLIT_PREFIXES} | set(BOOKKEEPING)
+    return [c for c in history.columns if c not in known and pd.api.types.is_numeric_dtype(history[c])]

@@ -53,11 +53,17 @@ def layer_graph(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
     previous = "input"
     for number, row in enumerate(layers.itertuples(index=False)):
         params = f"\\n{row.parameters:,} parameters" if row.parameters else ""
-        lines.append(f'  l{number} [label="{row.type} ({row.layer})\\n{row[2]}{params}"];')
+        label = _dot_text(f"{row.type} ({row.layer})")  # names may come from a graph on disk
+        lines.append(f'  l{number} [label="{label}\\n{_dot_text(row[2])}{params}"];')
         lines.append(f"  {previous} -> l{number};")
         previous = f"l{number}"
     lines.append("}")
     return "\n".join(lines)
+
+
+def _dot_text(text: str) -> str:
+    """Text safe inside a quoted Graphviz label."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
 
 def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> bytes:

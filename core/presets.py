@@ -61,6 +61,7 @@ TUTORIAL_MODELS = (
     "fashion-two-conv",
     "pytorch-example",
     "two-conv-fc3",
+    "pytorch-examples-mnist",
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in OUR_PRESETS} | {

@@ -39,6 +39,8 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 HISTORY_FILE = "history.jsonl"
 WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"  # a model whose code is not ours: its graph, run by ONNX Runtime (core.onnxmodel)
+MAX_ONNX_BYTES = 512 * 2**20
 PREDICTIONS_FILE = "predictions.npz"
 
 STATES = ("running", "completed", "failed", "cancelled")
@@ -123,20 +125,47 @@ class Run:
         except (SafetensorError, OSError, ValueError) as error:
             raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
 
+    @property
+    def model_file(self) -> Path:
+        """The file the dashboard runs the model from: the ONNX graph if there is one, else the weights."""
+        onnx = self.path / ONNX_FILE
+        return onnx if onnx.is_file() else self.path / WEIGHTS_FILE
+
     def weights_digest(self) -> str:
-        """SHA-256 of the weights file: what results computed from the weights are keyed by."""
-        path = self.path / WEIGHTS_FILE
+        """SHA-256 of the model file: what results computed from the model are keyed by."""
+        path = self.model_file
         if not path.is_file():
-            raise RunError(f"{WEIGHTS_FILE} is missing (no epoch finished)")
+            raise RunError(f"{path.name} is missing (no epoch finished)")
         try:
             with open(path, "rb") as handle:
                 return hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as error:
-            raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
+            raise RunError(f"{path.name} is unreadable ({error})") from None
+
+    def load_onnx_bytes(self) -> bytes:
+        path = self.path / ONNX_FILE
+        if not path.is_file():
+            raise RunError(f"{ONNX_FILE} is missing")
+        if path.stat().st_size > MAX_ONNX_BYTES:
+            raise RunError(f"{ONNX_FILE} is larger than {MAX_ONNX_BYTES // 2**20} MiB")
+        try:
+            return path.read_bytes()
+        except OSError as error:
+            raise RunError(f"{ONNX_FILE} is unreadable ({error})") from None
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
-        """The model with its best weights, in eval mode."""
+        """The model with its kept weights, in eval mode (an ONNX graph's, for a model whose code is not ours)."""
         from core.models import UnknownModelError, create_model
+
+        if (self.path / ONNX_FILE).is_file():
+            from core.onnxmodel import OnnxModel
+
+            try:
+                return OnnxModel(self.load_onnx_bytes()).eval()
+            except RunError:
+                raise
+            except Exception as error:  # onnxruntime raises its own types for a damaged graph
+                raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({str(error).splitlines()[0]})") from None
 
         try:
             model = create_model(self.config.model, num_classes=self.config.num_classes)
@@ -205,6 +234,9 @@ class Run:
     def write_history(self, records: list[dict]) -> None:
         # Rewritten whole each epoch (it is small), so a crash never leaves half a line.
         atomic_write_text(self.path / HISTORY_FILE, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+
+    def save_onnx(self, data: bytes) -> None:
+        atomic_write_with(self.path / ONNX_FILE, lambda handle: handle.write(data))
 
     def save_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
@@ -369,6 +401,7 @@ class RunSummary:
     best_val_accuracy: float | None = None
     test_accuracy: float | None = None
     created: str | None = None
+    origin: str = "trained"  # trained here, "import"ed, or logged from the user's loop ("log_run")
     error: str | None = None
 
 
@@ -444,6 +477,9 @@ def summarize(run: Run) -> RunSummary:
         summary.best_epoch = kept_epoch(history, config.keep_best_by, status.best_epoch)
         if summary.best_epoch is not None:
             summary.best_val_accuracy = next(r for r in history if r["epoch"] == summary.best_epoch).get("val_accuracy")
+        if summary.best_val_accuracy is None:  # a model trained elsewhere: its validation split, evaluated here
+            summary.best_val_accuracy = status.best_val_accuracy
+        summary.origin = config.source.get("kind", "imported") if config.imported else "trained"
     except RunError as error:
         summary.state = "unreadable"
         summary.error = str(error)

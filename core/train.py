@@ -285,7 +285,7 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
     model = state.model = create_model(config.model, info.num_classes).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(config, model)
     state.batches = math.ceil(len(labels) / config.batch_size)
-    schedule = make_schedule(config, optimizer, total_steps=config.epochs * state.batches)
+    schedule = make_schedule(config, optimizer, steps_per_epoch=state.batches)
     augment = make_augmentation(config, shuffle)
     hooks.on_start(state)
 
@@ -357,15 +357,20 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.O
         )
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adadelta":
+        return torch.optim.Adadelta(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """A per-step learning-rate schedule, or None."""
+def make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """A learning-rate schedule stepped after every batch, or None."""
+    total_steps = config.epochs * steps_per_epoch
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if config.schedule == "step":  # pytorch/examples' StepLR(step_size=1 epoch, gamma)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch, gamma=config.step_gamma)
     return None
 
 

@@ -31,10 +31,11 @@ from core.devices import use_threads
 from core.evaluate import Evaluation, split_predictions
 from core.modelcard import layer_table, onnx_bytes
 from core.models import MODELS, create_model
+from core.onnxmodel import onnx_layer_table
 from core.runs import (
     HISTORY_FILE,
+    ONNX_FILE,
     PREDICTIONS_FILE,
-    WEIGHTS_FILE,
     Predictions,
     Run,
     RunError,
@@ -152,7 +153,7 @@ def _model(run_path: str, mtime: float) -> torch.nn.Module:
 
 def run_model(run: Run) -> torch.nn.Module:
     """The run's model with its kept weights, shared by every session (read-only, eval mode); raises RunError."""
-    return _model(str(run.path), _mtime(run.path / WEIGHTS_FILE))
+    return _model(str(run.path), _mtime(run.model_file))
 
 
 @st.cache_data(show_spinner="Computing the validation split's predictions…", max_entries=16)
@@ -165,7 +166,7 @@ def run_split_predictions(run: Run, split: str) -> Predictions:
     """The test split's predictions (stored) or the validation split's (computed, cached)."""
     if split == "test":
         return run_predictions(run)
-    return _split_predictions(str(run.path), _mtime(run.path / WEIGHTS_FILE), split, str(default_data_dir()))
+    return _split_predictions(str(run.path), _mtime(run.model_file), split, str(default_data_dir()))
 
 
 @st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=16)
@@ -175,7 +176,7 @@ def label_issue_ranking(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
 
 def run_embedding(run: Run, method: str) -> np.ndarray:
     """N×2 map of the test images' features (kept in the run folder by core, and here in memory)."""
-    mtime = _mtime(run.path / WEIGHTS_FILE)
+    mtime = _mtime(run.model_file)
     return _embedding(str(run.path), mtime, run.config.dataset, str(default_data_dir()), method)
 
 
@@ -192,7 +193,7 @@ def _explanation(run_path: str, mtime: float, image: np.ndarray, probs: np.ndarr
 
 def run_explanation(run: Run, image: np.ndarray, probs: np.ndarray, label: int, method: str) -> Explanation:
     """Attribution maps of one image for its predicted class and its true class (or runner-up)."""
-    return _explanation(str(run.path), _mtime(run.path / WEIGHTS_FILE), image, probs, label, method)
+    return _explanation(str(run.path), _mtime(run.model_file), image, probs, label, method)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -202,9 +203,22 @@ def model_layers(model_name: str, num_classes: int) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _onnx(run_path: str, mtime: float, model_name: str) -> bytes:
+    run = Run(Path(run_path))
+    if run.model_file.name == ONNX_FILE:  # a model whose code is not ours is kept as ONNX already
+        return run.load_onnx_bytes()
     return onnx_bytes(_model(run_path, mtime), MODELS[model_name].input_shape)
 
 
 def run_onnx(run: Run) -> bytes:
     """The run's model with its weights as ONNX (a few seconds the first time)."""
-    return _onnx(str(run.path), _mtime(run.path / WEIGHTS_FILE), run.config.model)
+    return _onnx(str(run.path), _mtime(run.model_file), run.config.model)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _onnx_layers(run_path: str, mtime: float) -> pd.DataFrame:
+    return onnx_layer_table(Run(Path(run_path)).load_onnx_bytes())
+
+
+def run_onnx_layers(run: Run) -> pd.DataFrame:
+    """The operations of a run kept as an ONNX graph, with output shapes and parameters."""
+    return _onnx_layers(str(run.path), _mtime(run.model_file))

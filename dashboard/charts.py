@@ -84,7 +84,7 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
 def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) -> alt.Chart:
     """history: columns run, epoch, split (train/validation), value. Lines per run and split; the
     kept epoch of each run marked with a rule."""
-    title = "loss" if metric == "loss" else "accuracy"
+    title = metric.replace("_", " ")
     lines = (
         alt.Chart(history)
         .mark_line(point=True)

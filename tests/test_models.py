@@ -15,6 +15,7 @@ TUTORIAL_PARAMS = {
     "fashion-two-conv": 28_938,
     "pytorch-example": 21_840,
     "two-conv-fc3": 3_761_034,
+    "pytorch-examples-mnist": 1_199_882,
 }
 
 

@@ -375,7 +375,12 @@ def test_a_forged_lock_can_neither_point_outside_the_store_nor_signal_another_pr
 def test_the_server_listens_on_localhost_and_limits_uploads():
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] in ("localhost", "127.0.0.1")
-    assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
+    from core.external import MAX_UPLOAD_MIB
+
+    # The server's limit is the largest any form takes; the picture uploader keeps its own, smaller one.
+    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MIB
+    draw_page = (PROJECT_ROOT / "dashboard" / "app_pages" / "draw.py").read_text()
+    assert "max_upload_size=MAX_UPLOAD_BYTES // 2**20" in draw_page and MAX_UPLOAD_BYTES == 5 * 2**20
 
 
 ESCAPES = ["..", "../runs", "../../etc", "/etc", "/tmp", "a/../../b", "./good", "good/../good", "", "~"]

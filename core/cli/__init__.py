@@ -19,6 +19,7 @@ from core.cli import (
     embed,
     errors,
     evaluate,
+    importing,
     label_issues,
     models,
     predict,
@@ -34,7 +35,7 @@ from core.data import DataError
 from core.runs import RunError
 
 # In the order `python -m core --help` lists them.
-VERBS = (data, dataset, models, train, reproduce, seeds, runs, evaluate, curves, confusion, errors, saliency)
+VERBS = (data, dataset, models, train, importing, reproduce, seeds, runs, evaluate, curves, confusion, errors, saliency)
 VERBS += (label_issues, embed, compare, predict, card)
 
 

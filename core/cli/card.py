@@ -22,17 +22,23 @@ def register(commands) -> None:
 def run(args) -> int:
     from core.modelcard import layer_table, onnx_bytes
     from core.models import create_model
+    from core.onnxmodel import onnx_layer_table
+    from core.runs import ONNX_FILE
     from core.storage import atomic_write_bytes
 
     if args.model in MODELS:
         model, title, input_shape = create_model(args.model), args.model, MODELS[args.model].input_shape
+        layers, export = layer_table(model, input_shape), lambda: onnx_bytes(model, input_shape)
     else:
         run_folder = load_run(args.model, args.checkpoints)
-        model, title = run_folder.load_model(), f"{run_folder.id} ({run_folder.config.model})"
-        input_shape = MODELS[run_folder.config.model].input_shape
-    layers = layer_table(model, input_shape)
+        title = f"{run_folder.id} ({run_folder.config.model})"
+        if run_folder.model_file.name == ONNX_FILE:  # kept as a graph: its operations, and the file itself
+            layers, export = onnx_layer_table(run_folder.load_onnx_bytes()), run_folder.load_onnx_bytes
+        else:
+            model, input_shape = run_folder.load_model(), MODELS[run_folder.config.model].input_shape
+            layers, export = layer_table(model, input_shape), lambda: onnx_bytes(model, input_shape)
     if args.onnx:
-        atomic_write_bytes(args.onnx, onnx_bytes(model, input_shape))
+        atomic_write_bytes(args.onnx, export())
     if args.json:
         print(layers.to_json(orient="records", indent=2))
     else:

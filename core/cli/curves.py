@@ -23,7 +23,12 @@ def run(args) -> int:
         print_json({"run": run_folder.id, "kept_epoch": kept, "history": history})
         return 0
     if not history:
-        print(f"{run_folder.id} has no finished epoch yet")
+        why = (
+            "was made elsewhere without a training history"
+            if run_folder.config.imported
+            else "has no finished epoch yet"
+        )
+        print(f"{run_folder.id} {why}")
         return 0
     frame = history_frame(history)
     rows = [

@@ -14,7 +14,9 @@ def register(commands) -> None:
     saliency = commands.add_parser("saliency", help="attribution maps of one test image, written as a PNG")
     add_run(saliency)
     saliency.add_argument("index", type=int, help="the image's index in the test file")
-    saliency.add_argument("--method", choices=ATTRIBUTION_METHODS, default=ATTRIBUTION_METHODS[0])
+    saliency.add_argument(
+        "--method", choices=ATTRIBUTION_METHODS, help=f"default {ATTRIBUTION_METHODS[0]} (occlusion for an ONNX run)"
+    )
     saliency.add_argument("--output", type=Path, help="PNG file (default: saliency-RUN-INDEX.png)")
     add_json(saliency, "the classes, probabilities and the PNG's path")
     add_data_dir(saliency)
@@ -24,7 +26,7 @@ def register(commands) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from core.analysis import explain
+    from core.analysis import explain, methods_for
     from core.data import load_dataset
     from core.pictures import attribution_picture, side_by_side
     from core.storage import atomic_write_with
@@ -37,7 +39,11 @@ def run(args) -> int:
     row = int(rows[0])
     image = load_dataset(config.dataset, args.data_dir).test.images[args.index].numpy()
     probs, label = predictions.probs[row], int(predictions.labels[row])
-    explanation = explain(run_folder.load_model(), image, probs, label, config.mean, config.std, args.method)
+    model = run_folder.load_model()
+    method = args.method or methods_for(model)[0]
+    if method not in methods_for(model):
+        raise ConfigError(f"{run_folder.id} runs as an ONNX graph, without gradients: use --method occlusion")
+    explanation = explain(model, image, probs, label, config.mean, config.std, method)
     picture = side_by_side([attribution_picture(m, image, explanation.limit) for m in explanation.maps])
     output = args.output or Path(f"saliency-{run_folder.id}-{args.index}.png")
     atomic_write_with(output, lambda handle: picture.save(handle, format="PNG"))
@@ -52,7 +58,7 @@ def run(args) -> int:
                 "index": args.index,
                 "true": config.classes[label],
                 "maps": maps,
-                "method": args.method,
+                "method": method,
                 "png": str(output),
             }
         )
@@ -60,5 +66,5 @@ def run(args) -> int:
     print(f"{run_folder.id}, test image {args.index}: true {config.classes[label]}")
     for side, item in zip(("left", "right"), maps, strict=True):
         print(f"  {side}: for {item['role']} {item['class']} ({item['probability']:.1%})")
-    print(f"red pixels pushed towards the class, blue ones away ({args.method}); written to {output}")
+    print(f"red pixels pushed towards the class, blue ones away ({method}); written to {output}")
     return 0

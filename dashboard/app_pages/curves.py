@@ -15,13 +15,19 @@ def page() -> None:
     dataset = selected_dataset()
     table = runs_table()
     candidates = table[(table["dataset"] == dataset) & (table["epochs_done"] > 0)]["id"].tolist()
+    current = selected_run_id()
+    origin = table.set_index("id")["origin"].get(current)
+    if current not in candidates and origin not in (None, "trained"):
+        st.info(
+            f"{current} was made outside this project without a training history. Import one from TensorBoard "
+            "(`python -m core import ... --tensorboard LOGDIR`) or log it with `core.log_run`."
+        )
     if not candidates:
         st.info(
             "No run of this dataset has finished an epoch yet. Train one with:\n\n"
             f"```\npython -m core train --dataset {dataset} --preset quick\n```"
         )
         return
-    current = selected_run_id()
     default = [current] if current in candidates else candidates[:1]
     chosen = st.multiselect("Runs to compare", candidates, default=default, key="curves_runs")
     if not chosen:
@@ -45,7 +51,8 @@ def page() -> None:
     long = pd.concat([curve_rows(h["run"].iloc[0], h) for h in histories], ignore_index=True)
     kept_epochs = pd.DataFrame(kept)
 
-    metric = st.segmented_control("Metric", ["loss", "accuracy"], default="loss", key="curves_metric") or "loss"
+    metrics = list(dict.fromkeys(long["metric"])) or ["loss"]
+    metric = st.segmented_control("Metric", metrics, default=metrics[0], key="curves_metric") or metrics[0]
     st.altair_chart(charts.epoch_curves(long[long["metric"] == metric], metric, kept_epochs))
     st.caption(
         "Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation). "

@@ -62,6 +62,7 @@ def page() -> None:
             upload = st.file_uploader(
                 f"An image ({', '.join(ACCEPTED_FORMATS)}; at most {MAX_UPLOAD_BYTES // 2**20} MiB)",
                 type=UPLOAD_TYPES,
+                max_upload_size=MAX_UPLOAD_BYTES // 2**20,
                 key="draw_upload",
             )
     data, origin = (upload.getvalue(), f"the upload {upload.name}") if upload is not None else (drawn, "the drawing")

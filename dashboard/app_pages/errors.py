@@ -5,12 +5,12 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core.analysis import ATTRIBUTION_METHODS
+from core.analysis import methods_for
 from core.evaluate import select_predictions
 from core.pictures import attribution_picture
 from core.runs import RunError
 from dashboard import charts
-from dashboard.cached import run_explanation
+from dashboard.cached import run_explanation, run_model
 from dashboard.gallery import tile
 from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
@@ -33,15 +33,18 @@ SORT_LABELS = {
 def saliency(run, image, probs, label: int, class_names) -> None:
     """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
     st.markdown("**Where did it look?** Red pixels pushed towards the class, blue ones away from it.")
+    try:
+        methods = methods_for(run_model(run))
+    except RunError as error:
+        st.warning(f"{run.id}: {error}")
+        return
+    if st.session_state.get("errors_attribution") not in methods:
+        st.session_state.pop("errors_attribution", None)
     method = (
         st.segmented_control(
-            "Attribution",
-            ATTRIBUTION_METHODS,
-            format_func=METHOD_LABELS.get,
-            default=ATTRIBUTION_METHODS[0],
-            key="errors_attribution",
+            "Attribution", methods, format_func=METHOD_LABELS.get, default=methods[0], key="errors_attribution"
         )
-        or ATTRIBUTION_METHODS[0]
+        or methods[0]
     )
     try:
         explanation = run_explanation(run, image, probs, label, method)
@@ -54,7 +57,14 @@ def saliency(run, image, probs, label: int, class_names) -> None:
     ):
         title = f"for {role}: {class_names[target]} ({probs[target]:.0%})"
         column.image(attribution_picture(values, image, explanation.limit), caption=title, output_format="PNG")
-    columns[2].caption(METHOD_HELP[method] + f"  CLI: `python -m core saliency {run.id} INDEX --method {method}`.")
+    note = (
+        ""
+        if len(methods) > 1
+        else " This run is an ONNX graph (its code isn't ours), so only Occlusion can explain it."
+    )
+    columns[2].caption(
+        METHOD_HELP[method] + note + f"  CLI: `python -m core saliency {run.id} INDEX --method {method}`."
+    )
 
 
 def page() -> None:

@@ -4,10 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from core.augment import describe_augmentation
+from core.data import DataError, get_dataset_info
 from core.modelcard import layer_graph
 from core.models import MODELS
-from core.runs import RunError
-from dashboard.cached import model_layers, run_onnx
+from core.runs import ONNX_FILE, RunError
+from dashboard.cached import model_layers, run_onnx, run_onnx_layers
 from dashboard.widgets import selected_run
 
 
@@ -26,6 +27,50 @@ def shape_story(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
     return story + "."
 
 
+def describe_source(config) -> str:
+    """Where an imported or logged model came from, in words (shown as plain text: it is read from disk)."""
+    source = config.source
+    if source.get("kind") == "log_run":
+        return f"Logged from your own training loop with core.log_run; outputs read as {source.get('output', '?')}."
+    parts = [f"Imported from {source.get('weights', '?')}"]
+    if source.get("code"):
+        parts.append(f"with your class {source['code']}")
+    return (
+        " ".join(parts)
+        + f" (SHA-256 {str(source.get('weights_sha256', '?'))[:12]}…); outputs read as "
+        + str(source.get("output", "?"))
+        + f"; inputs standardised with mean {config.mean:g}, std {config.std:g}."
+    )
+
+
+def header(run, config) -> tuple[pd.DataFrame, tuple[int, int, int]] | None:
+    """The model's name, size and story; returns its layer table and input shape (None after a warning)."""
+    if run.model_file.name == ONNX_FILE:
+        layers = run_onnx_layers(run)
+        input_shape = get_dataset_info(config.dataset).input_shape
+        st.text(f"{config.model} · {int(layers['parameters'].sum()):,} parameters · an ONNX graph, run by ONNX Runtime")
+        st.text(describe_source(config))
+        return layers, input_shape
+    if config.model not in MODELS:
+        st.warning("This run names a model this version doesn't know.")
+        st.text(f"Model: {config.model}")
+        return None
+    spec = MODELS[config.model]
+    layers = model_layers(config.model, config.num_classes)
+    total = int(layers["parameters"].sum())
+    st.markdown(f"**{config.model}** · {total:,} parameters · {spec.description}")  # a registered name
+    if config.imported:
+        st.text(describe_source(config))
+    else:
+        if spec.recipe.source:
+            st.caption(f"Recipe: {spec.recipe.source}")
+        st.caption(
+            f"This run: {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} at {config.lr:g}, "
+            f"augmentation: {describe_augmentation(config)}."
+        )
+    return layers, spec.input_shape
+
+
 def page() -> None:
     st.title("Model card")
     run = selected_run()
@@ -33,25 +78,14 @@ def page() -> None:
         return
     try:
         config = run.config
-    except RunError as error:
+        found = header(run, config)
+    except (RunError, DataError) as error:
         st.warning(f"{run.id}: {error}")
         return
-    if config.model not in MODELS:
-        st.warning(f"{run.id} names a model this version doesn't know: {config.model!r}.")
+    if found is None:
         return
-    spec = MODELS[config.model]
-    layers = model_layers(config.model, config.num_classes)
-    total = int(layers["parameters"].sum())
-    st.markdown(
-        f"**{config.model}** · {total:,} parameters · {spec.description}"
-    )  # a registered name, not text from disk
-    if spec.recipe.source:
-        st.caption(f"Recipe: {spec.recipe.source}")
-    st.caption(
-        f"This run: {config.epochs} epochs, batch {config.batch_size}, {config.optimizer} at {config.lr:g}, "
-        f"augmentation: {describe_augmentation(config)}."
-    )
-    st.caption(shape_story(layers, spec.input_shape) + f"  CLI: `python -m core card {run.id}`.")
+    layers, input_shape = found
+    st.caption(shape_story(layers, input_shape) + f"  CLI: `python -m core card {run.id}`.")
 
     left, right = st.columns([3, 2])
     with left:
@@ -75,7 +109,7 @@ def page() -> None:
             help="The model with this run's weights; the batch size is free. Exported when you click.",
         )
     with right:
-        st.graphviz_chart(layer_graph(layers, spec.input_shape))
+        st.graphviz_chart(layer_graph(layers, input_shape))
 
 
 page()

@@ -16,6 +16,7 @@ COLUMNS = [
     "best_val_accuracy",
     "test_accuracy",
     "created",
+    "origin",
     "error",
 ]
 
@@ -67,6 +68,7 @@ def page() -> None:
             "best_val_accuracy": st.column_config.NumberColumn("Best val acc", format="percent"),
             "test_accuracy": st.column_config.NumberColumn("Test acc", format="percent"),
             "created": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
+            "origin": st.column_config.TextColumn("Origin", help="trained here, imported, or logged from your loop"),
             "error": st.column_config.TextColumn("Reason", width="large"),
         },
     )

@@ -1,0 +1,85 @@
+"""``python -m core import``: a model trained elsewhere (your own class and your own .pt) as a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.cli.common import add_checkpoints, add_data_dir, add_json, print_json
+from core.data import DATASETS
+from core.models import MODELS
+
+
+def register(commands) -> None:
+    imported = commands.add_parser(
+        "import",
+        help="a model trained elsewhere as a run: its weights, its architecture (your code or a registered one)",
+        description="Weights are read without running code (safetensors, or torch.load(weights_only=True)); "
+        "your class runs here only, and the run keeps an ONNX graph, so the dashboard never runs your code.",
+    )
+    imported.add_argument("--dataset", choices=list(DATASETS), required=True)
+    imported.add_argument("--weights", type=Path, required=True, help="a state_dict (.pt, .pth) or .safetensors")
+    imported.add_argument("--code", help="your nn.Module: path/to/file.py:ClassName")
+    imported.add_argument("--code-args", help="keyword arguments for the class, as JSON")
+    imported.add_argument("--model", help=f"a registered architecture instead: {', '.join(MODELS)}")
+    imported.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
+    imported.add_argument(
+        "--normalize",
+        nargs=2,
+        type=float,
+        metavar=("MEAN", "STD"),
+        help="how your inputs were standardised (default: the dataset's mean and std, as the tutorials do)",
+    )
+    imported.add_argument("--tensorboard", type=Path, help="a TensorBoard log folder: its scalars become the history")
+    imported.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="FIELD=TAG",
+        help="which TensorBoard tag is which "
+        "history field, e.g. val_loss=Loss/val (repeatable; default: matched by name)",
+    )
+    add_json(imported)
+    add_data_dir(imported)
+    add_checkpoints(imported)
+    imported.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from core.external import import_model
+
+    history = None
+    if args.tensorboard:
+        from core.tensorboard import history_from_tensorboard, parse_tags
+
+        history = history_from_tensorboard(args.tensorboard, parse_tags(args.tag))
+    run_folder = import_model(
+        args.dataset,
+        args.weights,
+        code=args.code,
+        code_args=args.code_args,
+        model_name=args.model,
+        run_id=args.run_id,
+        normalize=tuple(args.normalize) if args.normalize else None,
+        checkpoints=args.checkpoints,
+        data_dir=args.data_dir,
+        history=history,
+    )
+    status, config = run_folder.status(), run_folder.config
+    if args.json:
+        print_json(
+            {
+                "run": run_folder.id,
+                "path": str(run_folder.path),
+                "test_accuracy": status.test_accuracy,
+                "val_accuracy": status.best_val_accuracy,
+                "source": config.source,
+            }
+        )
+        return 0
+    images = len(run_folder.load_predictions().labels)
+    print(
+        f"{run_folder.id}: test accuracy {status.test_accuracy:.2%} ({round(status.test_accuracy * images):,} of "
+        f"{images:,}), validation {status.best_val_accuracy:.2%}; outputs read as {config.source['output']}"
+    )
+    print(run_folder.path)
+    return 0

@@ -1,0 +1,298 @@
+"""Your own model: weights from a file, an architecture from your own code, stored as a normal run.
+
+    python -m core import --dataset mnist --weights mnist_cnn.pt --code main.py:Net
+    python -m core import --dataset mnist --weights weights.safetensors --model two-conv-dropout
+
+Weights are read without running code: safetensors, or a state_dict through
+``torch.load(weights_only=True)`` and nothing else. The user's class runs only here, in the command
+the user typed naming its file; what the run keeps is code-free (``core.onnxmodel``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import uuid
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.config import ConfigError, RunConfig
+from core.data import DatasetSplits, load_dataset
+from core.evaluate import evaluate_loss_accuracy, store_test_predictions
+from core.models import count_params
+from core.onnxmodel import export_with_features
+from core.runs import Run, create_run, now_iso
+
+MAX_WEIGHTS_BYTES = 2 * 2**30  # a state_dict larger than this is not an MNIST-family model
+# The dashboard's import form takes at most this (also server.maxUploadSize in .streamlit/config.toml):
+# the largest registered model's weights are 15 MB.
+MAX_UPLOAD_MIB = 64
+
+
+class ImportProblem(ConfigError):
+    """Weights, code or outputs that can't become a run; the message says which and why (exit 2)."""
+
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors by name from a .safetensors file or a state_dict saved by torch.save (weights only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportProblem(f"{path} is not a file")
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ImportProblem(f"{path} is {path.stat().st_size / 2**30:.1f} GiB; weights are at most 2 GiB here")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    return _read_torch_state_dict(path)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(path.read_bytes())
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ImportProblem(f"{path.name} is not a readable safetensors file ({error})") from None
+
+
+def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    # PyTorch's SECURITY.md: weights_only=True is "secure to our knowledge"; this variable would
+    # silently turn it off, so it is refused rather than obeyed.
+    if os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "").strip() not in ("", "0"):
+        raise ImportProblem(
+            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set, which would let torch.load run code from the file; unset it"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols; the outcome is what counts
+            value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, … for what it refuses
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise ImportProblem(
+                f"{path.name} holds more than tensors, so it is not read (it may be a whole pickled model, "
+                "and unpickling it could run code). Save the weights alone: "
+                "torch.save(model.state_dict(), 'model.pt')"
+            ) from None
+        raise ImportProblem(f"{path.name} is not a readable torch file ({first})") from None
+    if isinstance(value, dict) and isinstance(value.get("state_dict"), dict):
+        value = value["state_dict"]  # a checkpoint dict that wraps the state_dict
+    if not isinstance(value, dict) or not value or not all(isinstance(t, torch.Tensor) for t in value.values()):
+        raise ImportProblem(
+            f"{path.name} is not a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), …)"
+        )
+    return value
+
+
+def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+    """Load ``weights`` into ``model``: by name when the names agree, else by order and shape.
+
+    Tutorial scripts name layers ``conv1``, ``fc1``; a registry model names them ``0``, ``3``. When the
+    names differ but the tensors line up one to one, they are matched in order; the first pair that
+    disagrees is named with both shapes.
+    """
+    expected = model.state_dict()
+    if set(expected) == set(weights):
+        pairs = [(name, name) for name in expected]
+    elif len(expected) == len(weights):
+        pairs = list(zip(expected, weights, strict=True))
+    else:
+        raise ImportProblem(
+            f"the weights hold {len(weights)} tensors, the architecture {len(expected)} "
+            f"(weights: {', '.join(list(weights)[:4])}…; architecture: {', '.join(list(expected)[:4])}…)"
+        )
+    for ours, theirs in pairs:
+        if expected[ours].shape != weights[theirs].shape:
+            raise ImportProblem(
+                f"layer {ours!r} does not fit: the architecture has shape {tuple(expected[ours].shape)}, "
+                f"the weights' {theirs!r} has {tuple(weights[theirs].shape)}"
+            )
+    model.load_state_dict({ours: weights[theirs].to(expected[ours].dtype) for ours, theirs in pairs})
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# --- the user's own class ------------------------------------------------------------------------
+
+
+def load_user_class(spec: str, arguments: str | None = None) -> nn.Module:
+    """``path/to/main.py:Net`` → an instance of Net (``arguments``: JSON keyword arguments).
+
+    This runs the file's top level, as ``python main.py`` would up to its ``__main__`` guard: the one
+    place the project runs a user's code, in the command the user typed.
+    """
+    file_name, _, class_name = spec.rpartition(":")
+    if not file_name or not class_name:
+        raise ImportProblem(f"--code takes FILE:CLASS, e.g. main.py:Net (got {spec!r})")
+    path = Path(file_name)
+    if not path.is_file():
+        raise ImportProblem(f"--code: {path} does not exist")
+    try:
+        keywords = json.loads(arguments) if arguments else {}
+    except json.JSONDecodeError as error:
+        raise ImportProblem(f"--code-args is not JSON ({error.msg})") from None
+    if not isinstance(keywords, dict):
+        raise ImportProblem("--code-args must be a JSON object of keyword arguments, e.g. '{\"width\": 64}'")
+    module = _import_file(path)
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ImportProblem(f"{path.name} has no nn.Module class {class_name!r}")
+    try:
+        return cls(**keywords)
+    except Exception as error:
+        raise ImportProblem(f"{class_name}(**{keywords}) raised {type(error).__name__}: {error}") from None
+
+
+def _import_file(path: Path):
+    name = f"_user_model_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # its own imports of files beside it
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as error:  # its top level may raise anything, SystemExit included
+        raise ImportProblem(f"importing {path.name} raised {type(error).__name__}: {error}") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+# --- what the model answers ----------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def check_outputs(model: nn.Module, data: DatasetSplits, mean: float, std: float) -> str:
+    """Run a few images through; refuse outputs that aren't N × classes. Returns "logits" or "log_probs"."""
+    info = data.info
+    images = data.val.images[:8].unsqueeze(1).float() / 255.0
+    try:
+        output = model.eval()((images - mean) / std)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ImportProblem(
+            f"the model can't take {info.title} images ({len(images)} × {' × '.join(map(str, info.input_shape))}): "
+            f"{type(error).__name__}: {first}"
+        ) from None
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (len(images), info.num_classes):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ImportProblem(f"the model's output is {shape}; expected N × {info.num_classes} class scores")
+    # Log-probabilities (log_softmax, as the tutorials end) exponentiate to rows that sum to 1.
+    sums = output.float().exp().sum(dim=1)
+    return "log_probs" if bool(((sums - 1).abs() < 1e-3).all()) and bool((output <= 1e-6).all()) else "logits"
+
+
+# --- the run it becomes ----------------------------------------------------------------------------
+
+
+def import_model(
+    dataset: str,
+    weights: Path,
+    *,
+    code: str | None = None,
+    code_args: str | None = None,
+    model_name: str | None = None,
+    run_id: str | None = None,
+    normalize: tuple[float, float] | None = None,
+    checkpoints: Path | None = None,
+    data_dir: Path | None = None,
+    history: list[dict] | None = None,
+) -> Run:
+    """A trained model as a completed run: weights read safely, fitted to the architecture, evaluated on the
+    validation and test splits, kept code-free. Nothing is left in the store when anything fails."""
+    if (code is None) == (model_name is None):
+        raise ImportProblem("give --code FILE:CLASS (your own class) or --model NAME (a registered one), not both")
+    data = load_dataset(dataset, data_dir)
+    state_dict = read_state_dict(weights)
+    model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
+    fit_state_dict(model, state_dict)
+    source = {
+        "kind": "import",
+        "weights": Path(weights).name,
+        "weights_sha256": file_sha256(Path(weights)),
+        "code": f"{Path(code.rpartition(':')[0]).name}:{code.rpartition(':')[2]}" if code else None,
+    }
+    name = model_name or code.rpartition(":")[2]
+    config = external_config(data, model, name, source, normalize, epochs=max(1, len(history or [])))
+    run = create_run(config, checkpoints, run_id=run_id)
+    try:
+        run.write_status("running", started=now_iso(), error=None)
+        if history:
+            run.write_history(history)
+        keep_model(run, model, data, registered=model_name is not None)
+    except BaseException:
+        shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written stays in the store
+        raise
+    return run
+
+
+def external_config(
+    data: DatasetSplits,
+    model: nn.Module,
+    name: str,
+    source: dict,
+    normalize: tuple[float, float] | None,
+    epochs: int = 1,
+) -> RunConfig:
+    """The config of a run this project did not train: the dataset's classes, the inputs' mean and std,
+    where the model came from and whether it answers in logits or log-probabilities."""
+    info = data.info
+    mean, std = normalize or (info.mean, info.std)
+    output = check_outputs(model, data, mean, std)
+    config = RunConfig(
+        dataset=info.name,
+        model=name,
+        epochs=epochs,
+        classes=info.classes,
+        mean=float(mean),
+        std=float(std),
+        num_params=count_params(model),
+        source={**{key: value for key, value in source.items() if value is not None}, "output": output},
+    )
+    try:
+        config.check_values()
+    except ConfigError as error:
+        raise ImportProblem(str(error)) from None
+    return config
+
+
+def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool) -> float:
+    """Store the model the code-free way, its validation and test results, and mark the run completed."""
+    model = model.eval()
+    config = run.config
+    run.save_state_dict(model.state_dict())
+    if not registered:
+        run.save_onnx(export_with_features(model, data.info.input_shape))
+    val_loss, val_accuracy, _ = evaluate_loss_accuracy(model, data.val.images, data.val.labels, config.mean, config.std)
+    test_accuracy = store_test_predictions(run, model, data)
+    history = run.history()
+    run.write_status(
+        "completed",
+        best_epoch=history[-1]["epoch"] if history else None,  # the model given is the last epoch's
+        best_val_loss=val_loss,
+        best_val_accuracy=val_accuracy,
+        test_accuracy=test_accuracy,
+        finished=now_iso(),
+    )
+    return test_accuracy
+
+
+def _registered(name: str, num_classes: int) -> nn.Module:
+    from core.models import UnknownModelError, create_model
+
+    try:
+        return create_model(name, num_classes)
+    except UnknownModelError as error:
+        raise ImportProblem(str(error)) from None

@@ -1,0 +1,142 @@
+"""Models this project did not define, kept as an ONNX graph and run by ONNX Runtime: no Python from disk.
+
+A user's own ``nn.Module`` runs once, in the command that imports it (``python -m core import --code``)
+or in their own training loop (``core.log_run``). There it is exported with two outputs: the logits
+and the input of its classifier layer (found by tracing the forward pass), so that the embedding
+map needs no code either. Reading the run back (``OnnxModel``) loads only that graph.
+
+What a graph can't do is give gradients: saliency for these runs uses Occlusion, a perturbation
+method that needs only forward passes (``OnnxModel.differentiable`` is False).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+OUTPUTS = ("logits", "features")
+
+
+def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.Linear:
+    """The last nn.Linear the forward pass calls: the layer that turns features into class scores.
+
+    Found by running the model once with hooks on every Linear, so it is forward order that counts,
+    not the order in which the class happened to register its layers.
+    """
+    called: list[nn.Linear] = []
+    hooks = [
+        module.register_forward_hook(lambda module, _inputs, _output: called.append(module))
+        for module in model.modules()
+        if isinstance(module, nn.Linear)
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not called:
+        raise ValueError("the model calls no nn.Linear layer, so there is no classifier layer to read features from")
+    return called[-1]
+
+
+class _WithFeatures(nn.Module):
+    """The model's output, and what its classifier layer was given (flattened): the two graph outputs."""
+
+    def __init__(self, model: nn.Module, classifier: nn.Linear):
+        super().__init__()
+        self.model = model
+        self.captured: torch.Tensor | None = None
+        self.hook = classifier.register_forward_hook(self._capture)
+
+    def _capture(self, _module, inputs, _output) -> None:
+        self.captured = inputs[0]
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.model(images)
+        return output, self.captured.flatten(1)
+
+
+def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) -> bytes:
+    """The model as ONNX with outputs ``logits`` and ``features`` and a free batch size (seconds)."""
+    model = model.eval()
+    wrapper = _WithFeatures(model, find_classifier(model, input_shape)).eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's progress chatter
+            program = torch.onnx.export(
+                wrapper,
+                (torch.zeros(1, *input_shape),),
+                dynamo=True,
+                input_names=["image"],
+                output_names=list(OUTPUTS),
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                verbose=False,
+            )
+    finally:
+        wrapper.hook.remove()
+    buffer = io.BytesIO()
+    program.save(buffer)
+    return buffer.getvalue()
+
+
+class OnnxModel(nn.Module):
+    """An ONNX graph behind the nn.Module interface the pages use: ``model(images)`` gives the logits.
+
+    ``feature_tap`` is called with the graph's features output on every forward pass, so a forward
+    hook on it sees what the classifier layer saw, as on any registered model's classifier.
+    """
+
+    differentiable = False  # gradients don't flow through ONNX Runtime
+
+    def __init__(self, data: bytes):
+        super().__init__()
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # as many as torch is allowed here
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        names = [output.name for output in self.session.get_outputs()]
+        if names[: len(OUTPUTS)] != list(OUTPUTS):
+            raise ValueError(f"the graph's outputs are {names}, expected {list(OUTPUTS)}")
+        self.input_name = self.session.get_inputs()[0].name
+        self.feature_tap = nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = np.ascontiguousarray(images.detach().float().cpu().numpy())
+        logits, features = self.session.run(list(OUTPUTS), {self.input_name: pixels})
+        self.feature_tap(torch.from_numpy(features))
+        return torch.from_numpy(logits).to(images.device)
+
+
+def onnx_layer_table(data: bytes) -> pd.DataFrame:
+    """The graph's operations in order, with output shapes and parameters: the model card of an ONNX run."""
+    import onnx
+
+    proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
+    shapes = {value.name: _shape(value) for value in [*proto.graph.value_info, *proto.graph.output]}
+    weights = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+    # Weights are the floating-point initializers; integer ones are shapes and axes.
+    sizes = {init.name: int(np.prod(init.dims)) for init in proto.graph.initializer if init.data_type in weights}
+    rows = [
+        {
+            "layer": node.name or f"{node.op_type}_{number}",
+            "type": node.op_type,
+            "output shape": shapes.get(node.output[0], "") if node.output else "",
+            "parameters": sum(sizes.get(name, 0) for name in node.input),
+        }
+        for number, node in enumerate(proto.graph.node)
+    ]
+    return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+
+
+def _shape(value) -> str:
+    """An ONNX value's shape without its batch dimension, as the layer table writes shapes ("64 × 7 × 7")."""
+    dims = [dim.dim_value if dim.HasField("dim_value") else "?" for dim in value.type.tensor_type.shape.dim]
+    return " × ".join(str(dim) for dim in dims[1:])

@@ -1,0 +1,166 @@
+"""Log from your own training loop: three lines, and the dashboard shows your run.
+
+    import core
+    with core.log_run(dataset="mnist", name="my-net", config={"lr": 0.01}) as run:
+        for epoch in range(1, epochs + 1):
+            ...  # your own loop; run.log_batch(loss.item(), examples=len(data)) if you like
+            run.log_epoch(epoch, train_loss=..., val_loss=..., train_accuracy=..., val_accuracy=...)
+        run.finish(model)  # evaluates validation and test, keeps the weights and a code-free copy
+
+While the loop runs, the run is *running*, with a heartbeat from a background thread, so its curves
+update live in the dashboard; an exception in the block marks it *failed* with the error, Ctrl-C
+*cancelled*, and a process killed hard shows as *interrupted* (the run store's usual rules).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from torch import nn
+
+from core.config import ConfigError
+from core.data import load_dataset
+from core.external import check_outputs, keep_model
+from core.models import count_params
+from core.runs import Run, create_run, now_iso
+
+HEARTBEAT_EVERY_S = 5.0
+
+
+class RunLog:
+    """The handle ``log_run`` gives: log epochs and batches, then ``finish(model)``."""
+
+    def __init__(self, run: Run, data, registered: bool = False):
+        self.run, self.data, self.registered = run, data, registered
+        self.history: list[dict] = []
+        self.batch_losses: list[list[float]] = []  # [examples seen, loss] since the last epoch
+        self.examples_seen = 0
+        self.finished = False  # finish(model) ran
+        self.closed = False  # the with block ended: no more heartbeats
+        self._lock = threading.Lock()
+
+    def log_batch(self, loss: float, examples: int | None = None) -> None:
+        """One training batch's loss; ``examples``: how many images it held (the curve's x axis)."""
+        loss = _number("loss", loss)
+        with self._lock:
+            self.examples_seen += int(examples) if examples else 1
+            self.batch_losses.append([self.examples_seen, loss])
+
+    def log_epoch(self, epoch: int, **metrics: float) -> None:
+        """One epoch's figures: train_loss, val_loss, train_accuracy, val_accuracy (fractions), lr, seconds,
+        or any other name you like (kept, and plotted on the curves page)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise ConfigError(f"epoch must be a whole number from 1 (got {epoch!r})")
+        record = {"epoch": epoch, **{name: _number(name, value) for name, value in metrics.items()}}
+        with self._lock:
+            record.update(examples_seen=self.examples_seen, batch_losses=self.batch_losses)
+            self.history = [r for r in self.history if r["epoch"] != epoch] + [record]
+            self.history.sort(key=lambda r: r["epoch"])
+            self.batch_losses = []
+            self.run.write_history(self.history)
+            self.run.write_status("running", epoch=epoch, batch=0, batches=None, batch_losses=[])
+
+    def finish(self, model: nn.Module) -> float:
+        """Evaluate ``model`` on the validation and test splits, keep it, mark the run completed; the test accuracy."""
+        config = self.run.config
+        output = check_outputs(model, self.data, config.mean, config.std)
+        with self._lock:
+            self.run.write_config(
+                dataclasses.replace(
+                    config,
+                    model=type(model).__name__,
+                    num_params=count_params(model),
+                    epochs=max(1, len(self.history)),
+                    source={**config.source, "output": output},
+                )
+            )
+            accuracy = keep_model(self.run, model, self.data, registered=self.registered)
+            self.finished = True
+        return accuracy
+
+    def heartbeat(self) -> None:
+        with self._lock:
+            if not (self.finished or self.closed):
+                self.run.write_status("running", batch_losses=self.batch_losses[-500:])
+
+    def close(self, state: str | None, error: str | None = None) -> None:
+        """The block ended: no more heartbeats; record ``state`` (None: leave the status as finish wrote it)."""
+        with self._lock:
+            self.closed = True
+            if state is not None:
+                self.run.write_status(state, error=error, finished=now_iso())
+
+
+@contextlib.contextmanager
+def log_run(
+    dataset: str,
+    name: str | None = None,
+    config: dict | None = None,
+    checkpoints: Path | None = None,
+    data_dir: Path | None = None,
+) -> Iterator[RunLog]:
+    """A run of your own loop in the run store (``checkpoints``, default ``checkpoints/``); see the module."""
+    data = load_dataset(dataset, data_dir)
+    source = {"kind": "log_run", "hyperparameters": dict(config or {})}
+    run = create_run(_config(data, source), checkpoints, run_id=name)
+    log = RunLog(run, data)
+    run.write_status("running", started=now_iso(), error=None)
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(log, stop), name=f"heartbeat {run.id}", daemon=True)
+    beat.start()
+    try:
+        yield log
+    except KeyboardInterrupt:
+        log.close("cancelled", "interrupted by the user (Ctrl-C)")
+        raise
+    except BaseException as error:
+        log.close("failed", f"{type(error).__name__}: {error}")
+        raise
+    else:
+        log.close(None if log.finished else "completed")  # without finish(): the curves alone
+    finally:
+        stop.set()
+        beat.join(timeout=HEARTBEAT_EVERY_S)
+
+
+def _config(data, source: dict):
+    """The run's config before the model is known: the dataset's; the model's name and output come at finish."""
+    from core.config import RunConfig
+
+    info = data.info
+    config = RunConfig(dataset=info.name, model="your model", classes=info.classes, mean=info.mean, std=info.std)
+    config.source = source
+    if not _plain(source["hyperparameters"]):
+        raise ConfigError("config must be a dict of names to numbers, texts or booleans (it is kept as JSON)")
+    return config
+
+
+def _plain(values: dict) -> bool:
+    """Names to JSON scalars (finite numbers): what config.json can hold and a page can show as text."""
+    for key, value in values.items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, str | bool | int | float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+    return True
+
+
+def _beat(log: RunLog, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_EVERY_S):
+        with contextlib.suppress(OSError):  # a full disk must not kill the user's loop from this thread
+            log.heartbeat()
+
+
+def _number(name: str, value) -> float:
+    try:
+        number = float(value.item() if hasattr(value, "item") else value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number (got {value!r})") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} is {number}: not a finite number")
+    return number

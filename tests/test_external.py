@@ -1,0 +1,329 @@
+"""Your own model and your own loop: import with your class or a registered one, log_run, and every refusal.
+
+Real child processes for the command line (the user's code runs there, as it would for a user) and
+small synthetic data the tests make themselves.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.cli import main
+from core.data import PROJECT_ROOT, load_dataset
+from core.external import fit_state_dict, read_state_dict
+from core.models import create_model
+from core.runs import list_runs, load_run, pid_alive
+from tests.conftest import write_idx_dataset
+
+# A user's own class. Its head is registered before the layer that feeds it, so registration order
+# would pick the wrong layer; forward order picks ``head`` (32 inputs).
+USER_CODE = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class TinyNet(nn.Module):
+    def __init__(self, width=8):
+        super().__init__()
+        self.conv = nn.Conv2d(1, width, 3, padding=1)
+        self.head = nn.Linear(32, 10)
+        self.hidden = nn.Linear(width * 14 * 14, 32)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2).flatten(1)
+        return F.log_softmax(self.head(F.relu(self.hidden(x))), dim=1)
+
+
+if __name__ == "__main__":
+    raise SystemExit("importing must not run the script's main part")
+"""
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def user_class(folder: Path):
+    """The user's module, imported the way their own script would."""
+    sys.path.insert(0, str(folder))
+    try:
+        import importlib
+
+        module = importlib.import_module("user_model")
+        return importlib.reload(module).TinyNet
+    finally:
+        sys.path.remove(str(folder))
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    """Synthetic MNIST files, the user's code, and weights it trained (a few steps) and saved with torch.save."""
+    root = tmp_path_factory.mktemp("user")
+    # Some wrong labels, so that no model is perfect and an accuracy comparison means something.
+    write_idx_dataset(root / "data", "mnist", train_count=600, test_count=200, label_noise=0.15)
+    (root / "code").mkdir()
+    (root / "code" / "user_model.py").write_text(USER_CODE)
+    net = user_class(root / "code")()
+    data = load_dataset("mnist", root / "data")
+    images = ((data.train.images.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    for _ in range(30):
+        batch = torch.randint(0, len(images), (64,))
+        optimizer.zero_grad()
+        torch.nn.functional.nll_loss(net(images[batch]), data.train.labels[batch]).backward()
+        optimizer.step()
+    torch.save(net.state_dict(), root / "mnist_cnn.pt")
+    return root
+
+
+def store_args(root: Path) -> list[str]:
+    return ["--data-dir", str(root / "data"), "--checkpoints", str(root / "runs")]
+
+
+@pytest.fixture(scope="module")
+def imported(user_files):
+    """The user's class and weights imported through the real command; its code file then deleted."""
+    root = user_files
+    code = root / "code" / "user_model.py"
+    args = ["--dataset", "mnist", "--weights", str(root / "mnist_cnn.pt"), "--code", f"{code}:TinyNet"]
+    result = cli("import", *args, "--run-id", "mine", "--json", *store_args(root))
+    assert result.returncode == 0, result.stderr
+    return root, json.loads(result.stdout)
+
+
+def test_an_import_reports_what_the_users_own_evaluation_gives(imported):
+    root, shown = imported
+    net = user_class(root / "code")()
+    net.load_state_dict(torch.load(root / "mnist_cnn.pt", weights_only=True))
+    data = load_dataset("mnist", root / "data")
+    with torch.no_grad():
+        output = net.eval()(((data.test.images.float() / 255 - 0.1307) / 0.3081).unsqueeze(1))
+    correct = int((output.argmax(1) == data.test.labels).sum())  # what the user's own test() counts
+    assert round(shown["test_accuracy"] * len(data.test)) == correct
+    assert 0.3 * len(data.test) < correct < len(data.test), "better than chance, not perfect: a real comparison"
+    run = load_run("mine", root / "runs")
+    assert run.config.source["output"] == "log_probs" and run.config.source["code"] == "user_model.py:TinyNet"
+    assert (
+        run.config.source["weights_sha256"]
+        == __import__("hashlib").sha256((root / "mnist_cnn.pt").read_bytes()).hexdigest()
+    )
+    assert run.status().state == "completed" and run.history() == []
+
+
+def test_the_imported_run_needs_no_code(imported, capsys):
+    """With the user's file gone, the model loads from its ONNX graph; the embedding reads the forward-order head."""
+    from core.analysis import classifier_of, penultimate_features
+
+    root, _ = imported
+    (root / "code" / "user_model.py").rename(root / "code" / "user_model.py.gone")
+    try:
+        run = load_run("mine", root / "runs")
+        model = run.load_model()
+        assert type(model).__name__ == "OnnxModel" and not model.differentiable
+        data = load_dataset("mnist", root / "data")
+        features = penultimate_features(model, classifier_of(run, model), data.test.images[:5], 0.1307, 0.3081)
+        assert features.shape == (5, 32)  # the head's input, not the registration-order last Linear's
+        logits = torch.from_numpy(np.log(run.load_predictions().probs[:5]))
+        again = torch.log_softmax(model(((data.test.images[:5].float() / 255 - 0.1307) / 0.3081).unsqueeze(1)), 1)
+        assert torch.allclose(again, logits, atol=1e-4)
+        store = ["--checkpoints", str(root / "runs")]
+        for argv in (["curves", "mine"], ["confusion", "mine"], ["errors", "mine"], ["card", "mine"]):
+            assert main([*argv, *store]) == 0, capsys.readouterr().err
+        assert "without a training history" in capsys.readouterr().out
+        png = root / "saliency.png"
+        assert main(["saliency", "mine", "3", "--output", str(png), *store, "--data-dir", str(root / "data")]) == 0
+        assert "(occlusion)" in capsys.readouterr().out and png.stat().st_size > 0
+        assert main(["saliency", "mine", "3", "--method", "saliency", *store, "--data-dir", str(root / "data")]) == 2
+        assert "--method occlusion" in capsys.readouterr().err
+    finally:
+        (root / "code" / "user_model.py.gone").rename(root / "code" / "user_model.py")
+
+
+def test_a_hostile_pickle_never_runs(user_files, tmp_path):
+    sentinel = tmp_path / "ran"
+    hostile = tmp_path / "weights.pt"
+    payload = (
+        "import pickle, os\nclass Bomb:\n    def __reduce__(self):\n"
+        f"        return (os.system, ('touch {sentinel}',))\n"
+        f"pickle.dump({{'conv.weight': Bomb()}}, open({str(hostile)!r}, 'wb'))\n"
+    )
+    subprocess.run([sys.executable, "-c", payload], check=True)
+    code = f"{user_files / 'code' / 'user_model.py'}:TinyNet"
+    args = ["--dataset", "mnist", "--weights", str(hostile), "--code", code, "--checkpoints", str(tmp_path / "runs")]
+    result = cli("import", *args, "--data-dir", str(user_files / "data"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "holds more than tensors" in result.stderr
+    assert not sentinel.exists() and list_runs(tmp_path / "runs") == []
+
+
+ODD_MODEL = """
+import torch.nn as nn
+
+
+class Odd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear({inputs}, {outputs})
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+"""
+
+
+def odd_model(tmp_path: Path, inputs: int, outputs: int) -> tuple[str, Path]:
+    """A class that flattens its input into one Linear layer, and zero weights for it."""
+    (tmp_path / "odd.py").write_text(ODD_MODEL.format(inputs=inputs, outputs=outputs))
+    weights = tmp_path / "odd.pt"
+    torch.save({"fc.weight": torch.zeros(outputs, inputs), "fc.bias": torch.zeros(outputs)}, weights)
+    return f"{tmp_path / 'odd.py'}:Odd", weights
+
+
+def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str, Path, list[str], dict]:
+    """(--code, --weights, more arguments, environment) for one kind of bad input."""
+    code, weights = user_files / "code" / "user_model.py", user_files / "mnist_cnn.pt"
+    spec = f"{code}:TinyNet"
+    if problem == "missing-code":
+        return f"{tmp_path / 'nope.py'}:TinyNet", weights, [], {}
+    if problem == "raising-code":
+        (tmp_path / "broken.py").write_text("1 / 0\n")
+        return f"{tmp_path / 'broken.py'}:TinyNet", weights, [], {}
+    if problem == "not-a-module":
+        (tmp_path / "helper.py").write_text("class Helper:\n    pass\n")
+        return f"{tmp_path / 'helper.py'}:Helper", weights, [], {}
+    if problem == "wrong-output":
+        return (*odd_model(tmp_path, 784, 3), [], {})
+    if problem == "wrong-size":  # a model for 32×32 pictures
+        return (*odd_model(tmp_path, 32 * 32, 10), [], {})
+    if problem == "other-weights":
+        state = torch.load(weights, weights_only=True)
+        torch.save({**state, "conv.weight": torch.zeros(4, 1, 5, 5)}, tmp_path / "other.pt")
+        return spec, tmp_path / "other.pt", [], {}
+    if problem == "whole-model":
+        save_whole = (
+            f"import sys, torch; sys.path.insert(0, {str(code.parent)!r}); from user_model import TinyNet; "
+            f"torch.save(TinyNet(), {str(tmp_path / 'whole.pt')!r})"
+        )
+        subprocess.run([sys.executable, "-c", save_whole], check=True)
+        return spec, tmp_path / "whole.pt", [], {}
+    if problem == "forced-pickle":
+        return spec, weights, [], {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    return spec, weights, ["--code-args", "{width: 8"], {}  # bad-args
+
+
+@pytest.mark.parametrize(
+    ("problem", "fragment"),
+    [
+        ("missing-code", "does not exist"),
+        ("raising-code", "importing broken.py raised ZeroDivisionError"),
+        ("not-a-module", "has no nn.Module class 'Helper'"),
+        ("wrong-output", "the model's output is (8, 3); expected N × 10"),
+        ("wrong-size", "can't take MNIST digits images"),
+        ("other-weights", "layer 'conv.weight' does not fit"),
+        ("whole-model", "holds more than tensors"),
+        ("forced-pickle", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"),
+        ("bad-args", "--code-args is not JSON"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_nothing(user_files, tmp_path, problem, fragment):
+    spec, weights, extra, env = problem_inputs(problem, user_files, tmp_path)
+    paths = ["--data-dir", str(user_files / "data"), "--checkpoints", str(tmp_path / "runs")]
+    result = cli("import", "--dataset", "mnist", "--weights", str(weights), "--code", spec, *extra, *paths, env=env)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_registered_architecture_by_name_and_by_order(tmp_path):
+    """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    twin = create_model("pytorch-examples-mnist")
+    fit_state_dict(twin, {name: torch.randn_like(value) for name, value in twin.state_dict().items()})
+    target = create_model("two-conv-dropout")
+    renamed = {f"layer{i}": torch.randn_like(v) for i, v in enumerate(target.state_dict().values())}
+    fit_state_dict(target, renamed)
+    assert torch.equal(target.state_dict()["0.weight"], renamed["layer0"])
+    with pytest.raises(ValueError, match="the weights hold 2 tensors, the architecture 8"):
+        fit_state_dict(target, {"a": torch.zeros(1), "b": torch.zeros(1)})
+    path = tmp_path / "w.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({name: value.contiguous() for name, value in twin.state_dict().items()}, path)
+    assert set(read_state_dict(path)) == set(twin.state_dict())
+
+
+LOOP = """
+import sys, time
+import torch
+sys.path.insert(0, {project!r})
+import core
+from core.data import load_dataset
+
+data = load_dataset("mnist", {data!r})
+model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+with core.log_run(dataset="mnist", name={name!r}, config={{"lr": 0.1}}, checkpoints={runs!r}, data_dir={data!r}) as run:
+    for epoch in (1, 2):
+        run.log_batch(1.0 / epoch, examples=64)
+        run.log_epoch(epoch, train_loss=1.0 / epoch, val_accuracy=0.5 + epoch / 10, sharpness=epoch * 2.0)
+    if {mode!r} == "raise":
+        raise RuntimeError("my loop broke")
+    if {mode!r} == "hang":
+        print("ready", flush=True)
+        time.sleep(600)
+    print(run.finish(model))
+"""
+
+
+def run_loop(root: Path, name: str, mode: str) -> subprocess.Popen:
+    script = LOOP.format(
+        project=str(PROJECT_ROOT), data=str(root / "data"), runs=str(root / "runs"), name=name, mode=mode
+    )
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_log_run_from_a_users_loop(user_files, capsys):
+    process = run_loop(user_files, "looped", "finish")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    run = load_run("looped", user_files / "runs")
+    assert run.status().state == "completed" and run.status().test_accuracy == pytest.approx(float(out.strip()))
+    assert [record["epoch"] for record in run.history()] == [1, 2]
+    assert run.history()[1]["sharpness"] == 4.0 and run.config.source["hyperparameters"] == {"lr": 0.1}
+    assert run.config.model == "Sequential" and run.load_model().differentiable is False
+    assert main(["curves", "looped", "--json", "--checkpoints", str(user_files / "runs")]) == 0
+    assert json.loads(capsys.readouterr().out)["kept_epoch"] == 2
+
+
+def test_log_run_marks_an_exception_failed_and_a_kill_interrupted(user_files):
+    failing = run_loop(user_files, "broken-loop", "raise")
+    _, err = failing.communicate(timeout=300)
+    assert failing.returncode != 0 and "my loop broke" in err
+    status = load_run("broken-loop", user_files / "runs").status()
+    assert status.state == "failed" and status.error == "RuntimeError: my loop broke"
+
+    hanging = run_loop(user_files, "killed-loop", "hang")
+    assert hanging.stdout.readline().strip() == "ready"
+    assert load_run("killed-loop", user_files / "runs").status().state == "running"
+    os.kill(hanging.pid, signal.SIGKILL)
+    hanging.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while pid_alive(hanging.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run = load_run("killed-loop", user_files / "runs")
+    assert run.status().state == "interrupted" and len(run.history()) == 2
