@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -94,18 +95,22 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return value
 
 
-def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor], file_order: bool = True) -> None:
     """Load ``weights`` into ``model``: by name when the names agree, else by order and shape.
 
     Tutorial scripts name layers ``conv1``, ``fc1``; a registry model names them ``0``, ``3``. When the
-    names differ but the tensors line up one to one, they are matched in order; the first pair that
-    disagrees is named with both shapes.
+    names differ but the tensors line up one to one, they are matched in order: the file's own order
+    (torch.save keeps the model's), or for a file that doesn't keep one (safetensors sorts its names)
+    both sides in natural name order. The first pair that disagrees is named with both shapes.
     """
     expected = model.state_dict()
     if set(expected) == set(weights):
         pairs = [(name, name) for name in expected]
     elif len(expected) == len(weights):
-        pairs = list(zip(expected, weights, strict=True))
+        ours, theirs = list(expected), list(weights)
+        if not file_order:
+            ours, theirs = sorted(ours, key=_natural), sorted(theirs, key=_natural)
+        pairs = list(zip(ours, theirs, strict=True))
     else:
         raise ImportProblem(
             f"the weights hold {len(weights)} tensors, the architecture {len(expected)} "
@@ -118,6 +123,11 @@ def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:
                 f"the weights' {theirs!r} has {tuple(weights[theirs].shape)}"
             )
     model.load_state_dict({ours: weights[theirs].to(expected[ours].dtype) for ours, theirs in pairs})
+
+
+def _natural(name: str) -> list:
+    """Sort key that puts layer2 before layer10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def file_sha256(path: Path) -> str:
@@ -217,7 +227,7 @@ def import_model(
     data = load_dataset(dataset, data_dir)
     state_dict = read_state_dict(weights)
     model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
-    fit_state_dict(model, state_dict)
+    fit_state_dict(model, state_dict, file_order=Path(weights).suffix != ".safetensors")
     source = {
         "kind": "import",
         "weights": Path(weights).name,

@@ -327,3 +327,63 @@ def test_log_run_marks_an_exception_failed_and_a_kill_interrupted(user_files):
         time.sleep(0.1)
     run = load_run("killed-loop", user_files / "runs")
     assert run.status().state == "interrupted" and len(run.history()) == 2
+
+
+def test_a_registered_architecture_imports_from_the_command_line(user_files, tmp_path, capsys):
+    """--model: a tutorial's layer names (conv1, conv2, fc) in a safetensors file, matched to the registry's."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = create_model("fashion-two-conv")
+    names = [f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc") for kind in ("weight", "bias")]
+    renamed = {name: value.contiguous() for name, value in zip(names, model.state_dict().values(), strict=True)}
+    save_file(renamed, tmp_path / "weights.safetensors")
+    paths = ["--data-dir", str(user_files / "data"), "--checkpoints", str(tmp_path / "runs")]
+    argv = ["import", "--dataset", "mnist", "--weights", str(tmp_path / "weights.safetensors"), "--model"]
+    assert main([*argv, "fashion-two-conv", "--run-id", "registered", *paths]) == 0, capsys.readouterr().err
+    run = load_run("registered", tmp_path / "runs")
+    assert run.model_file.name == "model.safetensors" and getattr(run.load_model(), "differentiable", True)
+    assert run.config.source["output"] == "logits" and run.config.imported
+    assert torch.equal(run.load_model().state_dict()["0.weight"], model.state_dict()["0.weight"])
+
+
+@pytest.mark.parametrize("entry", [e for e in __import__("dashboard.pages").pages.PAGES], ids=lambda e: e.file)
+def test_every_page_shows_an_imported_run_with_its_code_gone(imported, monkeypatch, entry):
+    from streamlit.testing.v1 import AppTest
+
+    root, _ = imported
+    code = root / "code" / "user_model.py"
+    monkeypatch.setenv("DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(root / "runs"))
+    code.rename(code.with_suffix(".gone"))
+    try:
+        at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+        at.query_params["dataset"], at.query_params["run"] = "mnist", "mine"
+        at.run()
+        at.switch_page(entry.script)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="run").value == "mine"
+        if entry.file == "errors.py":
+            assert at.get("segmented_control")[0].options == ["Occlusion"]
+            assert any("only Occlusion can explain it" in caption.value for caption in at.caption)
+        if entry.file == "model_card.py":
+            assert any("Imported from mnist_cnn.pt with your class user_model.py:TinyNet" in t.value for t in at.text)
+    finally:
+        code.with_suffix(".gone").rename(code)
+
+
+def test_the_import_page_says_what_it_needs(imported, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    root, _ = imported
+    monkeypatch.setenv("DATA_DIR", str(root / "data"))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(root / "runs"))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/import_model.py")
+    at.run()
+    assert not at.exception
+    assert any("--code main.py:Net" in caption.value for caption in at.caption)
+    at.button[0].click().run()  # Import without a file
+    assert any("Choose a weights file first" in error.value for error in at.error)
