@@ -3,8 +3,9 @@
 Read with TensorBoard's own event reader. Tags become history fields by name — a tag naming a loss
 and the training split (``Loss/train``, ``train_loss``) is ``train_loss``; ``val``/``valid`` makes it
 the validation split; ``acc`` makes it an accuracy — or as ``--tag val_loss=Loss/val`` says. Other
-tags are kept under their own names, and an accuracy logged in percent becomes a fraction. The epochs are the steps of the sparsest matched series (a
-value logged once an epoch); a denser series (a loss logged every batch) is averaged over each epoch.
+tags are kept under their own names, and an accuracy logged in percent becomes a fraction. The
+epochs are the steps of the sparsest matched series (a value logged once an epoch); a denser series
+(a loss logged every batch) is averaged over each epoch.
 """
 
 from __future__ import annotations
