@@ -216,3 +216,34 @@ def test_five_sessions_get_the_errors_page_while_a_job_trains(browser, tmp_path,
                 time.sleep(0.2)
             for page in pages:
                 page.context.close()
+
+
+def test_every_page_shows_an_imported_model_whose_code_is_gone(browser, tmp_path):
+    """A user's own class imported (it runs once, here), its file deleted, then every page in a real browser."""
+    from core.external import import_model
+    from tests.conftest import write_idx_dataset
+    from tests.test_external import USER_CODE
+
+    data_dir, checkpoints = tmp_path / "data", tmp_path / "runs"
+    write_idx_dataset(data_dir, "mnist", train_count=400, test_count=100, label_noise=0.15)
+    code = tmp_path / "user_model.py"
+    code.write_text(USER_CODE)
+    namespace: dict = {}
+    exec(compile(USER_CODE, str(code), "exec"), namespace)  # the user's class, to save its weights
+    torch = namespace["torch"]
+    torch.save(namespace["TinyNet"]().state_dict(), tmp_path / "mnist_cnn.pt")
+    import_model(
+        "mnist", tmp_path / "mnist_cnn.pt", code=f"{code}:TinyNet", run_id="imported", checkpoints=checkpoints,
+        data_dir=data_dir,
+    )  # fmt: skip
+    code.unlink()
+    with serve(data_dir, checkpoints) as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(f"{address}/?dataset=mnist&run=imported")
+        wait_for_page(page, "Runs")
+        for entry in PAGES:
+            page.get_by_test_id("stSidebarNav").get_by_text(entry.title, exact=True).click()
+            wait_for_page(page, entry.heading)
+            assert page.get_by_test_id("stException").count() == 0, f"exception on {entry.title}"
+            page.screenshot(path=str(SCREENSHOTS / f"imported-{entry.url_path or 'runs'}.png"), full_page=True)
+        page.close()

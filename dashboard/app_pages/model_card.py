@@ -20,7 +20,7 @@ def shape_story(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
         if len(dims) == 3 and dims[1] != sides[-1]:
             sides.append(dims[1])
     story = "Resolution " + " → ".join(sides)
-    flatten = [i for i, kind in enumerate(layers["type"]) if kind == "Flatten"]
+    flatten = [i for i, kind in enumerate(layers["type"]) if kind in ("Flatten", "Reshape")]  # Reshape: ONNX
     if flatten and flatten[0] > 0 and len(shapes[flatten[0] - 1]) == 3:
         before = layers["output shape"].iloc[flatten[0] - 1]
         story += f"; the Flatten turns {before} into {int(shapes[flatten[0]][0]):,} inputs"
