@@ -22,7 +22,7 @@ def test_defaults_are_valid():
         ({"model": "nope"}, "unknown model 'nope'; choose one of: mlp"),
         ({"dataset": "cifar"}, "unknown dataset 'cifar'; choose one of: mnist, fashion-mnist"),
         ({"optimizer": "lbfgs"}, "choose one of: sgd, adam, adamw"),
-        ({"schedule": "step"}, "choose one of: none, onecycle, cosine"),
+        ({"schedule": "linear"}, "choose one of: none, onecycle, cosine, step"),
         ({"train_subset": 0}, "train_subset"),
         ({"threads": 0}, "threads"),
         ({"epochs": True}, "epochs"),

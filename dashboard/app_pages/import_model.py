@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.config import ConfigError
-from core.data import DataError, get_dataset_info
+from core.data import DataError, get_dataset_info, is_present
 from core.external import MAX_UPLOAD_MIB, import_model
 from core.models import MODELS
 from core.runs import RunError
@@ -72,6 +72,9 @@ def page() -> None:
         "Your own nn.Module class goes through the command line, which runs your code once and keeps an ONNX "
         "graph: `python -m core import --dataset mnist --weights mnist_cnn.pt --code main.py:Net`."
     )
+    if not is_present(dataset):
+        st.info(f"{info.title} is not fetched yet, and a model is evaluated on it: `python -m core data fetch`.")
+        return
     import_form(dataset)
 
 
