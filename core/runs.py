@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
@@ -33,14 +34,21 @@ from safetensors.torch import save as save_safetensors
 
 from core.config import ConfigError, RunConfig
 from core.data import PROJECT_ROOT
-from core.storage import atomic_write_json, atomic_write_text, atomic_write_with
+from core.storage import UnsafeFile, atomic_write_json, atomic_write_text, atomic_write_with, read_regular_file
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 HISTORY_FILE = "history.jsonl"
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"  # a model whose code is not ours: its graph, run by ONNX Runtime (core.onnxmodel)
+
+# What each file may weigh: far above what the project writes, far below what would hurt a reader.
+MAX_JSON_BYTES = 2**20  # config.json, status.json: a few kB (status with a live epoch's batch losses: < 100 kB)
+MAX_HISTORY_BYTES = 32 * 2**20  # 1,000 epochs with a batch loss every 50 batches is about 2 MB
+MAX_WEIGHTS_BYTES = 2**30  # the largest registered model is 15 MB
 MAX_ONNX_BYTES = 512 * 2**20
+MAX_PREDICTIONS_BYTES = 256 * 2**20  # on disk; 10,000 images × 10 classes compress to about 300 kB
+MAX_PREDICTION_ARRAY_BYTES = 512 * 2**20  # one array once inflated: 10 million images × 10 classes, float32
 PREDICTIONS_FILE = "predictions.npz"
 
 STATES = ("running", "completed", "failed", "cancelled")
@@ -99,17 +107,20 @@ class Run:
         return kept_epoch(self.history(), self.config.keep_best_by, self.status().best_epoch)
 
     def history(self) -> list[dict]:
-        path = self.path / HISTORY_FILE
-        if not path.exists():
+        try:
+            text = _read_text(self.path / HISTORY_FILE, MAX_HISTORY_BYTES)
+        except FileNotFoundError:
             return []
         records = []
-        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise RunError(f"{HISTORY_FILE} line {number} is not JSON ({error.msg})") from None
+            except RecursionError:
+                raise RunError(f"{HISTORY_FILE} line {number} is nested too deeply") from None
             problem = epoch_record_problem(record)
             if problem:
                 raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
@@ -117,12 +128,10 @@ class Run:
         return records
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
-        path = self.path / WEIGHTS_FILE
-        if not path.is_file():
-            raise RunError(f"{WEIGHTS_FILE} is missing (no epoch finished)")
+        data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing="no epoch finished")
         try:
-            return load_safetensors(path.read_bytes())
-        except (SafetensorError, OSError, ValueError) as error:
+            return load_safetensors(data)
+        except (SafetensorError, ValueError) as error:
             raise RunError(f"{WEIGHTS_FILE} is unreadable ({error})") from None
 
     @property
@@ -134,24 +143,11 @@ class Run:
     def weights_digest(self) -> str:
         """SHA-256 of the model file: what results computed from the model are keyed by."""
         path = self.model_file
-        if not path.is_file():
-            raise RunError(f"{path.name} is missing (no epoch finished)")
-        try:
-            with open(path, "rb") as handle:
-                return hashlib.file_digest(handle, "sha256").hexdigest()
-        except OSError as error:
-            raise RunError(f"{path.name} is unreadable ({error})") from None
+        cap = MAX_ONNX_BYTES if path.name == ONNX_FILE else MAX_WEIGHTS_BYTES
+        return hashlib.sha256(_read_capped(path, cap, missing="no epoch finished")).hexdigest()
 
     def load_onnx_bytes(self) -> bytes:
-        path = self.path / ONNX_FILE
-        if not path.is_file():
-            raise RunError(f"{ONNX_FILE} is missing")
-        if path.stat().st_size > MAX_ONNX_BYTES:
-            raise RunError(f"{ONNX_FILE} is larger than {MAX_ONNX_BYTES // 2**20} MiB")
-        try:
-            return path.read_bytes()
-        except OSError as error:
-            raise RunError(f"{ONNX_FILE} is unreadable ({error})") from None
+        return _read_capped(self.path / ONNX_FILE, MAX_ONNX_BYTES)
 
     def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The model with its kept weights, in eval mode (an ONNX graph's, for a model whose code is not ours)."""
@@ -180,16 +176,10 @@ class Run:
         return model.to(device, memory_format=torch.channels_last).eval()
 
     def load_predictions(self) -> Predictions:
-        path = self.path / PREDICTIONS_FILE
-        if not path.is_file():
-            raise RunError(f"{PREDICTIONS_FILE} is missing (run `python -m core evaluate {self.id}`)")
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in ("probs", "labels", "indices")}
-        except KeyError as error:
-            raise RunError(f"{PREDICTIONS_FILE} has no array {error}") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise RunError(f"{PREDICTIONS_FILE} is unreadable ({error})") from None
+        data = _read_capped(
+            self.path / PREDICTIONS_FILE, MAX_PREDICTIONS_BYTES, missing=f"run `python -m core evaluate {self.id}`"
+        )
+        arrays = read_npz_arrays(data, ("probs", "labels", "indices"), PREDICTIONS_FILE)
         probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
         num_classes = self.config.num_classes
         if probs.ndim != 2 or probs.shape[1] != num_classes or labels.shape != (len(probs),):
@@ -205,6 +195,12 @@ class Run:
             or labels.max(initial=0) >= num_classes
         ):
             raise RunError(f"{PREDICTIONS_FILE} has labels outside 0–{num_classes - 1}")
+        if len(labels) == 0:
+            raise RunError(f"{PREDICTIONS_FILE} holds no predictions")
+        if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0:
+            raise RunError(f"{PREDICTIONS_FILE} has negative image indices")  # they would pick images from the end
+        if not np.isfinite(probs).all() or probs.min() < 0:
+            raise RunError(f"{PREDICTIONS_FILE} has probabilities that are not finite numbers from 0")
         return Predictions(probs.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
 
     # --- writing ------------------------------------------------------------------
@@ -257,13 +253,14 @@ class Run:
     # --- helpers ------------------------------------------------------------------
 
     def _read_json(self, name: str) -> dict:
-        path = self.path / name
-        if not path.is_file():
-            raise RunError(f"{name} is missing")
         try:
-            value = json.loads(_read_text(path))
+            value = json.loads(_read_text(self.path / name, MAX_JSON_BYTES))
+        except FileNotFoundError:
+            raise RunError(f"{name} is missing") from None
         except json.JSONDecodeError as error:
             raise RunError(f"{name} is not valid JSON ({error.msg} at line {error.lineno})") from None
+        except RecursionError:
+            raise RunError(f"{name} is nested too deeply to be a record") from None
         if not isinstance(value, dict):
             raise RunError(f"{name} is not a JSON object")
         return value
@@ -496,11 +493,67 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
     return sorted(summaries, key=lambda s: (s.created or "", s.id), reverse=True)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, cap: int) -> str:
+    """A run file's text; FileNotFoundError when it is missing, RunError when it can't be used."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunError(f"{path.name} is unreadable ({error})") from None
+        return read_regular_file(path, cap).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path.name} is not UTF-8 text") from None
+    except UnsafeFile as error:
+        raise RunError(str(error)) from None
+    except (PermissionError, IsADirectoryError) as error:
+        raise RunError(f"{path.name} is unreadable ({error.strerror})") from None
+
+
+def _read_capped(path: Path, cap: int, missing: str = "") -> bytes:
+    """A run file's bytes, or RunError saying it is missing (and what to do), not regular, or too large."""
+    try:
+        return read_regular_file(path, cap)
+    except FileNotFoundError:
+        raise RunError(f"{path.name} is missing" + (f" ({missing})" if missing else "")) from None
+    except UnsafeFile as error:
+        raise RunError(str(error)) from None
+    except OSError as error:
+        raise RunError(f"{path.name} is unreadable ({error.strerror})") from None
+
+
+def read_npz_arrays(data: bytes, names: tuple[str, ...], file_name: str) -> dict[str, np.ndarray]:
+    """Numeric arrays from an .npz, each member's header checked before a byte of it is inflated.
+
+    A zip bomb inflates to gigabytes, and an array header can claim any shape: the inflated size,
+    the dtype (numbers only, no objects) and the shape's size are checked against the caps first.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            arrays = {}
+            for name in names:
+                try:
+                    member = archive.getinfo(f"{name}.npy")
+                except KeyError:
+                    raise RunError(f"{file_name} has no array '{name}'") from None
+                if member.file_size > MAX_PREDICTION_ARRAY_BYTES:
+                    raise RunError(f"{file_name}: '{name}' inflates to {member.file_size / 2**20:.0f} MiB")
+                with archive.open(member) as handle:
+                    arrays[name] = _read_npy(handle, name, file_name)
+            return arrays
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise RunError(f"{file_name} is unreadable ({error})") from None
+
+
+def _read_npy(handle, name: str, file_name: str) -> np.ndarray:
+    version = np.lib.format.read_magic(handle)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise RunError(f"{file_name}: '{name}' is in .npy format {version}, not 1.0 or 2.0")
+    shape, fortran, dtype = readers[version](handle)
+    if dtype.kind not in "biuf" or dtype.hasobject:
+        raise RunError(f"{file_name}: '{name}' holds {dtype}, not numbers")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_PREDICTION_ARRAY_BYTES:
+        raise RunError(f"{file_name}: '{name}' claims a shape of {shape}, over the limit")
+    array = np.frombuffer(handle.read(int(np.prod(shape)) * dtype.itemsize), dtype=dtype)
+    if array.size != int(np.prod(shape)):
+        raise RunError(f"{file_name}: '{name}' is cut short")
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _is_gone(status: RunStatus) -> bool:

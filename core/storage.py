@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,3 +61,32 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class UnsafeFile(ValueError):
+    """A file that is not a regular file, or larger than its cap; the message says which."""
+
+
+def read_regular_file(path: Path, cap: int) -> bytes:
+    """The bytes of a regular file of at most ``cap`` bytes.
+
+    A FIFO would block a reader forever and a link to /dev/zero would fill the memory: only regular files
+    (after following links) are read, opened without blocking, and never more than ``cap`` bytes.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except OSError as error:
+        raise UnsafeFile(f"{path.name} can't be opened ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFile(f"{path.name} is not a regular file")
+        if info.st_size > cap:
+            raise UnsafeFile(f"{path.name} is {info.st_size / 2**20:.1f} MiB, over its limit of {cap / 2**20:g} MiB")
+        data = handle.read(cap + 1)
+    if len(data) > cap:  # it grew while being read
+        raise UnsafeFile(f"{path.name} is over its limit of {cap / 2**20:g} MiB")
+    return data

@@ -80,7 +80,7 @@ def test_run_ids_are_unique(tmp_path):
         (lambda run: (run.path / STATUS_FILE).unlink(), "status.json is missing"),
         (lambda run: (run.path / STATUS_FILE).write_text('{"state": "exploded"}'), "unknown state"),
         (lambda run: (run.path / "history.jsonl").write_text('{"epoch": 1}\nnot json\n'), "line 2 is not JSON"),
-        (lambda run: (run.path / "config.json").write_bytes(b"\xff\xfe\x00"), "config.json is unreadable"),
+        (lambda run: (run.path / "config.json").write_bytes(b"\xff\xfe\x00"), "config.json is not UTF-8 text"),
     ],
 )
 def test_a_corrupt_run_is_listed_with_its_error_and_the_others_are_unaffected(tmp_path, damage, fragment):
@@ -129,7 +129,7 @@ def test_pickled_predictions_are_never_unpickled(tmp_path):
         labels=np.zeros(1, dtype=int),
         indices=np.arange(1),
     )
-    with pytest.raises(RunError, match="unreadable"):
+    with pytest.raises(RunError, match="not numbers"):
         run.load_predictions()
 
 
