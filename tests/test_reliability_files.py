@@ -1,0 +1,183 @@
+"""One odd file in a run folder makes that run unreadable with its reason — never a hang, an exhausted
+memory or a crash of the listing, the CLI or a page. Each case here hung, exhausted or crashed before."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.cli import main
+from core.data import PROJECT_ROOT
+from core.runs import HISTORY_FILE, PREDICTIONS_FILE, STATUS_FILE, WEIGHTS_FILE, RunError, list_runs, load_run
+from tests.test_runs import completed_run
+
+APP = str(PROJECT_ROOT / "dashboard" / "app.py")
+
+
+def fifo(path):
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def link_to_dev_zero(path):
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/zero")
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def zip_bomb(path):
+    """4 MB on disk that inflates to 512 MB and more: zeros compress almost to nothing."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (150_000_000, 1)})
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("probs.npy", "w", force_zip64=True) as member,
+    ):
+        member.write(header.getvalue())
+        chunk = bytes(2**24)
+        for _ in range(36):  # 600 MB of zeros
+            member.write(chunk)
+
+
+def lying_header(path):
+    """A header that claims 37 GiB; a naive reader allocates before it notices the data is missing."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 10)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("probs.npy", header.getvalue() + bytes(64))
+
+
+def predictions(**changes):
+    def write(path):
+        arrays = {
+            "probs": np.full((6, 10), 0.1, dtype=np.float32),
+            "labels": np.arange(6) % 10,
+            "indices": np.arange(6),
+            **changes,
+        }
+        path.write_bytes(npz_bytes(**arrays))
+
+    return write
+
+
+DAMAGE = {
+    "history is a FIFO": (HISTORY_FILE, fifo, "not a regular file"),
+    "status is a FIFO": (STATUS_FILE, fifo, "not a regular file"),
+    "history links to /dev/zero": (HISTORY_FILE, link_to_dev_zero, "not a regular file"),
+    "weights link to /dev/zero": (WEIGHTS_FILE, link_to_dev_zero, "not a regular file"),
+    "config nested 100,000 deep": ("config.json", lambda p: p.write_text(nested(100_000)), "nested too deeply"),
+    "status nested 100,000 deep": (STATUS_FILE, lambda p: p.write_text(nested(100_000)), "nested too deeply"),
+    "history nested 100,000 deep": (HISTORY_FILE, lambda p: p.write_text(nested(100_000)), "nested too deeply"),
+    "a 40 MB history": (HISTORY_FILE, lambda p: p.write_bytes(b"\n" * (40 * 2**20)), "over its limit"),
+    "created is a number": ("config.json", "created", 5, "created must be a date"),
+    "epochs is a word": ("config.json", "epochs", "two", "epochs must be a whole number"),
+    "classes is a number": ("config.json", "classes", 10, "classes must be a list of names"),
+    "model is a list": ("config.json", "model", ["a"], "model must be a name"),
+    "mean is text": ("config.json", "mean", "x", "mean must be a finite number"),
+    "test accuracy is text": (STATUS_FILE, "test_accuracy", "99%", "test_accuracy is '99%', not a number"),
+    "a val_loss of 'a'": (HISTORY_FILE, lambda p: p.write_text('{"epoch": 1, "val_loss": "a"}\n'), "val_loss is 'a'"),
+    "a zip bomb of predictions": (PREDICTIONS_FILE, zip_bomb, "inflates to"),
+    "a header claiming 37 GiB": (PREDICTIONS_FILE, lying_header, "claims a shape"),
+    "negative image indices": (PREDICTIONS_FILE, predictions(indices=-np.arange(1, 7)), "negative image indices"),
+    "NaN probabilities": (PREDICTIONS_FILE, predictions(probs=np.full((6, 10), np.nan, np.float32)), "not finite"),
+    "no predictions at all": (
+        PREDICTIONS_FILE,
+        predictions(probs=np.zeros((0, 10), np.float32), labels=np.zeros(0, int), indices=np.zeros(0, int)),
+        "holds no predictions",
+    ),
+}
+
+
+def damage(run, case: str) -> str:
+    """Damage ``run`` as the case says; return the fragment its reason must contain."""
+    name, *how, fragment = DAMAGE[case]
+    path = run.path / name
+    if len(how) == 1:
+        how[0](path)
+    else:  # a field of a JSON file set to an odd value
+        key, value = how
+        values = json.loads(path.read_text())
+        path.write_text(json.dumps({**values, key: value}))
+    return fragment
+
+
+def read_everything(run) -> None:
+    """What the listing, the pages and the CLI read of a run."""
+    load_run(run.path)
+    run.history()
+    run.load_predictions()
+    run.load_model()
+
+
+def within(seconds: float, work) -> object:
+    """``work()``'s outcome (its value or its exception), failing the test if it takes longer (a hang)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the test
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s: it hangs"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_one_odd_file_makes_its_run_unreadable_with_the_reason(tmp_path, case):
+    good, _ = completed_run(tmp_path, "good")
+    bad, _ = completed_run(tmp_path, "bad")
+    fragment = damage(bad, case)
+    with pytest.raises(RunError, match=fragment.replace("(", r"\(")):
+        within(30, lambda: read_everything(load_run("bad", tmp_path)))
+    summaries = {summary.id: summary for summary in within(30, lambda: list_runs(tmp_path))}
+    assert summaries["good"].state == "completed" and summaries["good"].test_accuracy == pytest.approx(5 / 6)
+    if summaries["bad"].state == "unreadable":
+        assert fragment in summaries["bad"].error
+    read_everything(good)
+
+
+@pytest.mark.parametrize(
+    ("case", "verb"),
+    [("history is a FIFO", "curves"), ("test accuracy is text", "curves"), ("a zip bomb of predictions", "confusion")],
+)
+def test_the_cli_and_every_page_stay_up_beside_a_damaged_run(tmp_path, monkeypatch, capsys, case, verb):
+    completed_run(tmp_path, "good")
+    bad, _ = completed_run(tmp_path, "bad")
+    damage(bad, case)
+    assert main(["runs", "--checkpoints", str(tmp_path)]) == 0
+    assert "good" in capsys.readouterr().out
+    assert within(30, lambda: main([verb, "bad", "--checkpoints", str(tmp_path)])) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
+    from dashboard.pages import PAGES
+
+    for entry in PAGES:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["dataset"], at.query_params["run"] = "mnist", "bad"
+        at.run()
+        at.switch_page(entry.script)
+        at.run()
+        assert not at.exception, (entry.file, [e.value for e in at.exception])
