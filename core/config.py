@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 from core.data import DATASETS, VAL_SEED, VAL_SIZE, get_dataset_info
@@ -19,6 +20,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 KEEP_BEST_BY = ("val_loss", "val_accuracy")
 SCHEDULES = ("none", "onecycle", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+PLAIN_NAME = re.compile(r"[\w .,'()/+&-]{1,100}")
 
 
 class ConfigError(ValueError):
@@ -153,6 +157,10 @@ class RunConfig(TrainConfig):
         if not 2 <= len(config.classes) <= 1000:
             raise ConfigError(f"classes must name 2 to 1,000 classes (got {len(config.classes)})")
         config.classes = tuple(config.classes)
+        # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
+        odd = [name for name in (config.model, *config.classes) if not PLAIN_NAME.fullmatch(name)]
+        if odd:
+            raise ConfigError(f"{odd[0]!r} is not a plain name (letters, digits, spaces and . , ' ( ) / + & - _)")
         _require_float("mean", config.mean, low=0.0, high=1.0)
         _require_float("std", config.std, low=0.0, high=1.0, low_inclusive=False)
         if not isinstance(config.created, str):

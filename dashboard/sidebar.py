@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.data import DATASETS
 from dashboard.cached import runs_table
+from dashboard.text import plain
 
 DATASET_KEY = "dataset"
 RUN_KEY = "run"
@@ -30,7 +31,7 @@ def draw_sidebar() -> None:
         if run_id in runs.index:
             run = runs.loc[run_id]
             accuracy = f", test accuracy {run['test_accuracy']:.2%}" if pd.notna(run["test_accuracy"]) else ""
-            st.caption(f"{run['model']} · {run['state']}{accuracy}")
+            st.caption(f"{plain(run['model'])} · {run['state']}{accuracy}")
 
 
 def selected_dataset() -> str:

@@ -13,6 +13,7 @@ from core.runs import Predictions, Run, RunError
 from dashboard.cached import get_dataset, open_run, run_predictions
 from dashboard.gallery import tile
 from dashboard.sidebar import selected_run_id
+from dashboard.text import plain
 
 
 @dataclass
@@ -43,7 +44,7 @@ def selected_run_predictions() -> SelectedRun | None:
     try:
         return SelectedRun(run, run_predictions(run))
     except RunError as error:
-        st.warning(f"{run.id} has no usable test predictions: {error}")
+        st.warning(f"{run.id} has no usable test predictions: {plain(error)}")
         return None
 
 

@@ -90,6 +90,8 @@ DAMAGE = {
     "classes is a number": ("config.json", "classes", 10, "classes must be a list of names"),
     "model is a list": ("config.json", "model", ["a"], "model must be a name"),
     "mean is text": ("config.json", "mean", "x", "mean must be a finite number"),
+    "model is markdown": ("config.json", "model", "![x](http://127.0.0.1:9/x.png)", "is not a plain name"),
+    "a class is a link": ("config.json", "classes", ["[Session expired: sign in](http://x)", *"123456789"], "plain"),
     "test accuracy is text": (STATUS_FILE, "test_accuracy", "99%", "test_accuracy is '99%', not a number"),
     "a val_loss of 'a'": (HISTORY_FILE, lambda p: p.write_text('{"epoch": 1, "val_loss": "a"}\n'), "val_loss is 'a'"),
     "a zip bomb of predictions": (PREDICTIONS_FILE, zip_bomb, "inflates to"),
@@ -181,3 +183,14 @@ def test_the_cli_and_every_page_stay_up_beside_a_damaged_run(tmp_path, monkeypat
         at.switch_page(entry.script)
         at.run()
         assert not at.exception, (entry.file, [e.value for e in at.exception])
+
+
+def test_text_from_disk_is_shown_as_written_never_as_markdown():
+    import markdown  # Python-Markdown (TensorBoard's dependency), as an independent renderer
+
+    from dashboard.text import plain
+
+    hostile = "![x](http://127.0.0.1:9/x.png) [sign in again](http://x) **bold** :red[alarm] $x^2$ <b>"
+    html = markdown.markdown(plain(hostile))
+    assert "<img" not in html and "<a " not in html and "<strong>" not in html and "<b>" not in html
+    assert "sign in again" in html and "red" in html

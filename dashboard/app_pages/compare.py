@@ -9,6 +9,7 @@ from core.runs import Predictions, Run, RunError
 from dashboard import charts
 from dashboard.cached import get_dataset, open_run, run_predictions, runs_table
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, show_details
 
 GALLERY_LIMIT = 60
@@ -30,12 +31,12 @@ def gallery(title: str, rows: np.ndarray, data, predictions: Predictions, class_
 
 def headline(diff: RunComparison, run_a: Run, run_b: Run) -> None:
     metrics = st.columns(4)
-    metrics[0].metric("Accuracy A", f"{diff.accuracy_a:.2%}", help=f"{run_a.id} · {run_a.config.model}")
+    metrics[0].metric("Accuracy A", f"{diff.accuracy_a:.2%}", help=f"{run_a.id} · {plain(run_a.config.model)}")
     metrics[1].metric(
         "Accuracy B",
         f"{diff.accuracy_b:.2%}",
         delta=f"{(diff.accuracy_b - diff.accuracy_a) * 100:+.2f} points",
-        help=f"{run_b.id} · {run_b.config.model}",
+        help=f"{run_b.id} · {plain(run_b.config.model)}",
     )
     metrics[2].metric("Fixed by B", f"{len(diff.fixed):,}", help="A wrong, B right")
     metrics[3].metric("Broken by B", f"{len(diff.broken):,}", help="A right, B wrong", delta_color="inverse")
@@ -87,7 +88,7 @@ def page() -> None:
         predictions_b = run_predictions(run_b)
         diff = compare_run_predictions(run_a.config, run_predictions(run_a), run_b.config, predictions_b)
     except RunError as error:
-        st.warning(f"Can't compare: {error}")
+        st.warning(f"Can't compare: {plain(error)}")
         return
     class_names = run_a.config.classes
     headline(diff, run_a, run_b)

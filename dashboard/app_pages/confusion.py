@@ -8,6 +8,7 @@ from core.evaluate import cell_predictions, normalize_rows
 from dashboard import charts
 from dashboard.cached import get_dataset, run_evaluation
 from dashboard.gallery import tile
+from dashboard.text import plain
 from dashboard.widgets import selected_run_predictions, show_details
 
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "pair_true", "pair_predicted", "confusion_chart", "confusion_applied"
@@ -44,7 +45,7 @@ def page() -> None:
     evaluation = run_evaluation(run)
 
     st.caption(
-        f"{run.id} · {run.config.model} · {len(predictions.labels):,} test images · "
+        f"{run.id} · {plain(run.config.model)} · {len(predictions.labels):,} test images · "
         f"accuracy {evaluation.accuracy:.2%}. "
         "Click a cell to see its images below."
     )

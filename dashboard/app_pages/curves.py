@@ -8,6 +8,7 @@ from core.runs import RunError, kept_epoch
 from dashboard import charts
 from dashboard.cached import open_run, run_history, runs_table
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.text import plain
 
 
 def page() -> None:
@@ -41,7 +42,7 @@ def page() -> None:
             history = run_history(run)
             best_epoch = kept_epoch(history, run.config.keep_best_by, run.status().best_epoch)
         except RunError as error:
-            st.warning(f"{run_id}: {error}")
+            st.warning(f"{run_id}: {plain(error)}")
             continue
         histories.append(history_frame(history).assign(run=run_id))
         kept.append({"run": run_id, "epoch": best_epoch})

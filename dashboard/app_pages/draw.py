@@ -10,6 +10,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_model
 from dashboard.gallery import tile
+from dashboard.text import plain
 from dashboard.widgets import selected_run
 
 CANVAS_PX = 280
@@ -44,7 +45,7 @@ def page() -> None:
         config = run.config
         info = get_dataset_info(config.dataset)
     except (RunError, DataError) as error:
-        st.warning(f"{run.id}: {error}")
+        st.warning(f"{run.id}: {plain(error)}")
         return
     class_names, box, (height, width) = list(config.classes), info.preparation.fit_box, info.image_size
     centred = "centred by mass" if info.preparation.centre_by_mass else "centred"
@@ -81,7 +82,7 @@ def page() -> None:
     try:
         probs = classify_image(run_model(run), image, config.mean, config.std)
     except RunError as error:
-        result_column.warning(f"{run.id} can't classify: {error}")
+        result_column.warning(f"{run.id} can't classify: {plain(error)}")
         return
     best = int(probs.argmax())
     result_column.markdown(f"**{class_names[best]}** ({probs[best]:.1%}) — from {origin}")

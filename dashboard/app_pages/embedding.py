@@ -7,6 +7,7 @@ import streamlit as st
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_embedding
+from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
 
 METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
@@ -40,7 +41,7 @@ def page() -> None:
     try:
         xy = run_embedding(run, method)
     except RunError as error:
-        st.warning(f"{run.id}: {error}")
+        st.warning(f"{run.id}: {plain(error)}")
         return
 
     predicted = probs.argmax(axis=1)
@@ -56,7 +57,7 @@ def page() -> None:
     )
     shown = points[points["error"]] if errors_only else points
     st.caption(
-        f"{len(shown):,} test images, each a point placed by the features {run.config.model}'s classifier layer "
+        f"{len(shown):,} test images, each a point placed by the features {plain(run.config.model)}'s classifier layer "
         f"reads ({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
         f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
     )

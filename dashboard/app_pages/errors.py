@@ -12,6 +12,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_explanation, run_model
 from dashboard.gallery import tile
+from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
 ANY = "Any"
@@ -36,7 +37,7 @@ def saliency(run, image, probs, label: int, class_names) -> None:
     try:
         methods = methods_for(run_model(run))
     except RunError as error:
-        st.warning(f"{run.id}: {error}")
+        st.warning(f"{run.id}: {plain(error)}")
         return
     if st.session_state.get("errors_attribution") not in methods:
         st.session_state.pop("errors_attribution", None)
@@ -49,7 +50,7 @@ def saliency(run, image, probs, label: int, class_names) -> None:
     try:
         explanation = run_explanation(run, image, probs, label, method)
     except RunError as error:
-        st.warning(f"{run.id}: {error}")
+        st.warning(f"{run.id}: {plain(error)}")
         return
     columns = st.columns([1, 1, 2])
     for column, values, target, role in zip(

@@ -15,6 +15,7 @@ from core.models import MODELS
 from core.runs import RunError
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset
+from dashboard.text import plain
 
 WEIGHT_TYPES = ["safetensors", "pt", "pth"]
 
@@ -48,7 +49,7 @@ def run_import(dataset: str, upload, model: str, run_id: str | None) -> None:
             with st.spinner("Reading the weights and evaluating the validation and test splits…"):
                 run = import_model(dataset, path, model_name=model, run_id=run_id)
         except (ConfigError, DataError, RunError) as error:
-            st.error(f"Not imported: {error}")
+            st.error(f"Not imported: {plain(error)}")
             return
     status = run.status()
     st.success(f"Imported as {run.id}: test accuracy {status.test_accuracy:.2%}.")

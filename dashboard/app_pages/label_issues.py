@@ -10,6 +10,7 @@ from core.data import default_data_dir, get_dataset_info
 from core.runs import RunError
 from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
 from dashboard.gallery import tile
+from dashboard.text import plain
 from dashboard.widgets import selected_run
 
 SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
@@ -39,7 +40,7 @@ def page() -> None:
     try:
         predictions = run_split_predictions(run, split)
     except RunError as error:
-        st.warning(f"{run.id} has no usable predictions for this split: {error}")
+        st.warning(f"{run.id} has no usable predictions for this split: {plain(error)}")
         return
 
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices

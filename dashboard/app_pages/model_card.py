@@ -9,6 +9,7 @@ from core.modelcard import layer_graph
 from core.models import MODELS
 from core.runs import ONNX_FILE, RunError
 from dashboard.cached import model_layers, run_onnx, run_onnx_layers
+from dashboard.text import plain
 from dashboard.widgets import selected_run
 
 
@@ -80,7 +81,7 @@ def page() -> None:
         config = run.config
         found = header(run, config)
     except (RunError, DataError) as error:
-        st.warning(f"{run.id}: {error}")
+        st.warning(f"{run.id}: {plain(error)}")
         return
     if found is None:
         return

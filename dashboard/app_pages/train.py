@@ -21,6 +21,7 @@ from core.runs import Run, RunError, RunStatus, kept_epoch, run_in_store
 from dashboard import charts
 from dashboard.cached import run_history
 from dashboard.pages import page_entry
+from dashboard.text import plain
 
 LAST_RUN_KEY = "train_last_run"
 FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
@@ -139,7 +140,7 @@ def job_panel() -> None:
         run = run_in_store(run_id)
         status, config = run.status(), run.config
     except RunError as error:
-        st.warning(f"{run_id}: {error}")
+        st.warning(f"{run_id}: {plain(error)}")
         return
     # When the job ends, rerun the whole app once, so that the sidebar and the links know the new run.
     if st.session_state.get("train_seen_state") == "running" and status.state != "running":
@@ -152,7 +153,7 @@ def job_panel() -> None:
         cancel_job()
         st.toast("Cancelling… the run keeps its best weights so far.")
     if status.state in ("failed", "cancelled", "interrupted") and status.error:
-        st.warning(status.error)
+        st.warning(plain(status.error))
     if status.state == "completed":
         st.success(f"Test accuracy {status.test_accuracy or 0:.2%} (best epoch {status.best_epoch}).")
         result_links(run_id, config.dataset)
