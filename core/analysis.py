@@ -15,7 +15,10 @@ draw it. A result that is costly to compute is kept one way: ``stored_result`` (
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from core.data import DatasetInfo, DatasetSplits, load_dataset, normalize
 from core.evaluate import confusion_matrix, per_class_report, predict
 from core.models import classifier_layer
 from core.runs import Predictions, Run, RunError
-from core.storage import atomic_write_json, atomic_write_with
+from core.storage import atomic_write_json, atomic_write_with, read_regular_file
 
 # --- likely label errors ------------------------------------------------------------------------
 
@@ -92,39 +95,62 @@ def temperature_scaled(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 REVIEW_VERDICTS = ("wrong", "fine")
 
 
+MAX_REVIEWS_BYTES = 16 * 2**20  # a verdict is about 20 bytes: this holds hundreds of thousands
+
+
+class ReviewsUnreadable(ValueError):
+    """The verdicts file can't be read; it is left as it is, and the message says why."""
+
+
 @dataclass
 class LabelReviews:
     """People's verdicts on flagged labels, one JSON file per dataset beside the data.
 
-    ``{"test": {"1234": "wrong", ...}, "val": {...}}``; keys are indices in the split's file.
+    ``{"test": {"1234": "wrong", ...}, "val": {...}}``; keys are indices in the split's file. Every
+    change is made under an exclusive lock (``fcntl.flock`` on a file beside it) by reading the file,
+    changing one verdict and writing it back atomically, so two people marking at once both keep
+    theirs. A file that no longer parses is never overwritten: ``mark`` moves it aside first.
     """
 
     path: Path
 
     def load(self) -> dict[str, dict[str, str]]:
+        """The verdicts; {} when there are none yet; ReviewsUnreadable when the file can't be read."""
         try:
-            value = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            value = json.loads(read_regular_file(self.path, MAX_REVIEWS_BYTES).decode("utf-8"))
+        except FileNotFoundError:
             return {}
+        except (OSError, ValueError, RecursionError) as error:  # UnsafeFile and JSON errors are ValueErrors
+            raise ReviewsUnreadable(f"{self.path.name} can't be read ({error})") from None
         if not isinstance(value, dict):
-            return {}
+            raise ReviewsUnreadable(f"{self.path.name} is not a JSON object")
         return {
             split: {str(k): v for k, v in marks.items() if v in REVIEW_VERDICTS}
             for split, marks in value.items()
             if isinstance(marks, dict)
         }
 
-    def mark(self, split: str, index: int, verdict: str | None) -> None:
-        """Record a verdict (``None`` forgets it)."""
+    def mark(self, split: str, index: int, verdict: str | None) -> Path | None:
+        """Record a verdict (``None`` forgets it). Returns where an unreadable old file was moved, if one was."""
         if verdict is not None and verdict not in REVIEW_VERDICTS:
             raise ValueError(f"verdict must be one of {REVIEW_VERDICTS}")
-        reviews = self.load()
-        marks = reviews.setdefault(split, {})
-        if verdict is None:
-            marks.pop(str(int(index)), None)
-        else:
-            marks[str(int(index))] = verdict
-        atomic_write_json(self.path, reviews)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            moved = None
+            try:
+                reviews = self.load()
+            except ReviewsUnreadable:
+                moved = self.path.with_name(f"{self.path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+                os.replace(self.path, moved)
+                reviews = {}
+            marks = reviews.setdefault(split, {})
+            if verdict is None:
+                marks.pop(str(int(index)), None)
+            else:
+                marks[str(int(index))] = verdict
+            atomic_write_json(self.path, reviews)
+        return moved
 
 
 def label_reviews(data_dir: Path, info: DatasetInfo) -> LabelReviews:

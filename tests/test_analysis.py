@@ -10,6 +10,7 @@ from PIL import Image
 
 from core.analysis import (
     LabelReviews,
+    ReviewsUnreadable,
     attributions,
     classify_image,
     compare_runs,
@@ -77,7 +78,10 @@ def test_reviews_round_trip_forget_and_survive_a_damaged_file(tmp_path):
     with pytest.raises(ValueError):
         reviews.mark("test", 1, "maybe")
     reviews.path.write_text("{half")
-    assert reviews.load() == {}
+    with pytest.raises(ReviewsUnreadable, match="can't be read"):
+        reviews.load()
+    moved = reviews.mark("test", 5, "wrong")  # the damaged file is kept aside, never overwritten
+    assert moved.read_text() == "{half" and reviews.load() == {"test": {"5": "wrong"}}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -194,3 +194,45 @@ def test_text_from_disk_is_shown_as_written_never_as_markdown():
     html = markdown.markdown(plain(hostile))
     assert "<img" not in html and "<a " not in html and "<strong>" not in html and "<b>" not in html
     assert "sign in again" in html and "red" in html
+
+
+WRITER = """
+import sys
+sys.path.insert(0, {project!r})
+from pathlib import Path
+from core.analysis import LabelReviews
+
+reviews = LabelReviews(Path({path!r}))
+for index in range({first}, {first} + 200):
+    reviews.mark("test", index, "wrong")
+"""
+
+
+def test_two_processes_marking_at_once_keep_every_verdict(tmp_path):
+    import subprocess
+    import sys
+
+    from core.analysis import LabelReviews
+
+    path = tmp_path / "MNIST" / "label-reviews.json"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER.format(project=str(PROJECT_ROOT), path=str(path), first=first)])
+        for first in (0, 1000)
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    assert len(LabelReviews(path).load()["test"]) == 400  # last writer wins lost about 190 of these
+
+
+def test_verdicts_can_be_scripted(trained_store, capsys):
+    from core.analysis import LabelReviews
+
+    data_dir, checkpoints = trained_store
+    store = ["--checkpoints", str(checkpoints), "--data-dir", str(data_dir)]
+    assert main(["label-issues", "mnist-tiny", "--mark", "12=wrong", "--mark", "40=fine", *store]) == 0
+    reviews = LabelReviews(data_dir / "MNIST" / "label-reviews.json")
+    assert reviews.load()["test"] == {"12": "wrong", "40": "fine"}
+    assert main(["label-issues", "mnist-tiny", "--mark", "12=clear", *store]) == 0
+    assert reviews.load()["test"] == {"40": "fine"}
+    assert main(["label-issues", "mnist-tiny", "--mark", "12=maybe", *store]) == 2
+    assert "--mark takes INDEX=wrong" in capsys.readouterr().err
+    reviews.mark("test", 40, None)

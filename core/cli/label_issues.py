@@ -12,6 +12,13 @@ def register(commands) -> None:
     add_run(issues, "a run id or a run folder (its predictions are used)")
     issues.add_argument("--split", choices=["test", "val"], default="test")
     issues.add_argument("--top", type=int, default=20, help="how many to print (default 20)")
+    issues.add_argument(
+        "--mark",
+        action="append",
+        default=[],
+        metavar="INDEX=VERDICT",
+        help="record a verdict on an image's label (wrong, fine or clear), as the page does; repeatable",
+    )
     add_json(issues, "a list of {index, given, suggested, score, flagged}, most likely first")
     add_data_dir(issues)
     issues.set_defaults(handler=run)
@@ -24,6 +31,8 @@ def run(args) -> int:
     if args.top < 1:
         raise ConfigError(f"--top must be at least 1 (got {args.top})")
     run_folder = load_run(args.run, args.checkpoints)
+    if args.mark:
+        return mark_verdicts(run_folder, args)
     predictions = split_predictions(run_folder, args.split, args.data_dir)
     ranking = label_issues(predictions.probs, predictions.labels)
     classes = run_folder.config.classes
@@ -52,4 +61,24 @@ def run(args) -> int:
             f"{rank:>4}.{mark} index {row['index']:>5}  given {given:<{width}} → {suggested:<{width}}  "
             f"score {row['score']:.4f}"
         )
+    return 0
+
+
+def mark_verdicts(run_folder, args) -> int:
+    """Record ``--mark INDEX=wrong|fine|clear`` in the dataset's verdicts file, as the page's buttons do."""
+    from core.analysis import REVIEW_VERDICTS, label_reviews
+    from core.data import default_data_dir, get_dataset_info
+
+    verdicts = []
+    for item in args.mark:
+        index, _, verdict = item.partition("=")
+        if not index.isdigit() or verdict not in (*REVIEW_VERDICTS, "clear"):
+            raise ConfigError(f"--mark takes INDEX=wrong, INDEX=fine or INDEX=clear (got {item!r})")
+        verdicts.append((int(index), None if verdict == "clear" else verdict))
+    reviews = label_reviews(args.data_dir or default_data_dir(), get_dataset_info(run_folder.config.dataset))
+    for index, verdict in verdicts:
+        moved = reviews.mark(args.split, index, verdict)
+        if moved is not None:
+            print(f"the old verdicts file could not be read; it is kept as {moved}")
+    print(f"{len(verdicts)} verdicts recorded in {reviews.path} ({args.split} split)")
     return 0

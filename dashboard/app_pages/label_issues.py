@@ -5,7 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from core.analysis import REVIEW_VERDICTS, label_reviews
+from core.analysis import REVIEW_VERDICTS, ReviewsUnreadable, label_reviews
 from core.data import default_data_dir, get_dataset_info
 from core.runs import RunError
 from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
@@ -21,7 +21,11 @@ COLUMNS = 6
 
 
 def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
-    label_reviews(default_data_dir(), get_dataset_info(dataset)).mark(split, index, st.session_state[widget_key])
+    moved = label_reviews(default_data_dir(), get_dataset_info(dataset)).mark(
+        split, index, st.session_state[widget_key]
+    )
+    if moved is not None:
+        st.toast(f"The old verdicts file could not be read; it is kept as {moved.name}.")
 
 
 def page() -> None:
@@ -47,7 +51,11 @@ def page() -> None:
     ranking = label_issue_ranking(probs, labels)
     flagged = int(ranking["flagged"].sum())
     reviews = label_reviews(default_data_dir(), get_dataset_info(dataset))
-    marks = reviews.load().get(split, {})
+    try:
+        marks = reviews.load().get(split, {})
+    except ReviewsUnreadable as error:
+        st.warning(f"{plain(error)}. It is left as it is; your next verdict starts a new file and keeps it aside.")
+        marks = {}
     st.caption(
         f"cleanlab's confident learning flags **{flagged:,}** of {len(labels):,} {SPLIT_NOUNS[split]} whose given "
         f"label disagrees with what {run.id} is confident of (its probabilities first calibrated with one "
