@@ -157,10 +157,6 @@ class RunConfig(TrainConfig):
         if not 2 <= len(config.classes) <= 1000:
             raise ConfigError(f"classes must name 2 to 1,000 classes (got {len(config.classes)})")
         config.classes = tuple(config.classes)
-        # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
-        odd = [name for name in (config.model, *config.classes) if not PLAIN_NAME.fullmatch(name)]
-        if odd:
-            raise ConfigError(f"{odd[0]!r} is not a plain name (letters, digits, spaces and . , ' ( ) / + & - _)")
         _require_float("mean", config.mean, low=0.0, high=1.0)
         _require_float("std", config.std, low=0.0, high=1.0, low_inclusive=False)
         if not isinstance(config.created, str):
@@ -170,6 +166,10 @@ class RunConfig(TrainConfig):
         if config.source is not None and not _is_plain_record(config.source):
             raise ConfigError("source must be an object of names, numbers and texts")
         config.check_values()
+        # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
+        odd = [name for name in (config.model, *config.classes) if not PLAIN_NAME.fullmatch(str(name))]
+        if odd:
+            raise ConfigError(f"{odd[0]!r} is not a plain name (letters, digits, spaces and . , ' ( ) / + & - _)")
         return config
 
     @property

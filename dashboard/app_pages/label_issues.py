@@ -28,6 +28,34 @@ def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
         st.toast(f"The old verdicts file could not be read; it is kept as {moved.name}.")
 
 
+def issue_grid(shown, rank: int, image_of, class_names, indices, marks: dict, where: tuple[str, str]) -> None:
+    """The page's suspicious images as cards: image, rank, given and suggested label, score, verdict buttons."""
+    dataset, split = where
+    for start in range(0, len(shown), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for column, issue in zip(columns, shown.iloc[start : start + COLUMNS].itertuples(), strict=False):
+            rank += 1
+            index = int(indices[issue.row])
+            with column.container(border=True):
+                st.image(tile(image_of(issue.row), columns=1, scale=4), output_format="PNG")
+                st.markdown(
+                    f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
+                    f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
+                    f"score {issue.score:.4f}"
+                )
+                widget_key = f"verdict_{dataset}_{split}_{index}"
+                st.session_state.setdefault(widget_key, marks.get(str(index)))
+                st.segmented_control(
+                    "Verdict",
+                    list(REVIEW_VERDICTS),
+                    key=widget_key,
+                    on_change=save_verdict,
+                    args=(split, index, widget_key, dataset),
+                    label_visibility="collapsed",
+                    help="Mark the given label: wrong or fine (click again to clear).",
+                )
+
+
 def page() -> None:
     st.title("Likely label errors")
     run = selected_run()
@@ -86,30 +114,7 @@ def page() -> None:
         image = data.test.images[indices[row]] if split == "test" else data.val.images[row]
         return image.numpy()[None]
 
-    rank = (page_number - 1) * PER_PAGE
-    for start in range(0, len(shown), COLUMNS):
-        columns = st.columns(COLUMNS)
-        for column, issue in zip(columns, shown.iloc[start : start + COLUMNS].itertuples(), strict=False):
-            rank += 1
-            index = int(indices[issue.row])
-            with column.container(border=True):
-                st.image(tile(image_of(issue.row), columns=1, scale=4), output_format="PNG")
-                st.markdown(
-                    f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
-                    f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
-                    f"score {issue.score:.4f}"
-                )
-                widget_key = f"verdict_{dataset}_{split}_{index}"
-                st.session_state.setdefault(widget_key, marks.get(str(index)))
-                st.segmented_control(
-                    "Verdict",
-                    list(REVIEW_VERDICTS),
-                    key=widget_key,
-                    on_change=save_verdict,
-                    args=(split, index, widget_key, dataset),
-                    label_visibility="collapsed",
-                    help="Mark the given label: wrong or fine (click again to clear).",
-                )
+    issue_grid(shown, (page_number - 1) * PER_PAGE, image_of, class_names, indices, marks, (dataset, split))
 
 
 page()
