@@ -16,6 +16,7 @@ draw it. A result that is costly to compute is kept one way: ``stored_result`` (
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import time
@@ -227,6 +228,7 @@ def classifier_of(run: Run, model: torch.nn.Module) -> torch.nn.Module:
 # --- results kept in the run folder ---------------------------------------------------------------
 
 RESULTS_FOLDER = "analysis"
+MAX_RESULT_BYTES = 64 * 2**20  # an embedding map of 10,000 images is 80 kB
 
 
 def stored_result(
@@ -242,12 +244,12 @@ def stored_result(
     digest = run.weights_digest()
     path = run.path / RESULTS_FOLDER / f"{name}.npz"
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        with np.load(io.BytesIO(read_regular_file(path, MAX_RESULT_BYTES)), allow_pickle=False) as saved:
             arrays = {key: saved[key] for key in saved.files if key != "weights_sha256"}
             saved_digest = str(saved["weights_sha256"])
         if saved_digest == digest and valid(arrays):
             return arrays
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, odd or damaged: computed anew
         pass
     arrays = compute()
     atomic_write_with(path, lambda handle: np.savez(handle, **arrays, weights_sha256=np.array(digest)))

@@ -489,8 +489,18 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    summaries = [summarize(Run(folder)) for folder in folders]
+    summaries = [_summarize_folder(folder, root) for folder in folders]
     return sorted(summaries, key=lambda s: (s.created or "", s.id), reverse=True)
+
+
+def _summarize_folder(folder: Path, root: Path) -> RunSummary:
+    """A folder the store can open is summarised; one it can't (an odd name, a link that leaves the store)
+    is listed as unreadable with the reason, its files unread, so that it is never picked by default."""
+    try:
+        run = run_in_store(folder.name, root)
+    except RunError as error:
+        return RunSummary(id=folder.name, path=str(folder), error=str(error))
+    return summarize(run)
 
 
 def _read_text(path: Path, cap: int) -> str:

@@ -57,6 +57,12 @@ def selected_run_with_images() -> tuple[SelectedRun, DatasetSplits] | None:
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return None
+    if selected.predictions.indices.max() >= len(data.test):  # predictions of another test file
+        st.warning(
+            f"{selected.run.id}'s predictions name test images beyond the {len(data.test):,} here: "
+            f"`python -m core evaluate {selected.run.id}`."
+        )
+        return None
     return selected, data
 
 

@@ -237,3 +237,24 @@ def test_verdicts_can_be_scripted(trained_store, capsys):
     assert main(["label-issues", "mnist-tiny", "--mark", "12=maybe", *store]) == 2
     assert "--mark takes INDEX=wrong" in capsys.readouterr().err
     reviews.mark("test", 40, None)
+
+
+@pytest.mark.parametrize("name", ["with space", "ünïcödé", "x" * 140, "outside-link"])
+def test_a_folder_the_store_cannot_open_is_listed_unreadable_and_never_chosen(tmp_path, monkeypatch, name):
+    store = tmp_path / "runs"
+    good, _ = completed_run(store, "good")
+    if name == "outside-link":
+        outside, _ = completed_run(tmp_path / "elsewhere", "outside")
+        (store / name).symlink_to(outside.path)
+    else:
+        completed_run(store, "template")[0].path.rename(store / name)
+    summaries = {summary.id: summary for summary in list_runs(store)}
+    assert summaries[name].state == "unreadable" and summaries[name].error
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"] = "mnist"
+    at.run()
+    assert not at.exception and at.selectbox(key="run").value == "good"
+    at.switch_page("app_pages/curves.py")
+    assert not at.run().exception
