@@ -462,7 +462,7 @@ def summarize(run: Run) -> RunSummary:
     try:
         config = run.config
         summary.dataset, summary.model = config.dataset, config.model
-        summary.epochs = config.epochs
+        summary.epochs = None if config.imported else config.epochs  # planned epochs: none for a model made elsewhere
         summary.preset = config.preset or None
         summary.created = config.created or None
         status = run.status()

@@ -32,7 +32,7 @@ def run(args) -> int:
             s.dataset or "?",
             s.model or "?",
             s.state,
-            f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done),
+            f"{s.epochs_done}/{s.epochs}" if s.epochs else str(s.epochs_done or "-"),
             percent(s.best_val_accuracy),
             percent(s.test_accuracy),
         )

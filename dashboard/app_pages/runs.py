@@ -1,5 +1,6 @@
 """Runs: every stored run with its state and accuracies; selecting a row selects the run."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.cached import missing_datasets, runs_table, store_locations
@@ -28,6 +29,13 @@ def on_row_selected() -> None:
         select_run(row["id"], row["dataset"])
 
 
+def epochs_text(done: int, planned) -> str:
+    """ "2 / 3" for a run trained here; the epochs logged (or "—") for a model made elsewhere."""
+    if pd.isna(planned):
+        return str(int(done)) if done else "—"
+    return f"{int(done)} / {int(planned)}"
+
+
 def page() -> None:
     st.title("Runs")
     data_dir, checkpoints_dir = store_locations()
@@ -44,7 +52,9 @@ def page() -> None:
             "```\npython -m core train --dataset mnist --preset quick\n```"
         )
         return
-    table["epochs"] = table["epochs_done"].astype(str) + " / " + table["epochs"].fillna(0).astype(int).astype(str)
+    table["epochs"] = [
+        epochs_text(done, planned) for done, planned in zip(table["epochs_done"], table["epochs"], strict=True)
+    ]
     table = table[COLUMNS].reset_index(drop=True)
     st.session_state["runs_table_rows"] = table
     st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first. Select a row to open that run.")
