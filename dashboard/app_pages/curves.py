@@ -23,6 +23,8 @@ def page() -> None:
             f"{current} was made outside this project without a training history. Import one from TensorBoard "
             "(`python -m core import ... --tensorboard LOGDIR`) or log it with `core.log_run`."
         )
+        if not candidates:
+            return
     if not candidates:
         st.info(
             "No run of this dataset has finished an epoch yet. Train one with:\n\n"
