@@ -387,3 +387,19 @@ def test_the_import_page_says_what_it_needs(imported, monkeypatch):
     assert any("--code main.py:Net" in caption.value for caption in at.caption)
     at.button[0].click().run()  # Import without a file
     assert any("Choose a weights file first" in error.value for error in at.error)
+
+
+def test_inputs_standardised_the_users_way(user_files, tmp_path, capsys):
+    """--normalize MEAN STD is recorded and used for every prediction of the run."""
+    torch.manual_seed(1)
+    model = create_model("mlp").eval()
+    torch.save(model.state_dict(), tmp_path / "mlp.pt")
+    paths = ["--data-dir", str(user_files / "data"), "--checkpoints", str(tmp_path / "runs")]
+    argv = ["import", "--dataset", "mnist", "--weights", str(tmp_path / "mlp.pt"), "--model", "mlp"]
+    assert main([*argv, "--normalize", "0.5", "0.25", "--run-id", "halves", *paths]) == 0, capsys.readouterr().err
+    run = load_run("halves", tmp_path / "runs")
+    assert (run.config.mean, run.config.std) == (0.5, 0.25)
+    images = load_dataset("mnist", user_files / "data").test.images
+    with torch.no_grad():
+        expected = torch.softmax(model(((images.float() / 255 - 0.5) / 0.25).unsqueeze(1)), dim=1).numpy()
+    assert np.allclose(run.load_predictions().probs, expected, atol=1e-5)
