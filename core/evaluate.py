@@ -17,7 +17,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
 from core.data import DatasetSplits, load_dataset, normalize
-from core.runs import Predictions, Run
+from core.runs import Predictions, Run, RunError
 
 
 @torch.inference_mode()
@@ -78,13 +78,48 @@ def store_test_predictions(run: Run, model: torch.nn.Module, data: DatasetSplits
     return accuracy(labels, probs.argmax(axis=1))
 
 
-def evaluate_run(run: Run, data_dir=None, device="cpu") -> float:
-    """Recompute a run's test predictions from its weights, store them, return the accuracy."""
+@dataclass
+class Reevaluation:
+    """What ``evaluate_run`` found: the accuracy now, and whether the stored predictions changed."""
+
+    test_accuracy: float
+    changed: bool
+    previous_accuracy: float | None = None  # None when there were no readable predictions before
+    predictions_changed: int = 0  # images whose predicted class differs from the stored one
+
+
+def evaluate_run(run: Run, data_dir=None, device="cpu") -> Reevaluation:
+    """Recompute a run's test predictions from its weights. Identical predictions leave the run's files
+    alone (a shipped run stays unmodified in git); different ones are stored, and what changed is said."""
     model = run.load_model(device)
     data = load_dataset(run.config.dataset, data_dir)
-    test_accuracy = store_test_predictions(run, model, data, device)
+    config, test = run.config, data.test
+    probs = torch.softmax(predict(model, test.images, config.mean, config.std, device=device), dim=1).numpy()
+    labels, indices = test.labels.numpy(), test.indices.numpy()
+    test_accuracy = accuracy(labels, probs.argmax(axis=1))
+    try:
+        stored = run.load_predictions()
+    except RunError:
+        stored = None
+    if stored is not None and _same_predictions(stored, probs, labels, indices):
+        return Reevaluation(test_accuracy, changed=False, previous_accuracy=test_accuracy)
+    run.save_predictions(probs, labels, indices)
     run.update_status(test_accuracy=test_accuracy)
-    return test_accuracy
+    if stored is None or stored.probs.shape != probs.shape:
+        return Reevaluation(test_accuracy, changed=True)
+    moved = int((stored.predicted != probs.argmax(axis=1)).sum())
+    return Reevaluation(test_accuracy, True, accuracy(stored.labels, stored.predicted), moved)
+
+
+def _same_predictions(stored: Predictions, probs, labels, indices) -> bool:
+    """The same images, labels and classes, and probabilities equal to float32 rounding."""
+    return (
+        stored.probs.shape == probs.shape
+        and np.array_equal(stored.labels, labels)
+        and np.array_equal(stored.indices, indices)
+        and np.array_equal(stored.predicted, probs.argmax(axis=1))
+        and np.allclose(stored.probs, probs, rtol=0, atol=1e-6)
+    )
 
 
 def split_predictions(

@@ -22,6 +22,9 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a file written here is as readable as any other the
+        # process writes (a dashboard run as another user must read the runs a job wrote).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -51,6 +54,18 @@ def atomic_write_with(path: Path, write: Callable[[IO], None]) -> None:
     """Atomically write whatever ``write(handle)`` produces (e.g. numpy's savez)."""
     with atomic_open(path, "wb") as handle:
         write(handle)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only be read by setting it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -258,3 +258,36 @@ def test_a_folder_the_store_cannot_open_is_listed_unreadable_and_never_chosen(tm
     assert not at.exception and at.selectbox(key="run").value == "good"
     at.switch_page("app_pages/curves.py")
     assert not at.run().exception
+
+
+def test_files_are_written_with_the_usual_mode_not_privately(tmp_path):
+    from core.storage import atomic_write_text
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "status.json", "{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "status.json").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
+
+
+def test_evaluate_leaves_identical_predictions_alone_and_says_what_changed(trained_store, tmp_path, capsys):
+    import shutil
+
+    data_dir, checkpoints = trained_store
+    store = tmp_path / "runs"
+    shutil.copytree(checkpoints / "mnist-tiny", store / "mnist-tiny")
+    paths = ["--checkpoints", str(store), "--data-dir", str(data_dir), "--device", "cpu"]
+    predictions = store / "mnist-tiny" / PREDICTIONS_FILE
+    before = predictions.read_bytes()
+    assert main(["evaluate", "mnist-tiny", *paths]) == 0
+    assert "files untouched" in capsys.readouterr().out and predictions.read_bytes() == before
+    run = load_run("mnist-tiny", store)
+    stored = run.load_predictions()
+    flipped = stored.probs.copy()
+    flipped[:3] = flipped[:3, ::-1]  # three images now answer another class
+    run.save_predictions(flipped, stored.labels, stored.indices)
+    assert main(["evaluate", "mnist-tiny", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "images changed class" in out and "→" in out
+    assert np.array_equal(load_run("mnist-tiny", store).load_predictions().probs.argmax(1), stored.predicted)

@@ -17,15 +17,24 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    import dataclasses
     import json
 
     from core.devices import resolve_device
     from core.evaluate import evaluate_run
 
     run_folder = load_run(args.run, args.checkpoints)
-    test_accuracy = evaluate_run(run_folder, args.data_dir, resolve_device(args.device))
+    result = evaluate_run(run_folder, args.data_dir, resolve_device(args.device))
     if args.json:
-        print(json.dumps({"run": run_folder.id, "path": str(run_folder.path), "test_accuracy": test_accuracy}))
+        print(json.dumps({"run": run_folder.id, "path": str(run_folder.path), **dataclasses.asdict(result)}))
+    elif not result.changed:
+        same = "the same predictions as stored; files untouched"
+        print(f"{run_folder.id}: test accuracy {result.test_accuracy:.2%}, {same}")
+    elif result.previous_accuracy is None:
+        print(f"{run_folder.id}: test accuracy {result.test_accuracy:.2%} (predictions stored in {run_folder.path})")
     else:
-        print(f"{run_folder.id}: test accuracy {test_accuracy:.2%} (predictions stored in {run_folder.path})")
+        print(
+            f"{run_folder.id}: test accuracy {result.previous_accuracy:.2%} → {result.test_accuracy:.2%}; "
+            f"{result.predictions_changed:,} images changed class; predictions stored in {run_folder.path}"
+        )
     return 0
