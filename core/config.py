@@ -163,7 +163,7 @@ class RunConfig(TrainConfig):
             raise ConfigError(f"created must be a date (got {config.created!r})")
         if config.num_params is not None:
             _require_int("num_params", config.num_params, low=0, high=10**12)
-        if config.source is not None and not _is_plain_record(config.source):
+        if config.source is not None and not is_plain_record(config.source):
             raise ConfigError("source must be an object of names, numbers and texts")
         config.check_values()
         # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
@@ -185,15 +185,17 @@ class RunConfig(TrainConfig):
         return {**dataclasses.asdict(self), "classes": list(self.classes)}
 
 
-def _is_plain_record(value, depth: int = 0) -> bool:
-    """A JSON object whose values are texts, numbers, booleans, null, or (one level down) such objects."""
+def is_plain_record(value, depth: int = 0) -> bool:
+    """A JSON object whose values are texts, numbers, booleans, null, or (one level down) such objects.
+
+    ``depth=1`` asks for a flat one: such a record nested in another is what a config may hold."""
     if not isinstance(value, dict) or len(value) > 200:
         return False
     for key, item in value.items():
         if not isinstance(key, str):
             return False
         if isinstance(item, dict):
-            if depth > 0 or not _is_plain_record(item, depth + 1):
+            if depth > 0 or not is_plain_record(item, depth + 1):
                 return False
         elif not (item is None or isinstance(item, str | bool | int) or _is_finite_float(item)):
             return False

@@ -70,12 +70,16 @@ def store_test_predictions(run: Run, model: torch.nn.Module, data: DatasetSplits
 
     Inputs are standardised as the run's config says (an imported model may have its own mean and std).
     """
-    test, config = data.test, run.config
-    logits = predict(model, test.images, config.mean, config.std, device=device)
-    probs = torch.softmax(logits, dim=1).numpy()
-    labels = test.labels.numpy()
-    run.save_predictions(probs, labels, test.indices.numpy())
+    probs = test_probabilities(run, model, data, device)
+    labels = data.test.labels.numpy()
+    run.save_predictions(probs, labels, data.test.indices.numpy())
     return accuracy(labels, probs.argmax(axis=1))
+
+
+def test_probabilities(run: Run, model: torch.nn.Module, data: DatasetSplits, device="cpu") -> np.ndarray:
+    """Class probabilities of the test split, inputs standardised as the run's config says."""
+    logits = predict(model, data.test.images, run.config.mean, run.config.std, device=device)
+    return torch.softmax(logits, dim=1).numpy()
 
 
 @dataclass
@@ -93,9 +97,8 @@ def evaluate_run(run: Run, data_dir=None, device="cpu") -> Reevaluation:
     alone (a shipped run stays unmodified in git); different ones are stored, and what changed is said."""
     model = run.load_model(device)
     data = load_dataset(run.config.dataset, data_dir)
-    config, test = run.config, data.test
-    probs = torch.softmax(predict(model, test.images, config.mean, config.std, device=device), dim=1).numpy()
-    labels, indices = test.labels.numpy(), test.indices.numpy()
+    probs = test_probabilities(run, model, data, device)
+    labels, indices = data.test.labels.numpy(), data.test.indices.numpy()
     test_accuracy = accuracy(labels, probs.argmax(axis=1))
     try:
         stored = run.load_predictions()

@@ -228,13 +228,14 @@ def import_model(
     state_dict = read_state_dict(weights)
     model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
     fit_state_dict(model, state_dict, file_order=Path(weights).suffix != ".safetensors")
+    code_file, _, class_name = (code or "").rpartition(":")
     source = {
         "kind": "import",
         "weights": Path(weights).name,
         "weights_sha256": file_sha256(Path(weights)),
-        "code": f"{Path(code.rpartition(':')[0]).name}:{code.rpartition(':')[2]}" if code else None,
+        "code": f"{Path(code_file).name}:{class_name}" if code else None,
     }
-    name = model_name or code.rpartition(":")[2]
+    name = model_name or class_name
     config = external_config(data, model, name, source, normalize, epochs=max(1, len(history or [])))
     run = create_run(config, checkpoints, run_id=run_id)
     try:

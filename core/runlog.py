@@ -23,7 +23,7 @@ from pathlib import Path
 
 from torch import nn
 
-from core.config import ConfigError
+from core.config import ConfigError, RunConfig, is_plain_record
 from core.data import load_dataset
 from core.external import check_outputs, keep_model
 from core.models import count_params
@@ -130,24 +130,12 @@ def log_run(
 
 def _config(data, source: dict):
     """The run's config before the model is known: the dataset's; the model's name and output come at finish."""
-    from core.config import RunConfig
-
     info = data.info
     config = RunConfig(dataset=info.name, model="your model", classes=info.classes, mean=info.mean, std=info.std)
     config.source = source
-    if not _plain(source["hyperparameters"]):
+    if not is_plain_record(source["hyperparameters"], depth=1):  # as RunConfig.from_dict will read it back
         raise ConfigError("config must be a dict of names to numbers, texts or booleans (it is kept as JSON)")
     return config
-
-
-def _plain(values: dict) -> bool:
-    """Names to JSON scalars (finite numbers): what config.json can hold and a page can show as text."""
-    for key, value in values.items():
-        if not isinstance(key, str) or not (value is None or isinstance(value, str | bool | int | float)):
-            return False
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-    return True
 
 
 def _beat(log: RunLog, stop: threading.Event) -> None:

@@ -65,19 +65,24 @@ def wait_for_page(page, title: str) -> None:
     page.wait_for_timeout(1_000)  # let charts and tables finish drawing
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
-def test_every_page_through_the_navigation(server, browser, dataset):
+def visit_every_page(page, start: str, prefix: str) -> None:
+    """Open ``start``, then every page through the navigation: no exception, a screenshot each; closes the tab."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    # Tall, because Streamlit scrolls inside its own container: a full-page screenshot stops at the viewport.
-    page = browser.new_page(viewport={"width": 1400, "height": 2400})
-    page.goto(f"{server}/?dataset={dataset}&run={dataset}-tiny")
+    page.goto(start)
     wait_for_page(page, "Runs")
     for entry in PAGES:
         page.get_by_test_id("stSidebarNav").get_by_text(entry.title, exact=True).click()
         wait_for_page(page, entry.heading)
         assert page.get_by_test_id("stException").count() == 0, f"exception on {entry.title}"
-        page.screenshot(path=str(SCREENSHOTS / f"{dataset}-{entry.url_path or 'runs'}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{prefix}-{entry.url_path or 'runs'}.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_every_page_through_the_navigation(server, browser, dataset):
+    # Tall, because Streamlit scrolls inside its own container: a full-page screenshot stops at the viewport.
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    visit_every_page(page, f"{server}/?dataset={dataset}&run={dataset}-tiny", dataset)
 
 
 def test_drawing_a_digit_on_the_canvas_classifies_it(server, browser):
@@ -239,11 +244,4 @@ def test_every_page_shows_an_imported_model_whose_code_is_gone(browser, tmp_path
     code.unlink()
     with serve(data_dir, checkpoints) as address:
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
-        page.goto(f"{address}/?dataset=mnist&run=imported")
-        wait_for_page(page, "Runs")
-        for entry in PAGES:
-            page.get_by_test_id("stSidebarNav").get_by_text(entry.title, exact=True).click()
-            wait_for_page(page, entry.heading)
-            assert page.get_by_test_id("stException").count() == 0, f"exception on {entry.title}"
-            page.screenshot(path=str(SCREENSHOTS / f"imported-{entry.url_path or 'runs'}.png"), full_page=True)
-        page.close()
+        visit_every_page(page, f"{address}/?dataset=mnist&run=imported", "imported")

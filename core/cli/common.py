@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from core.config import ConfigError
 from core.data import default_data_dir
 from core.runs import default_checkpoints_dir
 
@@ -59,8 +60,6 @@ def text_table(rows: list[tuple], header: tuple[str, ...], left: int = 1) -> str
 
 def class_index(name_or_index: str | None, classes: tuple[str, ...]) -> int | None:
     """A class given by name (or by its number) → its index; None stays None (any class)."""
-    from core.config import ConfigError
-
     if name_or_index is None:
         return None
     if name_or_index in classes:
