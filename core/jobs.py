@@ -1,15 +1,24 @@
 """Training jobs: ``python -m core train --run-dir …`` as a child process, one at a time per store.
 
-The lock is a file in the checkpoints folder naming the run and the child's pid. It is taken
-with O_EXCL (two clicks cannot both win), released by the child when it ends, and broken by
-the next caller when its process is gone (killed hard, machine restarted): a crash can't hold
-it forever. Progress lives in the run folder, so any page, tab or user sees the same job.
+The lock is a file in the checkpoints folder naming the run folder, the child's pid and a random
+token; the child is started with the run folder and the token on its command line. It is taken with
+O_EXCL (two clicks cannot both win), released by the child when it ends, and broken by the next
+caller when its process is gone or is not that job any more (killed hard, machine restarted, pid
+reused): a crash can't hold it forever, and neither Cancel nor the lock ever aims at a process that
+only shares a pid with the job. Progress lives in the run folder, so any page, tab or user sees the
+same job.
+
+Cancel writes a request file in the run folder, then signals the child if it is ready (it writes its
+token into status.json once its SIGTERM handler is in place); a child that is not ready yet reads the
+request as it starts. Either way the run ends *cancelled*, never killed half-started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,11 +31,15 @@ from pathlib import Path
 from core.config import TrainConfig
 from core.data import PROJECT_ROOT
 from core.devices import available_cores
-from core.runs import Run, default_checkpoints_dir, now_iso, pid_alive
+from core.runs import Run, RunError, default_checkpoints_dir, now_iso, pid_alive
+from core.storage import UnsafeFile, atomic_write_json, describe_error, read_regular_file
 from core.train import start_run
 
 LOCK_FILE = ".training.lock"
 LOG_FILE = "train.log"
+CANCEL_FILE = ".cancel-requested"  # in the run folder
+MAX_LOCK_BYTES = 64 * 2**10  # the lock holds a run path, a pid and a token: well under 1 kB
+STARTING_GRACE_S = 30  # a lock with no child yet, or unreadable, is someone's start in progress this long
 
 
 class JobBusy(RuntimeError):
@@ -44,10 +57,15 @@ class Job:
     pid: int | None
     host: str
     started: float
+    token: str = ""
 
     @property
     def run(self) -> Run:
         return Run(Path(self.run_path))
+
+    def identity_args(self) -> list[str]:
+        """What the child's command line carries, so that the job can be told from any other process."""
+        return ["--run-dir", self.run_path, "--job-token", self.token]
 
 
 def child_threads() -> int:
@@ -62,31 +80,39 @@ def _lock_path(root: Path) -> Path:
 def _read_lock(root: Path) -> Job | None:
     """The lock's job; None when unreadable or when it names a run outside this store."""
     try:
-        job = Job(**json.loads(_lock_path(root).read_text()))
-    except (OSError, ValueError, TypeError):
+        values = json.loads(read_regular_file(_lock_path(root), MAX_LOCK_BYTES))
+        job = Job(**values)
+    except (OSError, UnsafeFile, ValueError, TypeError, RecursionError):
+        return None
+    if not all(isinstance(value, str) for value in (job.run_id, job.run_path, job.host, job.token)):
         return None
     if job.run_path and Path(job.run_path).parent.resolve() != Path(root).resolve():
         return None
     if job.pid is not None and (isinstance(job.pid, bool) or not isinstance(job.pid, int) or job.pid <= 0):
         return None
+    if isinstance(job.started, bool) or not isinstance(job.started, int | float):
+        return None
     return job
 
 
-def _is_training_process(pid: int) -> bool:
-    """Whether pid is one of our training children (so that a forged lock can't aim a signal elsewhere)."""
+def _is_job_process(job: Job) -> bool:
+    """Whether the lock's pid is that job's child: its command line names the run folder and the token."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return False
     except OSError:
-        return sys.platform != "linux"  # no /proc to ask: trust the lock
-    return b"core" in command and b"train" in command
+        return sys.platform != "linux"  # no /proc to ask: trust the pid
+    wanted = [os.fsencode(arg) for arg in job.identity_args()]
+    return any(command[i : i + len(wanted)] == wanted for i in range(len(command)))
 
 
 def _is_stale(job: Job) -> bool:
     if job.host != socket.gethostname():
         return False  # can't see another machine's processes; its heartbeat tells
     if job.pid is None:  # taken, child not started yet: give the starter a moment
-        return time.time() - job.started > 30
-    return not pid_alive(job.pid)
+        return time.time() - job.started > STARTING_GRACE_S
+    return not pid_alive(job.pid) or not _is_job_process(job)
 
 
 def active_job(root: Path | None = None) -> Job | None:
@@ -94,8 +120,7 @@ def active_job(root: Path | None = None) -> Job | None:
     root = Path(root or default_checkpoints_dir())
     job = _read_lock(root)
     if job is None:
-        if _lock_path(root).exists() and time.time() - _lock_path(root).stat().st_mtime > 30:
-            _lock_path(root).unlink(missing_ok=True)  # unreadable and old: a crash mid-write
+        _remove_if_old(_lock_path(root))
         return None
     if _is_stale(job):
         _lock_path(root).unlink(missing_ok=True)
@@ -103,9 +128,18 @@ def active_job(root: Path | None = None) -> Job | None:
     return job
 
 
+def _remove_if_old(lock: Path) -> None:
+    """An unreadable lock is a start in progress or the remains of a crash mid-write: gone after a grace."""
+    try:
+        if time.time() - lock.lstat().st_mtime > STARTING_GRACE_S:
+            lock.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _take_lock(root: Path) -> Job:
     """Create the lock file or raise JobBusy; O_EXCL makes two simultaneous callers have one winner."""
-    job = Job("", "", None, socket.gethostname(), time.time())
+    job = Job("", "", None, socket.gethostname(), time.time(), secrets.token_hex(8))
     for _ in range(2):
         try:
             fd = os.open(_lock_path(root), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -114,16 +148,14 @@ def _take_lock(root: Path) -> Job:
             if holder is not None:
                 raise JobBusy(holder) from None
             continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(job.__dict__, handle)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(job.__dict__, handle)
+        except BaseException:  # a full disk: no empty lock left to block the next click
+            _lock_path(root).unlink(missing_ok=True)
+            raise
         return job
     raise JobBusy(_read_lock(root) or job)
-
-
-def _write_lock(root: Path, job: Job) -> None:
-    tmp = _lock_path(root).with_suffix(".tmp")
-    tmp.write_text(json.dumps(job.__dict__))
-    os.replace(tmp, _lock_path(root))
 
 
 def release_lock(root: Path, run_id: str) -> None:
@@ -141,7 +173,8 @@ def start_job(
 ) -> Job:
     """Validate, take the lock, create the run folder and start the child; returns at once.
 
-    Raises ConfigError for bad values and JobBusy when a job is already training.
+    Raises ConfigError for bad values, JobBusy when a job is already training, OSError when the store
+    can't be written (the lock is never left behind).
     """
     config.validate()
     root = Path(root or default_checkpoints_dir())
@@ -149,39 +182,67 @@ def start_job(
     job = _take_lock(root)  # before the run folder: a refused click leaves nothing behind
     try:
         run = start_run(config, root)
+        job.run_id, job.run_path = run.id, str(run.path)
+        # Until the child writes its own status (after importing torch), the run says it is starting.
+        run.update_status(state="running", pid=None, host=job.host, heartbeat=time.time(), started=now_iso())
+        child = _start_child(job, command, data_dir, root)
+        job.pid = child.pid
+        atomic_write_json(_lock_path(root), job.__dict__)
     except BaseException:
         _lock_path(root).unlink(missing_ok=True)
         raise
-    job.run_id, job.run_path = run.id, str(run.path)
-    args = command or [sys.executable, "-m", "core", "train", "--run-dir", str(run.path), "--quiet"]
+    # Reap the child when it ends, so that a finished job never lingers as a zombie that looks alive.
+    threading.Thread(target=child.wait, daemon=True).start()
+    return job
+
+
+def _start_child(job: Job, command: list[str] | None, data_dir: Path | None, root: Path) -> subprocess.Popen:
+    run = job.run
+    args = command or [sys.executable, "-m", "core", "train", "--quiet"]
     if data_dir is not None and command is None:
         args += ["--data-dir", str(data_dir)]
     env = {**os.environ, "CHECKPOINTS_DIR": str(root)}
-    # Until the child writes its own status (after importing torch), the run says it is starting.
-    run.update_status(state="running", pid=None, host=job.host, heartbeat=time.time(), started=now_iso())
     try:
         with open(run.path / LOG_FILE, "ab") as log:
-            child = subprocess.Popen(
-                args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            return subprocess.Popen(
+                [*args, *job.identity_args()],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
     except OSError as error:
-        _lock_path(root).unlink(missing_ok=True)
-        run.write_status("failed", error=f"the training process could not start: {error}")
+        run.write_final_status("failed", error=f"the training process could not start: {describe_error(error)}")
         raise
-    # Reap the child when it ends, so that a finished job never lingers as a zombie that looks alive.
-    threading.Thread(target=child.wait, daemon=True).start()
-    job.pid = child.pid
-    _write_lock(root, job)
-    return job
 
 
 def cancel_job(root: Path | None = None) -> Job | None:
-    """Ask the running job to stop (SIGTERM): it marks its run cancelled and keeps its best weights."""
+    """Ask the running job to stop: it marks its run cancelled and keeps its best weights so far.
+
+    The request is written first, then the child is signalled if it is ready; a child still starting
+    reads the request itself. Returns the job, or None when there is none to cancel.
+    """
     job = active_job(root)
-    if job is None or job.pid is None or not _is_training_process(job.pid):
+    if job is None or not job.run_path:
         return None
-    try:
-        os.kill(job.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return None
+    with contextlib.suppress(OSError):  # a full or read-only disk: the signal alone, when the child is ready
+        (Path(job.run_path) / CANCEL_FILE).touch()
+    if job.pid is not None and _is_ready(job) and _is_job_process(job):
+        try:
+            os.kill(job.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return None
     return job
+
+
+def _is_ready(job: Job) -> bool:
+    """Whether the child has its SIGTERM handler in place (it then writes its token into status.json)."""
+    try:
+        return job.run.status().job_token == job.token
+    except RunError:
+        return False
+
+
+def cancel_requested(run: Run) -> bool:
+    return (run.path / CANCEL_FILE).exists()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from torch import nn
 
+from core.batchlosses import BatchLosses
 from core.config import ConfigError, RunConfig, is_plain_record
 from core.data import load_dataset
 from core.external import check_outputs, keep_model
@@ -38,7 +39,7 @@ class RunLog:
     def __init__(self, run: Run, data, registered: bool = False):
         self.run, self.data, self.registered = run, data, registered
         self.history: list[dict] = []
-        self.batch_losses: list[list[float]] = []  # [examples seen, loss] since the last epoch
+        self.losses = BatchLosses()  # [examples seen, loss] since the last epoch, bounded in points
         self.examples_seen = 0
         self.finished = False  # finish(model) ran
         self.closed = False  # the with block ended: no more heartbeats
@@ -49,7 +50,7 @@ class RunLog:
         loss = _number("loss", loss)
         with self._lock:
             self.examples_seen += int(examples) if examples else 1
-            self.batch_losses.append([self.examples_seen, loss])
+            self.losses.add(self.examples_seen, loss)
 
     def log_epoch(self, epoch: int, **metrics: float) -> None:
         """One epoch's figures: train_loss, val_loss, train_accuracy, val_accuracy (fractions), lr, seconds,
@@ -58,11 +59,15 @@ class RunLog:
             raise ConfigError(f"epoch must be a whole number from 1 (got {epoch!r})")
         record = {"epoch": epoch, **{name: _number(name, value) for name, value in metrics.items()}}
         with self._lock:
-            record.update(examples_seen=self.examples_seen, batch_losses=self.batch_losses)
-            self.history = [r for r in self.history if r["epoch"] != epoch] + [record]
-            self.history.sort(key=lambda r: r["epoch"])
-            self.batch_losses = []
-            self.run.write_history(self.history)
+            self.losses.flush()
+            record.update(examples_seen=self.examples_seen, batch_losses=self.losses.points)
+            if self.history and epoch <= self.history[-1]["epoch"]:  # an epoch logged again: rewrite the file
+                self.history = sorted([r for r in self.history if r["epoch"] != epoch] + [record], key=_epoch)
+                self.run.write_history(self.history)
+            else:  # the usual case: one line appended, the file never rewritten
+                self.history.append(record)
+                self.run.append_history(record)
+            self.losses = BatchLosses()
             self.run.write_status("running", epoch=epoch, batch=0, batches=None, batch_losses=[])
 
     def finish(self, model: nn.Module) -> float:
@@ -86,7 +91,7 @@ class RunLog:
     def heartbeat(self) -> None:
         with self._lock:
             if not (self.finished or self.closed):
-                self.run.write_status("running", batch_losses=self.batch_losses[-500:])
+                self.run.write_status("running", batch_losses=self.losses.points)
 
     def close(self, state: str | None, error: str | None = None) -> None:
         """The block ended: no more heartbeats; record ``state`` (None: leave the status as finish wrote it)."""
@@ -142,6 +147,10 @@ def _beat(log: RunLog, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_EVERY_S):
         with contextlib.suppress(OSError):  # a full disk must not kill the user's loop from this thread
             log.heartbeat()
+
+
+def _epoch(record: dict) -> int:
+    return record["epoch"]
 
 
 def _number(name: str, value) -> float:

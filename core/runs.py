@@ -13,7 +13,9 @@ edge: a file that is off-schema makes the run unreadable, with the reason (RunEr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -34,7 +36,14 @@ from safetensors.torch import save as save_safetensors
 
 from core.config import ConfigError, RunConfig
 from core.data import PROJECT_ROOT
-from core.storage import UnsafeFile, atomic_write_json, atomic_write_text, atomic_write_with, read_regular_file
+from core.storage import (
+    UnsafeFile,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_with,
+    read_file_head,
+    read_regular_file,
+)
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -46,6 +55,7 @@ ONNX_FILE = "model.onnx"  # a model whose code is not ours: its graph, run by ON
 MAX_JSON_BYTES = 2**20  # config.json, status.json: a few kB (status with a live epoch's batch losses: < 100 kB)
 MAX_HISTORY_BYTES = 32 * 2**20  # 1,000 epochs with a batch loss every 50 batches is about 2 MB
 MAX_WEIGHTS_BYTES = 2**30  # the largest registered model is 15 MB
+MAX_WEIGHTS_HEADER_BYTES = 2**20  # a safetensors header: a line per tensor, a few kB for the largest model
 MAX_ONNX_BYTES = 512 * 2**20
 MAX_PREDICTIONS_BYTES = 256 * 2**20  # on disk; 10,000 images × 10 classes compress to about 300 kB
 MAX_PREDICTION_ARRAY_BYTES = 512 * 2**20  # one array once inflated: 10 million images × 10 classes, float32
@@ -102,17 +112,38 @@ class Run:
             status = dataclasses.replace(status, state="interrupted", error=error)
         return status
 
-    def kept_epoch(self) -> int | None:
-        """The epoch whose weights the run keeps (see ``kept_epoch``)."""
-        return kept_epoch(self.history(), self.config.keep_best_by, self.status().best_epoch)
+    def kept_epoch(self, history: list[dict] | None = None, status: RunStatus | None = None) -> int | None:
+        """The epoch whose weights the run keeps: the one written inside the weights, else the status's
+        (see ``kept_epoch``). Pass the history and status when you have them already."""
+        recorded = self.weights_epoch()
+        if recorded is None:
+            recorded = (status or self.status()).best_epoch
+        return kept_epoch(self.history() if history is None else history, self.config.keep_best_by, recorded)
+
+    def weights_epoch(self) -> int | None:
+        """The epoch the weights file says it holds (training writes it there), or None.
+
+        Reads the safetensors header alone. The weights are replaced before status.json records the new
+        best epoch: a kill in between leaves the file's own word as the one that is true.
+        """
+        try:
+            head = read_file_head(self.path / WEIGHTS_FILE, MAX_WEIGHTS_HEADER_BYTES + 8)
+            size = int.from_bytes(head[:8], "little")
+            header = json.loads(head[8 : 8 + size]) if 0 < size <= len(head) - 8 else {}
+            epoch = header.get("__metadata__", {}).get("epoch")
+        except (OSError, UnsafeFile, ValueError, RecursionError, AttributeError):
+            return None
+        return int(epoch) if isinstance(epoch, str) and epoch.isdecimal() and len(epoch) < 10 else None
 
     def history(self) -> list[dict]:
         try:
             text = _read_text(self.path / HISTORY_FILE, MAX_HISTORY_BYTES)
         except FileNotFoundError:
             return []
+        lines = text.split("\n")
+        unfinished = lines.pop()  # after the last newline: "" unless a write was cut short
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -125,6 +156,8 @@ class Run:
             if problem:
                 raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
             records.append(record)
+        if unfinished.strip():
+            records += _finished_record(unfinished, len(lines) + 1)
         return records
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
@@ -167,8 +200,9 @@ class Run:
             model = create_model(self.config.model, num_classes=self.config.num_classes)
         except UnknownModelError as error:
             raise RunError(f"{CONFIG_FILE}: {error}") from None
+        weights = self.load_state_dict()  # its own RunError says what is wrong with the file
         try:
-            model.load_state_dict(self.load_state_dict())
+            model.load_state_dict(weights)
         except RuntimeError as error:
             first = str(error).splitlines()[0]
             raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config.model!r} ({first})") from None
@@ -217,6 +251,37 @@ class Run:
             fields.update(pid=os.getpid(), host=socket.gethostname(), heartbeat=time.time())
         self.update_status(state=state, **fields)
 
+    def write_final_status(self, state: str, error: str | None = None, **fields) -> None:
+        """How a run ended (failed, cancelled): written even on a full disk, by overwriting status.json in
+        place when a new file can't be made, so that the cause is never lost."""
+        try:
+            self.write_status(state, error=error, finished=now_iso(), **fields)
+        except OSError:
+            self._overwrite_status_in_place(state, error)
+
+    def _overwrite_status_in_place(self, state: str, error: str | None) -> None:
+        # The file's blocks are already allocated: rewriting no more bytes than it holds needs no new space.
+        path = self.path / STATUS_FILE
+        with contextlib.suppress(OSError, RunError):
+            previous = self._read_json(STATUS_FILE)
+            room = path.stat().st_size
+            kept = ("started", "host", "device", "epoch", "best_epoch")
+            keep = {key: previous[key] for key in kept if key in previous}
+            record = {**keep, "state": state, "error": error, "finished": now_iso()}
+            text = json.dumps(record).encode()
+            if len(text) > room:
+                reason = error or ""
+                record["error"] = reason[: max(0, len(reason) - (len(text) - room) - 3)] + "..."
+                text = json.dumps(record).encode()
+            if len(text) <= room:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.write(fd, text)
+                    os.ftruncate(fd, len(text))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
     def update_status(self, **fields) -> None:
         """Merge fields into status.json, keeping the rest (an unreadable file is replaced)."""
         previous = {}
@@ -228,15 +293,33 @@ class Run:
         atomic_write_json(self.path / STATUS_FILE, {**previous, **fields, "updated": now_iso()})
 
     def write_history(self, records: list[dict]) -> None:
-        # Rewritten whole each epoch (it is small), so a crash never leaves half a line.
-        atomic_write_text(self.path / HISTORY_FILE, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+        """Replace the whole history (an import, an epoch logged twice); training appends instead."""
+        atomic_write_text(self.path / HISTORY_FILE, "".join(_history_line(record) for record in records))
+
+    def append_history(self, record: dict) -> None:
+        """Add one epoch's line: a training run never rewrites its history, however long it gets.
+
+        The line goes out in one write and is flushed to disk; a process killed in the middle leaves at
+        worst an unfinished last line, which ``history()`` leaves out.
+        """
+        line = _history_line(record).encode("utf-8")
+        fd = os.open(self.path / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, f"{HISTORY_FILE}: only {written} of {len(line)} bytes written")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def save_onnx(self, data: bytes) -> None:
         atomic_write_with(self.path / ONNX_FILE, lambda handle: handle.write(data))
 
-    def save_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+    def save_state_dict(self, state_dict: dict[str, torch.Tensor], epoch: int | None = None) -> None:
+        """Keep the weights; ``epoch`` (the one they come from) is written inside the file (``weights_epoch``)."""
         tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
-        data = save_safetensors(tensors, metadata={"model": self.config.model})
+        metadata = {"model": self.config.model, **({"epoch": str(epoch)} if epoch is not None else {})}
+        data = save_safetensors(tensors, metadata=metadata)
         atomic_write_with(self.path / WEIGHTS_FILE, lambda handle: handle.write(data))
 
     def save_predictions(self, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
@@ -286,6 +369,7 @@ class RunStatus:
     best_val_loss: float | None = None
     best_val_accuracy: float | None = None
     test_accuracy: float | None = None
+    job_token: str | None = None  # written by a dashboard job once it can be cancelled (core.jobs)
 
     @classmethod
     def from_dict(cls, values: dict) -> RunStatus:
@@ -297,6 +381,7 @@ class RunStatus:
             "finished": str,
             "host": str,
             "device": str,
+            "job_token": str,
             "pid": int,
             "epoch": int,
             "batch": int,
@@ -471,7 +556,7 @@ def summarize(run: Run) -> RunSummary:
         summary.test_accuracy = status.test_accuracy
         history = run.history()
         summary.epochs_done = len(history)
-        summary.best_epoch = kept_epoch(history, config.keep_best_by, status.best_epoch)
+        summary.best_epoch = run.kept_epoch(history, status)
         if summary.best_epoch is not None:
             summary.best_val_accuracy = next(r for r in history if r["epoch"] == summary.best_epoch).get("val_accuracy")
         if summary.best_val_accuracy is None:  # a model trained elsewhere: its validation split, evaluated here
@@ -489,8 +574,33 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
     if not root.is_dir():
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    summaries = [_summarize_folder(folder, root) for folder in folders]
+    summaries = [_cached_summary(folder, root) for folder in folders]
     return sorted(summaries, key=lambda s: (s.created or "", s.id), reverse=True)
+
+
+# Every page view lists the store: a run is read again only when one of its files changed (size,
+# modification time or inode), so a large history costs its reading once, not once a click.
+_SUMMARIES: dict[Path, tuple[tuple, RunSummary]] = {}
+_LISTED_FILES = (CONFIG_FILE, STATUS_FILE, HISTORY_FILE, WEIGHTS_FILE)
+
+
+def _cached_summary(folder: Path, root: Path) -> RunSummary:
+    signature = (str(root), *(_file_signature(folder / name) for name in ("", *_LISTED_FILES)))
+    cached = _SUMMARIES.get(folder)
+    if cached is not None and cached[0] == signature:
+        return dataclasses.replace(cached[1])
+    summary = _summarize_folder(folder, root)
+    if summary.state != "running":  # a running job turns interrupted with time, not with a file: never cached
+        _SUMMARIES[folder] = (signature, dataclasses.replace(summary))
+    return summary
+
+
+def _file_signature(path: Path) -> tuple | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode
 
 
 def _summarize_folder(folder: Path, root: Path) -> RunSummary:
@@ -501,6 +611,25 @@ def _summarize_folder(folder: Path, root: Path) -> RunSummary:
     except RunError as error:
         return RunSummary(id=folder.name, path=str(folder), error=str(error))
     return summarize(run)
+
+
+def _history_line(record: dict) -> str:
+    return json.dumps(record, allow_nan=False) + "\n"
+
+
+def _finished_record(line: str, number: int) -> list[dict]:
+    """The history's last line when it has no newline: a whole record written by hand, or a write a kill cut
+    short (left out, as if the epoch had not ended)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return []
+    except RecursionError:
+        raise RunError(f"{HISTORY_FILE} line {number} is nested too deeply") from None
+    problem = epoch_record_problem(record)
+    if problem:
+        raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
+    return [record]
 
 
 def _read_text(path: Path, cap: int) -> str:

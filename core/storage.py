@@ -78,6 +78,16 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def describe_error(error: BaseException) -> str:
+    """One line for an error: an OSError as its reason and the file (``No space left on device: /runs/x``)."""
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename
+        if isinstance(where, str) and Path(where).name.startswith(".") and where.endswith(".tmp"):
+            where = str(Path(where).parent)  # an atomic write's temporary file: the folder says more
+        return f"{error.strerror}: {where}" if where else error.strerror
+    return f"{type(error).__name__}: {error}"
+
+
 class UnsafeFile(ValueError):
     """A file that is not a regular file, or larger than its cap; the message says which."""
 
@@ -89,19 +99,32 @@ def read_regular_file(path: Path, cap: int) -> bytes:
     (after following links) are read, opened without blocking, and never more than ``cap`` bytes.
     """
     path = Path(path)
+    with _open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > cap:
+            raise UnsafeFile(f"{path.name} is {size / 2**20:.1f} MiB, over its limit of {cap / 2**20:g} MiB")
+        data = handle.read(cap + 1)
+    if len(data) > cap:  # it grew while being read
+        raise UnsafeFile(f"{path.name} is over its limit of {cap / 2**20:g} MiB")
+    return data
+
+
+def read_file_head(path: Path, size: int) -> bytes:
+    """At most the first ``size`` bytes of a regular file (a header), on the same terms as ``read_regular_file``."""
+    with _open_regular(Path(path)) as handle:
+        return handle.read(size)
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """``path`` opened for reading without blocking; UnsafeFile unless it is a regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, PermissionError):
         raise
     except OSError as error:
         raise UnsafeFile(f"{path.name} can't be opened ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{path.name} is not a regular file")
-        if info.st_size > cap:
-            raise UnsafeFile(f"{path.name} is {info.st_size / 2**20:.1f} MiB, over its limit of {cap / 2**20:g} MiB")
-        data = handle.read(cap + 1)
-    if len(data) > cap:  # it grew while being read
-        raise UnsafeFile(f"{path.name} is over its limit of {cap / 2**20:g} MiB")
-    return data
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise UnsafeFile(f"{path.name} is not a regular file")
+    return handle

@@ -21,12 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from core.augment import make_augmentation
+from core.batchlosses import BatchLosses
 from core.config import RunConfig, TrainConfig
 from core.data import DatasetSplits, load_dataset, normalize
 from core.devices import resolve_device
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import create_model
 from core.runs import Run, create_run, epoch_score, now_iso
+from core.storage import describe_error
 
 HEARTBEAT_EVERY_S = 1.0  # status.json also carries the live progress a page polls
 
@@ -47,8 +49,9 @@ class LoopState:
     batches: int = 0  # batches per epoch
     examples_seen: int = 0  # since the start of training
     history: list[dict] = field(default_factory=list)
-    batch_losses: list[list[float]] = field(default_factory=list)  # [examples seen, running loss] this epoch
-    logged: bool = False  # whether the last batch added a point to batch_losses
+    losses: BatchLosses = field(default_factory=BatchLosses)  # this epoch's running loss, bounded in points
+    logged: bool = False  # whether the last batch logged the running loss (every ``log_every`` batches)
+    running_loss: float = math.nan  # the last logged running loss
     best_state: dict | None = None
     best_epoch: int | None = None
     improved: bool = False  # whether the last epoch is the best so far
@@ -59,7 +62,7 @@ class LoopState:
     _epoch_examples: int = 0
 
     def start_epoch(self, epoch: int) -> None:
-        self.epoch, self.batch, self.batch_losses = epoch, 0, []
+        self.epoch, self.batch, self.losses = epoch, 0, BatchLosses()
         self._epoch_loss, self._epoch_correct, self._epoch_examples = 0.0, 0, 0
 
     def after_batch(self, size: int, loss: float, correct: int) -> None:
@@ -72,15 +75,18 @@ class LoopState:
         self._window.append(loss)
         self.logged = self.batch % self.config.log_every == 0 or self.batch == self.batches
         if self.logged:
-            self.batch_losses.append([self.examples_seen, sum(self._window) / len(self._window)])
+            self.running_loss = sum(self._window) / len(self._window)
+            self.losses.add(self.examples_seen, self.running_loss)
             self._window = []
 
     @property
-    def running_loss(self) -> float:
-        return self.batch_losses[-1][1] if self.batch_losses else math.nan
+    def batch_losses(self) -> list[list[float]]:
+        """[examples seen, running loss] points of this epoch (at most ``core.batchlosses.MAX_POINTS``)."""
+        return self.losses.points
 
     def end_epoch(self, val_loss: float, val_accuracy: float, lr: float, seconds: float) -> dict:
         """The epoch's history record; keeps the weights when it is the best so far."""
+        self.losses.flush()
         record = {
             "epoch": self.epoch,
             "train_loss": self._epoch_loss / self._epoch_examples,
@@ -191,9 +197,11 @@ class RunRecorder(Callback):
             self.last_heartbeat = time.monotonic()
 
     def on_epoch(self, state: LoopState, record: dict) -> None:
+        # In this order, a kill between two writes leaves files that agree: the history has every epoch
+        # the weights could come from, and the weights name their epoch (status.json is the last word).
+        self.run.append_history(record)
         if state.improved:
-            self.run.save_state_dict(state.best_state)
-        self.run.write_history(state.history)
+            self.run.save_state_dict(state.best_state, epoch=state.best_epoch)
         self.run.write_status(
             "running",
             epoch=state.epoch,
@@ -217,7 +225,7 @@ class RunRecorder(Callback):
         )
 
     def on_stop(self, state: LoopState, outcome: str, reason: str) -> None:
-        self.run.write_status(outcome, error=reason, best_epoch=state.best_epoch, finished=now_iso())
+        self.run.write_final_status(outcome, error=reason, best_epoch=state.best_epoch)
 
 
 @dataclass
@@ -263,15 +271,15 @@ def fit(
             data = data or load_dataset(config.dataset, data_dir)
             state.device = resolve_device(config.device)
             train_epochs(config, data, state, hooks)
+            state.model.load_state_dict(state.best_state)
+            hooks.on_complete(state, data)  # inside: a disk that fills while predictions are saved fails the run
         except TrainingDiverged as error:
             return _stopped(state, hooks, "failed", str(error))
         except KeyboardInterrupt:
             return _stopped(state, hooks, "cancelled", f"cancelled during epoch {state.epoch}, batch {state.batch}")
         except Exception as error:
-            hooks.on_stop(state, "failed", f"{type(error).__name__}: {error}")
+            hooks.on_stop(state, "failed", describe_error(error))
             raise
-    state.model.load_state_dict(state.best_state)
-    hooks.on_complete(state, data)
     return FitResult("completed", state.model, state.history, state.best_epoch, state.test_accuracy)
 
 

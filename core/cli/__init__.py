@@ -33,6 +33,7 @@ from core.cli.common import EXIT_USAGE, Parser
 from core.config import ConfigError
 from core.data import DataError
 from core.runs import RunError
+from core.storage import describe_error
 
 # In the order `python -m core --help` lists them.
 VERBS = (data, dataset, models, train, importing, reproduce, seeds, runs, evaluate, curves, confusion, errors, saliency)
@@ -60,4 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if isinstance(error, ConfigError) else 1
     except BrokenPipeError:  # e.g. `python -m core runs | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:  # a full or read-only disk, a folder that can't be made: one line, no traceback
+        print(f"error: {describe_error(error)}", file=sys.stderr)
         return 1

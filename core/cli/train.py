@@ -40,6 +40,7 @@ def register(commands) -> None:
     train.add_argument(
         "--run-dir", type=Path, help="train the run prepared in this folder (its config.json); used by the dashboard"
     )
+    train.add_argument("--job-token", help=argparse.SUPPRESS)  # the dashboard's name for this job (core.jobs)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir(train)
     add_checkpoints(train)
@@ -100,6 +101,9 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     bar = ProgressBar(quiet=args.quiet)
     try:
+        if args.job_token and _cancelled_before_start(run_folder, args.job_token):
+            print(f"cancelled: before training started\n{run_folder.path}", file=sys.stderr)
+            return 130
         result = fit(config, run_folder, data=data, callbacks=[bar], data_dir=args.data_dir)
     finally:
         release_lock(run_folder.path.parent, run_folder.id)
@@ -110,6 +114,20 @@ def run(args) -> int:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run_folder.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def _cancelled_before_start(run_folder, token: str) -> bool:
+    """Tell the dashboard this job can be cancelled now (its token), then honour a Cancel pressed before."""
+    from core.jobs import cancel_requested
+
+    try:
+        run_folder.update_status(job_token=token)
+        if not cancel_requested(run_folder):
+            return False
+    except KeyboardInterrupt:  # the Cancel's signal, the moment the token was out
+        pass
+    run_folder.write_final_status("cancelled", error="cancelled before training started")
+    return True
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.history import batch_loss_rows, curve_rows, history_frame
-from core.runs import RunError, kept_epoch
+from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import open_run, run_history, runs_table
 from dashboard.sidebar import selected_dataset, selected_run_id
@@ -42,7 +42,7 @@ def page() -> None:
         run = open_run(run_id)
         try:
             history = run_history(run)
-            best_epoch = kept_epoch(history, run.config.keep_best_by, run.status().best_epoch)
+            best_epoch = run.kept_epoch(history)
         except RunError as error:
             st.warning(f"{run_id}: {plain(error)}")
             continue

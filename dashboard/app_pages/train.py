@@ -17,7 +17,8 @@ from core.history import batch_loss_rows, curve_rows, history_frame
 from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
 from core.models import MODELS, parameter_count
 from core.presets import PRESETS, preset_config
-from core.runs import Run, RunError, RunStatus, kept_epoch, run_in_store
+from core.runs import Run, RunError, RunStatus, run_in_store
+from core.storage import describe_error
 from dashboard import charts
 from dashboard.cached import run_history
 from dashboard.pages import page_entry
@@ -112,6 +113,8 @@ def page() -> None:
             st.error(f"Not started: {error}")
         except JobBusy as busy:
             st.warning(f"Not started: {busy}. {progress_text(busy.job.run)}")
+        except OSError as error:  # a full or read-only disk
+            st.error(f"Not started: the run store can't be written ({plain(describe_error(error))}).")
         else:
             st.session_state[LAST_RUN_KEY] = job.run_id
             st.toast(f"Started {job.run_id}")
@@ -185,7 +188,7 @@ def live_curves(run: Run, status: RunStatus) -> None:
     rows = curve_rows(run.id, history_frame(history))
     accuracy = rows[rows["metric"] == "accuracy"]
     if len(accuracy):
-        kept = kept_epoch(history, run.config.keep_best_by, status.best_epoch)
+        kept = run.kept_epoch(history, status)
         right.altair_chart(charts.epoch_curves(accuracy, "accuracy", pd.DataFrame([{"run": run.id, "epoch": kept}])))
 
 
