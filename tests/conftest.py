@@ -103,3 +103,11 @@ def trained_store(tmp_path_factory):
         config = small_config(dataset=name, model="fashion-two-conv", epochs=2, log_every=4)
         fit(config, start_run(config, checkpoints, run_id=f"{name}-tiny"), data_dir=data_dir)
     return data_dir, checkpoints
+
+
+@pytest.fixture(scope="session")
+def damaged_store(trained_store, tmp_path_factory):
+    """The trained MNIST run, and beside it a copy damaged in each way the reliability tests know."""
+    from tests.test_reliability_files import make_damaged_store
+
+    return trained_store[0], make_damaged_store(trained_store, tmp_path_factory.mktemp("damaged"))

@@ -245,3 +245,10 @@ def test_every_page_shows_an_imported_model_whose_code_is_gone(browser, tmp_path
     with serve(data_dir, checkpoints) as address:
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
         visit_every_page(page, f"{address}/?dataset=mnist&run=imported", "imported")
+
+
+def test_every_page_beside_a_store_of_damaged_runs(browser, damaged_store):
+    """Every damaged run of the reliability tests beside a good one: the good one opens, no page fails."""
+    with serve(*damaged_store) as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        visit_every_page(page, f"{address}/?dataset=mnist", "damaged")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import threading
 import zipfile
 
@@ -15,7 +16,16 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 from core.data import PROJECT_ROOT
-from core.runs import HISTORY_FILE, PREDICTIONS_FILE, STATUS_FILE, WEIGHTS_FILE, RunError, list_runs, load_run
+from core.runs import (
+    HISTORY_FILE,
+    PREDICTIONS_FILE,
+    STATUS_FILE,
+    WEIGHTS_FILE,
+    Run,
+    RunError,
+    list_runs,
+    load_run,
+)
 from tests.test_runs import completed_run
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
@@ -104,6 +114,19 @@ DAMAGE = {
         "holds no predictions",
     ),
 }
+
+
+def make_damaged_store(trained_store, root):
+    """Every damage above, each in its own copy of a real run, beside the good run (the newest)."""
+    _, trained = trained_store
+    good = root / "good"
+    shutil.copytree(trained / "mnist-tiny", good)
+    config = json.loads((good / "config.json").read_text())
+    (good / "config.json").write_text(json.dumps({**config, "created": "2999-01-01T00:00:00"}))
+    for number, case in enumerate(DAMAGE):
+        shutil.copytree(trained / "mnist-tiny", root / f"damaged-{number:02d}")
+        damage(Run(root / f"damaged-{number:02d}"), case)
+    return root
 
 
 def damage(run, case: str) -> str:
@@ -237,6 +260,37 @@ def test_verdicts_can_be_scripted(trained_store, capsys):
     assert main(["label-issues", "mnist-tiny", "--mark", "12=maybe", *store]) == 2
     assert "--mark takes INDEX=wrong" in capsys.readouterr().err
     reviews.mark("test", 40, None)
+
+
+def test_the_whole_damaged_store_on_the_cli(damaged_store, capsys):
+    _, root = damaged_store
+    assert within(60, lambda: main(["runs", "--checkpoints", str(root)])) == 0
+    listing = capsys.readouterr().out
+    assert all(f"damaged-{number:02d}" in listing for number in range(len(DAMAGE))) and "good" in listing
+    for number in range(len(DAMAGE)):
+        for verb in ("curves", "confusion", "errors", "card"):
+            argv = [verb, f"damaged-{number:02d}", "--checkpoints", str(root)]
+            code = within(60, lambda argv=argv: main(argv))
+            error = capsys.readouterr().err.strip()
+            assert code in (0, 1) and len(error.splitlines()) <= 1, (verb, list(DAMAGE)[number], error)
+
+
+def test_every_page_opens_the_good_run_beside_the_whole_damaged_store(damaged_store, monkeypatch):
+    data_dir, root = damaged_store
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(root))
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    from dashboard.pages import PAGES
+
+    for entry in PAGES:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["dataset"] = "mnist"
+        at.run()
+        at.switch_page(entry.script)
+        at.run()
+        assert not at.exception, (entry.file, [e.value for e in at.exception])
+        assert at.session_state["run"] == "good", entry.file
+    unreadable = [s for s in list_runs(root) if s.state == "unreadable"]
+    assert len(unreadable) >= 15 and all(s.error for s in unreadable)
 
 
 @pytest.mark.parametrize("name", ["with space", "ünïcödé", "x" * 140, "outside-link"])

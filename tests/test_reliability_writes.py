@@ -257,4 +257,3 @@ def test_damaged_weights_are_reported_once_not_wrapped_twice(tmp_path, capsys):
     assert error.count("model.safetensors") == 1, error
     assert "does not fit" not in error
     assert load_run("good", tmp_path).status().state == "completed"
-
