@@ -30,7 +30,7 @@ def time_page(run_id: str, dataset: str, entry: PageEntry, repeats: int) -> tupl
     if at.exception:
         raise RuntimeError(f"{entry.file} raised: {at.exception[0].value}")
     if entry.file == "errors.py":  # every prediction, so that a full page of 100 images is drawn
-        at.toggle(key="errors_correct").set_value(True).run()
+        at.toggle(key="correct").set_value(True).run()
     reruns = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -24,6 +24,8 @@ CLASS_PALETTE = [
 ]
 SPLIT_COLORS = {"train": "#4e79a7", "validation": "#f28e2b", "test": "#59a14f"}
 
+RIGHT_COLOR, WRONG_COLOR = "#2b8a3e", "#c92a2a"  # the galleries' captions use the same pair
+
 
 def class_colors(count: int) -> list[str]:
     """One colour per class: Tableau's ten, then (for datasets with more classes) evenly spaced hues."""
@@ -181,16 +183,23 @@ def _dark_threshold(values: pd.Series) -> float:
     return float(values.max() * 0.5) if len(values) and values.max() > 0 else 1.0
 
 
-def probability_bars(probabilities: pd.DataFrame, class_names: list[str], true_name: str) -> alt.LayerChart:
-    """probabilities: columns class, probability. Bars in class colours; the true class outlined."""
+def probability_bars(
+    probabilities: pd.DataFrame, class_names: list[str], true_name: str | None = None
+) -> alt.LayerChart:
+    """probabilities: columns class, probability. The answer's bar is green when it is the true class and
+    red when not (as the galleries' captions are; blue when no class is known); the others grey; the true
+    class outlined."""
+    answer = probabilities.loc[probabilities["probability"].idxmax(), "class"]
+    answer_color = "#1c7ed6" if true_name is None else RIGHT_COLOR if answer == true_name else WRONG_COLOR
     base = alt.Chart(probabilities).encode(
         y=alt.Y("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelOverlap=False)),
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="probability"),
     )
+    is_answer, is_true = alt.datum["class"] == answer, alt.datum["class"] == (true_name or "")
     bars = base.mark_bar().encode(
-        color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
-        stroke=alt.condition(alt.datum["class"] == true_name, alt.value("#111"), alt.value(None)),
-        strokeWidth=alt.condition(alt.datum["class"] == true_name, alt.value(2), alt.value(0)),
+        color=alt.condition(is_answer, alt.value(answer_color), alt.value("#adb5bd")),
+        stroke=alt.condition(is_true, alt.value("#111"), alt.value(None)),
+        strokeWidth=alt.condition(is_true, alt.value(2), alt.value(0)),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
     )
     labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("probability:Q", format=".1%"))
@@ -254,7 +263,7 @@ def recall_deltas(per_class: pd.DataFrame, class_names: list[str]) -> alt.Chart:
         .encode(
             y=alt.Y("class:N", sort=list(class_names), title=None),
             x=alt.X("delta:Q", title="recall, B − A", axis=alt.Axis(format="+%")),
-            color=alt.condition("datum.delta >= 0", alt.value("#2b8a3e"), alt.value("#c92a2a")),
+            color=alt.condition("datum.delta >= 0", alt.value(RIGHT_COLOR), alt.value(WRONG_COLOR)),
             tooltip=[
                 "class",
                 alt.Tooltip("recall_a:Q", format=".2%", title="recall A"),

@@ -11,7 +11,8 @@ from core.data import DatasetSplits
 from core.evaluate import prediction_details
 from core.runs import Predictions, Run, RunError
 from dashboard.cached import get_dataset, open_run, run_predictions
-from dashboard.gallery import tile
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url
+from dashboard.inspect import select_test_index, selected_test_index
 from dashboard.sidebar import selected_run_id
 from dashboard.text import plain
 
@@ -67,17 +68,39 @@ def selected_run_with_images() -> tuple[SelectedRun, DatasetSplits] | None:
 
 
 def prediction_gallery(
-    rows: np.ndarray, test_images, predictions: Predictions, class_names, columns: int, scale: int = 2
-) -> np.ndarray:
-    """Test images as one tiled picture, each captioned with its true class, then the predicted class
-    and confidence (red when wrong, green when right). Returns the images shown (uint8 N×H×W)."""
-    probs, labels = predictions.probs, predictions.labels
+    rows: np.ndarray, test_images, predictions: Predictions, class_names, key: str, clickable: bool = True
+) -> int | None:
+    """Test images as a grid of thumbnails, each captioned as text: its true class, then the predicted class
+    and the model's confidence (red ✗ when wrong, green ✓ when right), then its test index. With
+    ``clickable``, a click selects an image (kept in the URL); returns the selected image's row, or None."""
+    size = THUMBNAIL_SIZES[
+        st.segmented_control("Thumbnails", list(THUMBNAIL_SIZES), default="Medium", key="thumbnails") or "Medium"
+    ]
+    probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
     predicted = probs.argmax(axis=1)
-    captions = [(class_names[labels[r]], f"{class_names[predicted[r]]} {probs[r, predicted[r]]:.0%}") for r in rows]
-    colors = ["#c92a2a" if predicted[r] != labels[r] else "#2b8a3e" for r in rows]
-    images = test_images[predictions.indices[rows]].numpy()
-    st.image(tile(images, columns=columns, scale=scale, captions=captions, caption_colors=colors), output_format="PNG")
-    return images
+    images = test_images[indices[rows]].numpy()
+    tiles = [
+        _tile(int(indices[r]), image, class_names[labels[r]], class_names[predicted[r]], float(probs[r, predicted[r]]))
+        for r, image in zip(rows, images, strict=True)
+    ]
+    chosen = selected_test_index() if clickable else None
+    image_grid(tiles, key=key, size=size, selected=chosen, on_click=select_test_index if clickable else None)
+    positions = np.flatnonzero(indices[rows] == chosen) if chosen is not None else []
+    return int(rows[positions[0]]) if len(positions) else None
+
+
+def _tile(index: int, image: np.ndarray, truth: str, answer: str, confidence: float) -> Tile:
+    wrong = answer != truth
+    guess = f"{'✗' if wrong else '✓'} {answer} {confidence:.0%}"
+    return Tile(
+        id=index,
+        src=png_data_url(image),
+        truth=truth,
+        guess=guess,
+        index=f"#{index}",
+        title=f"test image #{index}: true {truth}, predicted {answer} ({confidence:.1%})",
+        wrong=wrong,
+    )
 
 
 def show_details(rows: np.ndarray, predictions: Predictions, class_names) -> None:
@@ -86,7 +109,7 @@ def show_details(rows: np.ndarray, predictions: Predictions, class_names) -> Non
         prediction_details(rows, predictions, class_names),
         hide_index=True,
         column_config={
-            "test index": st.column_config.NumberColumn("Test index", format="plain"),
+            "test index": st.column_config.NumberColumn("Test index", format="%d"),
             "true": "True",
             "predicted": "Predicted",
             "confidence": st.column_config.NumberColumn("Confidence", format="percent"),

@@ -113,8 +113,8 @@ def test_confusion_pair_picker_shows_exactly_that_pairs_images(store):
 
     predictions = Run(store / run_summary.id).load_predictions()
     predicted = predictions.predicted
-    at.selectbox(key="pair_true").select("Pullover").run()
-    at.selectbox(key="pair_predicted").select("Pullover").run()
+    at.selectbox(key="cell_true").select("Pullover").run()
+    at.selectbox(key="cell_predicted").select("Pullover").run()
     assert not at.exception
     expected = np.flatnonzero((predictions.labels == 2) & (predicted == 2))
     details = at.dataframe[-1].value
@@ -129,9 +129,9 @@ def test_errors_page_shows_exactly_the_filtered_images_in_order(store):
 
     predictions = Run(store / "fashion-mnist-tiny").load_predictions()
     at = open_page(app({"dataset": "fashion-mnist", "run": "fashion-mnist-tiny"}), "errors.py")
-    at.toggle(key="errors_correct").set_value(True).run()
-    at.selectbox(key="errors_true").select("Pullover").run()
-    at.selectbox(key="errors_sort").select("true_probability").run()
+    at.toggle(key="correct").set_value(True).run()
+    at.selectbox(key="true").select("Pullover").run()
+    at.selectbox(key="sort").select("true_probability").run()
     assert not at.exception
     expected = select_predictions(
         predictions.probs, predictions.labels, true_class=2, include_correct=True, sort="true_probability"

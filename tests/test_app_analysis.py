@@ -92,7 +92,7 @@ def test_errors_page_shows_attributions_for_predicted_and_true_class(store):
     captions = [image.caption for element in at.get("image") for image in element.proto.imgs]
     assert sum(c.startswith("for predicted:") for c in captions) == 1
     assert sum(c.startswith("for true:") for c in captions) == 1
-    at.segmented_control(key="errors_attribution").set_value("occlusion").run()
+    at.segmented_control(key="attribution").set_value("occlusion").run()
     assert not at.exception
 
 

@@ -24,7 +24,7 @@ def gallery(title: str, rows: np.ndarray, data, predictions: Predictions, class_
     shown = rows[:GALLERY_LIMIT]
     if len(rows) > len(shown):
         st.caption(f"The {len(shown)} where B is most confident.")
-    prediction_gallery(shown, data.test.images, predictions, class_names, columns=10)
+    prediction_gallery(shown, data.test.images, predictions, class_names, key=f"compare_{title}", clickable=False)
     with st.expander("Per-image details (B's predictions)"):
         show_details(shown, predictions, class_names)
 

@@ -7,12 +7,13 @@ import streamlit as st
 from core.evaluate import cell_predictions, normalize_rows
 from dashboard import charts
 from dashboard.cached import get_dataset, run_evaluation
-from dashboard.gallery import tile
+from dashboard.inspect import inspect_image
+from dashboard.pages import PAGES
 from dashboard.text import plain
-from dashboard.widgets import selected_run_predictions, show_details
+from dashboard.widgets import prediction_gallery, selected_run_predictions, show_details
 
-TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "pair_true", "pair_predicted", "confusion_chart", "confusion_applied"
-GALLERY_COLUMNS = 12
+# The cell's classes are in the URL (?cell_true=…&cell_predicted=…), so a link reopens the cell's images.
+TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "cell_true", "cell_predicted", "confusion_chart", "confusion_applied"
 GALLERY_LIMIT = 96
 
 
@@ -95,27 +96,42 @@ def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
     if TRUE_KEY not in st.session_state and len(evaluation.pairs):
         top = evaluation.pairs.iloc[0]
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = top.true_name, top.predicted_name
-    pick_true, pick_predicted = st.columns(2)
-    true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY)
-    predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY)
+    pick_true, pick_predicted, link = st.columns([2, 2, 1], vertical_alignment="bottom")
+    true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY, bind="query-params")
+    predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY, bind="query-params")
+    errors_page = next(entry for entry in PAGES if entry.file == "errors.py")
+    link.page_link(
+        errors_page.script,
+        label="Open in Errors",
+        icon=errors_page.icon,
+        query_params={
+            "dataset": run.config.dataset,
+            "run": run.id,
+            "true": true_name,
+            "predicted": predicted_name,
+            **({"correct": "true"} if true_name == predicted_name else {}),
+        },
+    )
     probs, labels = predictions.probs, predictions.labels
     rows = cell_predictions(probs, labels, class_names.index(true_name), class_names.index(predicted_name))
     if len(rows) == 0:
-        st.info(f"No test image of {true_name} was predicted as {predicted_name}.")
+        st.info(f"No test image of {true_name} was predicted as {predicted_name}. Click another cell of the matrix.")
         return
     shown = rows[:GALLERY_LIMIT]
     verb = "correctly classified" if true_name == predicted_name else f"predicted as {predicted_name}"
     st.markdown(
         f"**{len(rows):,}** test images of **{true_name}** {verb}"
         + (f" — the {len(shown)} most confident shown" if len(rows) > len(shown) else "")
-        + ", most confident first."
+        + ", most confident first. Click an image to inspect it."
     )
     data = get_dataset(run.config.dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
-    images = data.test.images[predictions.indices[shown]].numpy()
-    st.image(tile(images, columns=GALLERY_COLUMNS, scale=3), output_format="PNG")
+    chosen = prediction_gallery(shown, data.test.images, predictions, class_names, key="cell_gallery")
+    if chosen is not None:
+        image = data.test.images[predictions.indices[chosen]].numpy()
+        inspect_image(run, chosen, image, predictions, class_names, "The image you clicked")
     with st.expander("Per-image details (in gallery order, left to right, top to bottom)"):
         show_details(shown, predictions, class_names)
 

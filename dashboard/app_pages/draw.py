@@ -87,7 +87,7 @@ def page() -> None:
     best = int(probs.argmax())
     result_column.markdown(f"**{class_names[best]}** ({probs[best]:.1%}) — from {origin}")
     frame = pd.DataFrame({"class": class_names, "probability": probs})
-    result_column.altair_chart(charts.probability_bars(frame, class_names, class_names[best]))
+    result_column.altair_chart(charts.probability_bars(frame, class_names))
 
 
 page()

@@ -7,6 +7,7 @@ import streamlit as st
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_embedding
+from dashboard.inspect import inspect_image
 from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
 
@@ -70,7 +71,10 @@ def page() -> None:
     total = len(rows)
     rows = rows[np.argsort(~points["error"].to_numpy()[rows], kind="stable")][:GALLERY_LIMIT]  # errors first
     st.subheader(f"Selected: {total:,} images" + (f", showing {len(rows)}, errors first" if total > len(rows) else ""))
-    prediction_gallery(rows, data.test.images, predictions, class_names, columns=12)
+    chosen = prediction_gallery(rows, data.test.images, predictions, class_names, key="embedding_gallery")
+    if chosen is not None:
+        image = data.test.images[indices[chosen]].numpy()
+        inspect_image(run, chosen, image, predictions, class_names, "The image you clicked")
     with st.expander("Per-image details"):
         show_details(rows, predictions, class_names)
 

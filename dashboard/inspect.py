@@ -1,0 +1,94 @@
+"""One test image, understood: large, with its probabilities and where the model looked (attributions).
+
+Every gallery that can be clicked opens the clicked image here; the image's test index is kept in
+the URL (``?image=…``), so a link reopens it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis import methods_for
+from core.pictures import attribution_picture
+from core.runs import Predictions, Run, RunError
+from dashboard import charts
+from dashboard.cached import run_explanation, run_model
+from dashboard.gallery import tile
+from dashboard.text import plain
+
+IMAGE_PARAM = "image"
+METHOD_KEY = "attribution"
+METHOD_LABELS = {"integrated-gradients": "Integrated Gradients", "saliency": "Saliency", "occlusion": "Occlusion"}
+METHOD_HELP = {
+    "integrated-gradients": "Integrated Gradients: each pixel's share of the change in the class score between a "
+    "black image and this one (32 steps). Computed with captum.",
+    "saliency": "Saliency: the gradient of the class score with respect to each pixel (signed). Computed with captum.",
+    "occlusion": "Occlusion: how much the class score drops when a 4×4 patch is blacked out. Computed with captum.",
+}
+
+
+def selected_test_index() -> int | None:
+    """The test index in the URL's ``image``, or None when there is none (or it isn't a whole number)."""
+    value = st.query_params.get(IMAGE_PARAM, "")
+    return int(value) if value.isdecimal() and len(value) < 10 else None
+
+
+def select_test_index(index: int) -> None:
+    st.query_params[IMAGE_PARAM] = str(index)
+
+
+def inspect_image(
+    run: Run, row: int, image: np.ndarray, predictions: Predictions, class_names, heading: str = "One image"
+) -> None:
+    """The image at ``row`` of ``predictions``: large, captioned, its probabilities, then its attributions."""
+    probs, label = predictions.probs[row], int(predictions.labels[row])
+    answer = int(probs.argmax())
+    st.subheader(heading)
+    left, right = st.columns([1, 3])
+    left.image(tile(image[None], columns=1, scale=8), output_format="PNG")
+    verdict = "right" if answer == label else "wrong"
+    left.markdown(
+        f"Test image **#{int(predictions.indices[row])}**  \n"
+        f"true **{plain(class_names[label])}**, predicted **{plain(class_names[answer])}** "
+        f"({probs[answer]:.1%}, {verdict})"
+    )
+    probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
+    right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
+    saliency(run, image, probs, label, class_names)
+
+
+def saliency(run: Run, image, probs, label: int, class_names) -> None:
+    """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
+    st.markdown("**Where did it look?** Red pixels pushed towards the class, blue ones away from it.")
+    try:
+        methods = methods_for(run_model(run))
+    except RunError as error:
+        st.warning(f"{run.id}: {plain(error)}")
+        return
+    if st.session_state.get(METHOD_KEY) not in methods:
+        st.session_state.pop(METHOD_KEY, None)
+    method = (
+        st.segmented_control("Attribution", methods, format_func=METHOD_LABELS.get, default=methods[0], key=METHOD_KEY)
+        or methods[0]
+    )
+    try:
+        explanation = run_explanation(run, image, probs, label, method)
+    except RunError as error:
+        st.warning(f"{run.id}: {plain(error)}")
+        return
+    columns = st.columns([1, 1, 2])
+    for column, values, target, role in zip(
+        columns[:2], explanation.maps, explanation.targets, explanation.roles, strict=True
+    ):
+        title = f"for {role}: {class_names[target]} ({probs[target]:.0%})"
+        column.image(attribution_picture(values, image, explanation.limit), caption=title, output_format="PNG")
+    note = (
+        ""
+        if len(methods) > 1
+        else " This run is an ONNX graph (its code isn't ours), so only Occlusion can explain it."
+    )
+    columns[2].caption(
+        METHOD_HELP[method] + note + f"  CLI: `python -m core saliency {run.id} INDEX --method {method}`."
+    )
