@@ -97,6 +97,11 @@ class TrainConfig:
                 )
         if self.train_subset is not None:
             _require_int("train_subset", self.train_subset, low=1, high=60_000)
+            if self.batch_size > self.train_subset:
+                raise ConfigError(
+                    f"batch_size ({self.batch_size:,}) is larger than train_subset ({self.train_subset:,}): "
+                    "one batch would hold every training image"
+                )
         if self.threads is not None:
             _require_int("threads", self.threads, low=1, high=1024)
         _require_int("seed", self.seed, low=0, high=2**63 - 1)
@@ -227,6 +232,7 @@ def _require_float(
         if low_inclusive and high_inclusive:
             allowed = f"from {low:g} to {high:g}"
         else:
-            lower, upper = ("at least" if low_inclusive else "above"), ("at most" if high_inclusive else "below")
+            lower = "at least" if low_inclusive else "greater than"
+            upper = "at most" if high_inclusive else "less than"
             allowed = f"{lower} {low:g} and {upper} {high:g}"
-        raise ConfigError(f"{name} must be a finite number {allowed} (got {value!r})")
+        raise ConfigError(f"{name} must be a number {allowed} (got {value!r})")

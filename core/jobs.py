@@ -170,18 +170,20 @@ def start_job(
     root: Path | None = None,
     data_dir: Path | None = None,
     command: list[str] | None = None,
+    run_id: str | None = None,
 ) -> Job:
-    """Validate, take the lock, create the run folder and start the child; returns at once.
+    """Validate, take the lock, create the run folder (named ``run_id``, else date-dataset-model) and start
+    the child; returns at once.
 
-    Raises ConfigError for bad values, JobBusy when a job is already training, OSError when the store
-    can't be written (the lock is never left behind).
+    Raises ConfigError for bad values, RunError for a run name that can't be used, JobBusy when a job is
+    already training, OSError when the store can't be written (the lock is never left behind).
     """
     config.validate()
     root = Path(root or default_checkpoints_dir())
     root.mkdir(parents=True, exist_ok=True)
     job = _take_lock(root)  # before the run folder: a refused click leaves nothing behind
     try:
-        run = start_run(config, root)
+        run = start_run(config, root, run_id=run_id)
         job.run_id, job.run_path = run.id, str(run.path)
         # Until the child writes its own status (after importing torch), the run says it is starting.
         run.update_status(state="running", pid=None, host=job.host, heartbeat=time.time(), started=now_iso())

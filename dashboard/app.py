@@ -19,7 +19,9 @@ limit_torch_threads()
 
 # The pickers come before st.navigation: their values are bound to the URL's query
 # parameters, and they must claim them before the navigation resolves the page.
-draw_sidebar()
+link_notice = draw_sidebar()
+if link_notice:
+    st.warning(link_notice, icon=":material/link_off:")
 PAGES_DIR = Path(__file__).parent / "app_pages"
 
 

@@ -15,16 +15,20 @@ from dashboard.text import plain
 
 DATASET_KEY = "dataset"
 RUN_KEY = "run"
+LINK_CHECKED_KEY = "link_checked"
 
 
-def draw_sidebar() -> None:
+def draw_sidebar() -> str | None:
+    """The dataset and run pickers. Returns, on a session's first run only, what a link asked for and could
+    not be shown (an unknown dataset or run, an unreadable run, a run of another dataset), or None."""
+    asked_dataset, asked_run = st.query_params.get(DATASET_KEY), st.query_params.get(RUN_KEY)
     with st.sidebar:
         dataset = st.selectbox("Dataset", list(DATASETS), key=DATASET_KEY, bind="query-params")
         table = runs_table()
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
         if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
-            # No run picked yet, or the picked one is of another dataset (or gone): take the newest.
-            st.session_state[RUN_KEY] = runs.index[0]
+            # No run picked yet, or the picked one is of another dataset (or gone): the best finished one.
+            st.session_state[RUN_KEY] = default_run(runs)
         run_id = st.selectbox(
             "Run", list(runs.index), key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset"
         )
@@ -32,6 +36,46 @@ def draw_sidebar() -> None:
             run = runs.loc[run_id]
             accuracy = f", test accuracy {run['test_accuracy']:.2%}" if pd.notna(run["test_accuracy"]) else ""
             st.caption(f"{plain(run['model'])} · {run['state']}{accuracy}")
+    if st.session_state.get(LINK_CHECKED_KEY):
+        return None
+    st.session_state[LINK_CHECKED_KEY] = True
+    return link_notice(asked_dataset, asked_run, dataset, run_id, table)
+
+
+def default_run(runs: pd.DataFrame) -> str:
+    """The completed run with the best test accuracy (the newest first among equals), else the newest run."""
+    completed = runs[(runs["state"] == "completed") & runs["test_accuracy"].notna()]
+    if len(completed):
+        return str(completed["test_accuracy"].astype(float).idxmax())
+    return str(runs.index[0])
+
+
+def link_notice(asked_dataset, asked_run, dataset: str, run_id: str | None, table: pd.DataFrame) -> str | None:
+    """What the URL asked for that is not what is shown, said plainly (markdown, names escaped), or None."""
+    shown = f"showing **{plain(run_id)}**" if run_id else "no run is shown"
+    if asked_dataset and asked_dataset != dataset:
+        return (
+            f"This link asks for a dataset named “{_quoted(asked_dataset)}”, which isn't one here; showing {dataset}."
+        )
+    if not asked_run or asked_run == run_id:
+        return None
+    row = table[table["id"] == asked_run]
+    if row.empty:
+        return f"There is no run “{_quoted(asked_run)}” in the run store; {shown}, the best finished {dataset} run."
+    run = row.iloc[0]
+    if run["state"] == "unreadable":
+        return f"Run “{_quoted(asked_run)}” can't be opened ({plain(run['error'] or 'unreadable')}); {shown}."
+    if run["dataset"] != dataset:
+        return (
+            f"Run “{_quoted(asked_run)}” is a run of {plain(run['dataset'])}, not {dataset}; {shown}. "
+            f"Pick {plain(run['dataset'])} in the sidebar to open it."
+        )
+    return None
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    """Text from the URL, shortened and escaped (a link can say anything)."""
+    return plain(text if len(text) <= limit else text[:limit] + "…")
 
 
 def selected_dataset() -> str:

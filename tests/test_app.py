@@ -105,7 +105,7 @@ def test_curves_page_offers_the_history_as_csv(store):
 def test_confusion_pair_picker_shows_exactly_that_pairs_images(store):
     [run_summary] = [s for s in list_runs(store) if s.id == "fashion-mnist-tiny"]
     at = open_page(app({"dataset": "fashion-mnist", "run": "fashion-mnist-tiny"}), "confusion.py")
-    per_class = at.dataframe[0].value
+    per_class = next(frame.value for frame in at.dataframe if "precision" in frame.value.columns)
     assert per_class["support"].sum() == 200  # the test split of the synthetic dataset
     assert per_class["class"].tolist()[2] == "Pullover"
 
@@ -117,7 +117,7 @@ def test_confusion_pair_picker_shows_exactly_that_pairs_images(store):
     at.selectbox(key="cell_predicted").select("Pullover").run()
     assert not at.exception
     expected = np.flatnonzero((predictions.labels == 2) & (predicted == 2))
-    details = at.dataframe[-1].value
+    details = next(frame.value for frame in at.dataframe if "test index" in frame.value.columns)
     assert sorted(details["test index"].tolist()) == sorted(predictions.indices[expected].tolist()[:96])
     confidences = details["confidence"].to_numpy()
     assert (np.diff(confidences) <= 0).all()
@@ -156,8 +156,8 @@ def test_train_form_refuses_bad_values(train_store):
     at = open_page(app(), "train.py")
     assert not at.exception
     at.number_input(key="train_lr").set_value(0.0)
-    at.button[0].click().run()  # the form's Train button
-    assert any("lr must be a finite number above 0" in block.value for block in at.error)
+    train_button(at).click().run()
+    assert any("lr must be a number greater than 0" in block.value for block in at.error)
     assert list_runs(train_store) == []
 
 
@@ -167,6 +167,10 @@ def test_a_preset_fills_the_form(train_store):
     assert at.selectbox(key="train_model").value == "pytorch-example"
     assert at.number_input(key="train_lr").value == pytest.approx(0.01)
     assert at.number_input(key="train_epochs").value == 3
+
+
+def train_button(at):
+    return next(button for button in at.button if button.label == "Train")
 
 
 def test_train_page_reattaches_to_a_running_job_and_refuses_a_second(train_store):
@@ -181,8 +185,8 @@ def test_train_page_reattaches_to_a_running_job_and_refuses_a_second(train_store
     try:
         at = open_page(app(), "train.py")
         assert any(job.run_id in block.value and "running" in block.value for block in at.subheader)
-        at.button[0].click().run()
-        assert any("already training" in block.value and job.run_id in block.value for block in at.warning)
+        assert train_button(at).disabled  # with the reason beside it
+        assert any(job.run_id in c.value.replace("\\", "") and "one job at a time" in c.value for c in at.caption)
         assert [s.id for s in list_runs(train_store)] == [job.run_id]
     finally:
         os.kill(job.pid, signal.SIGKILL)  # a sleeper, not a training job: cancel_job would not signal it
@@ -193,11 +197,11 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
 
     at = open_page(app(), "train.py")
     at.number_input(key="train_subset").set_value(2_000)
-    at.button[0].click().run()
+    at.text_input(key="train_run_name").input("my-first-run")
+    train_button(at).click().run()
     assert not at.exception and not at.error
-    second = open_page(app(), "train.py")  # a second tab clicking Train meanwhile
-    second.button[0].click().run()
-    assert any("already training" in block.value for block in second.warning)
+    second = open_page(app(), "train.py")  # a second tab meanwhile: Train is disabled there too
+    assert train_button(second).disabled
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         at.run()
@@ -205,7 +209,7 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
             break
         time.sleep(0.5)
     [summary] = list_runs(train_store)
-    assert summary.state == "completed" and summary.preset == "quick"
+    assert summary.state == "completed" and summary.preset == "quick" and summary.id == "my-first-run"
     from core.runs import Run
 
     stored = Run(train_store / summary.id).config  # the preset's values the form doesn't show are kept

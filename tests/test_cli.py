@@ -15,14 +15,14 @@ from core.data import PROJECT_ROOT
     [
         (["train", "--model", "resnet-9000"], "unknown model 'resnet-9000'; choose one of: mlp"),
         (["train", "--epochs", "0"], "epochs must be a whole number from 1"),
-        (["train", "--lr", "-1"], "lr must be a finite number above 0"),
-        (["train", "--lr", "nan"], "lr must be a finite number"),
-        (["train", "--lr", "inf"], "lr must be a finite number"),
+        (["train", "--lr", "-1"], "lr must be a number greater than 0"),
+        (["train", "--lr", "nan"], "lr must be a number"),
+        (["train", "--lr", "inf"], "lr must be a number"),
         (["train", "--batch-size", "0"], "batch_size must be a whole number from 1"),
         (["train", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
         (["train", "--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
         (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-        (["train", "--max-rotation", "-5"], "max_rotation must be a finite number from 0 to 180"),
+        (["train", "--max-rotation", "-5"], "max_rotation must be a number from 0 to 180"),
         (["train", "--max-shift", "20"], "max_shift must be a whole number from 0 to 14"),
     ],
 )

@@ -99,7 +99,7 @@ DAMAGE = {
     "epochs is a word": ("config.json", "epochs", "two", "epochs must be a whole number"),
     "classes is a number": ("config.json", "classes", 10, "classes must be a list of names"),
     "model is a list": ("config.json", "model", ["a"], "model must be a name"),
-    "mean is text": ("config.json", "mean", "x", "mean must be a finite number"),
+    "mean is text": ("config.json", "mean", "x", "mean must be a number"),
     "model is markdown": ("config.json", "model", "![x](http://127.0.0.1:9/x.png)", "is not a plain name"),
     "a class is a link": ("config.json", "classes", ["[Session expired: sign in](http://x)", *"123456789"], "plain"),
     "test accuracy is text": (STATUS_FILE, "test_accuracy", "99%", "test_accuracy is '99%', not a number"),

@@ -185,7 +185,7 @@ def test_the_train_button_on_a_full_disk_says_so_in_one_line(tmp_path, monkeypat
     at.run()
     monkeypatch.setattr(core.storage.tempfile, "mkstemp", no_space)
     monkeypatch.setattr(os, "open", no_space)
-    at.button[0].click()
+    next(button for button in at.button if button.label == "Train").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("can't be written" in error.value and "No space left" in error.value for error in at.error)

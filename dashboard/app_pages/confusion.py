@@ -8,7 +8,7 @@ from core.evaluate import cell_predictions, normalize_rows
 from dashboard import charts
 from dashboard.cached import get_dataset, run_evaluation
 from dashboard.inspect import inspect_image
-from dashboard.pages import PAGES
+from dashboard.pages import page_entry
 from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, selected_run_predictions, show_details
 
@@ -55,8 +55,8 @@ def page() -> None:
     event = st.altair_chart(chart, on_select="rerun", key=CHART_KEY, selection_mode="cell")
     apply_clicked_cell(event, class_names)
 
+    cell_gallery(run, predictions, evaluation, class_names)  # right under the matrix: a click shows its images
     scores(evaluation)
-    cell_gallery(run, predictions, evaluation, class_names)
 
 
 def scores(evaluation) -> None:
@@ -99,7 +99,7 @@ def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
     pick_true, pick_predicted, link = st.columns([2, 2, 1], vertical_alignment="bottom")
     true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY, bind="query-params")
     predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY, bind="query-params")
-    errors_page = next(entry for entry in PAGES if entry.file == "errors.py")
+    errors_page = page_entry("errors.py")
     link.page_link(
         errors_page.script,
         label="Open in Errors",

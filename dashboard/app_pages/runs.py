@@ -1,10 +1,11 @@
-"""Runs: every stored run with its state and accuracies; selecting a row selects the run."""
+"""The home page: what MNIST Lens is, three steps to start, and every stored run (a row selects a run)."""
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.cached import missing_datasets, runs_table, store_locations
-from dashboard.sidebar import select_run, selected_run_id
+from dashboard.pages import page_entry
+from dashboard.sidebar import select_run, selected_dataset, selected_run_id
 
 TABLE_KEY = "runs_table"
 COLUMNS = [
@@ -22,8 +23,34 @@ COLUMNS = [
 ]
 
 
-def on_row_selected() -> None:
-    rows = st.session_state[TABLE_KEY].selection.rows
+def start_here() -> None:
+    """Three steps from a run to the images it gets wrong, for a first visit."""
+    st.title("MNIST Lens")
+    st.markdown("See where your MNIST-family classifier goes wrong: which classes it mixes up, and how sure it was.")
+    query = {"dataset": selected_dataset(), **({"run": selected_run_id()} if selected_run_id() else {})}
+    steps = st.columns(3, border=True)
+    steps[0].markdown("**1 · Pick a run**  \nin the sidebar, or a row of the table below.")
+    steps[1].markdown("**2 · Which classes does it mix up?**")
+    confusion = page_entry("confusion.py")
+    steps[1].page_link(confusion.script, label="Confusion matrix", icon=confusion.icon, query_params=query)
+    steps[2].markdown("**3 · Which images, and how sure was it?**")
+    errors = page_entry("errors.py")
+    steps[2].page_link(errors.script, label="Errors", icon=errors.icon, query_params=query)
+
+
+def open_links(run_id: str, dataset: str) -> None:
+    """A labelled row of links that open the selected run on the pages that study it."""
+    columns = st.columns([2, 2, 2, 2, 2, 3], vertical_alignment="center")
+    columns[0].markdown(f"**Open {run_id} in**")
+    for column, file in zip(columns[1:], ("curves.py", "confusion.py", "errors.py", "model_card.py"), strict=False):
+        entry = page_entry(file)
+        column.page_link(
+            entry.script, label=entry.title, icon=entry.icon, query_params={"dataset": dataset, "run": run_id}
+        )
+
+
+def on_row_selected(key: str) -> None:
+    rows = st.session_state[key].selection.rows
     if rows:
         row = st.session_state["runs_table_rows"].iloc[rows[0]]
         select_run(row["id"], row["dataset"])
@@ -37,7 +64,8 @@ def epochs_text(done: int, planned) -> str:
 
 
 def page() -> None:
-    st.title("Runs")
+    start_here()
+    st.subheader("Runs")
     data_dir, checkpoints_dir = store_locations()
     missing = missing_datasets()
     if missing:
@@ -60,10 +88,11 @@ def page() -> None:
     st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first. Select a row to open that run.")
     current = selected_run_id()
     selected_rows = [int(i) for i in table.index[table["id"] == current]]
+    key = f"{TABLE_KEY}-{current}"  # a table per selected run: its ticked row follows the sidebar
     st.dataframe(
         table,
-        key=TABLE_KEY,
-        on_select=on_row_selected,
+        key=key,
+        on_select=lambda: on_row_selected(key),
         selection_mode="single-row",
         selection_default={"selection": {"rows": selected_rows, "columns": []}} if selected_rows else None,
         hide_index=True,
@@ -82,6 +111,8 @@ def page() -> None:
             "error": st.column_config.TextColumn("Reason", width="large"),
         },
     )
+    if selected_rows:
+        open_links(current, str(table.loc[selected_rows[0], "dataset"]))
 
 
 page()

@@ -20,8 +20,9 @@ from core.presets import PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
 from core.storage import describe_error
 from dashboard import charts
-from dashboard.cached import run_history
+from dashboard.cached import run_history, runs_table
 from dashboard.pages import page_entry
+from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
 
 LAST_RUN_KEY = "train_last_run"
@@ -66,12 +67,22 @@ def form_config() -> TrainConfig:
 
 def page() -> None:
     st.title("Train")
-    if "train_preset" not in st.session_state:
-        st.session_state["train_preset"], st.session_state["train_dataset"] = "quick", "mnist"
+    dataset = selected_dataset()
+    if st.session_state.get("train_dataset") != dataset:  # the form trains the sidebar's dataset
+        st.session_state.setdefault("train_preset", "quick")
+        st.session_state["train_dataset"] = dataset
         fill_from_preset()
+    job = active_job()
+    job_panel()
 
+    st.subheader("A new run")
     top = st.columns(2)
-    top[0].selectbox("Dataset", list(DATASETS), key="train_dataset", on_change=fill_from_preset)
+    top[0].text_input(
+        "Dataset",
+        value=DATASETS[dataset].title,
+        disabled=True,
+        help="The dataset picked in the sidebar: change it there to train on another.",
+    )
     top[1].selectbox(
         "Preset",
         list(PRESETS),
@@ -87,7 +98,7 @@ def page() -> None:
         st.caption(MODELS[model].description)
         row = st.columns(4)
         row[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="train_epochs")
-        row[1].number_input("Batch size", min_value=1, max_value=60_000, step=1, key="train_batch_size")
+        row[1].number_input("Batch size", min_value=1, max_value=55_000, step=1, key="train_batch_size")
         row[2].number_input("Learning rate", min_value=0.0, format="%.5g", step=None, key="train_lr")
         row[3].number_input(
             "Train subset",
@@ -104,21 +115,38 @@ def page() -> None:
         devices = device_choices()
         row[3].selectbox("Device", list(devices), format_func=devices.get, key="train_device")
         st.toggle("Augmentation (shifts and small rotations)", key="train_augment")
-        submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+        name = st.text_input(
+            "Run name (optional)",
+            key="train_run_name",
+            placeholder="date-dataset-model",
+            help="Letters, digits, '.', '_' and '-'. Left empty, the run is named by its date, dataset and model.",
+        )
+        busy_reason = f"{job.run_id or 'A run'} is training: one job at a time." if job else None
+        submitted = st.form_submit_button(
+            "Train", type="primary", icon=":material/play_arrow:", disabled=job is not None, help=busy_reason
+        )
+        if busy_reason:
+            st.caption(f"{plain(busy_reason)} Cancel it above, or wait for it to finish.")
 
     if submitted:
         try:
-            job = start_job(form_config())
-        except ConfigError as error:
-            st.error(f"Not started: {error}")
+            job = start_job(form_config(), run_id=name.strip() or None)
+        except (ConfigError, RunError) as error:
+            st.error(f"Not started: {plain(error)}")
         except JobBusy as busy:
             st.warning(f"Not started: {busy}. {progress_text(busy.job.run)}")
         except OSError as error:  # a full or read-only disk
             st.error(f"Not started: the run store can't be written ({plain(describe_error(error))}).")
         else:
             st.session_state[LAST_RUN_KEY] = job.run_id
-            st.toast(f"Started {job.run_id}")
-    job_panel()
+            st.rerun()  # the job panel above shows it at once, and the button is disabled while it trains
+
+
+def last_trained_run() -> str | None:
+    """The newest run trained here (so that its summary survives a reload of the page)."""
+    table = runs_table()
+    trained = table[(table["origin"] == "trained") & (table["state"] != "unreadable")]
+    return str(trained["id"].iloc[0]) if len(trained) else None
 
 
 def progress_text(run: Run) -> str:
@@ -135,9 +163,9 @@ def progress_text(run: Run) -> str:
 def job_panel() -> None:
     """Polls the run folder: progress, ETA, live curves and state of the current (or last) job."""
     job = active_job()
-    run_id = job.run_id if job else st.session_state.get(LAST_RUN_KEY)
+    run_id = job.run_id if job else st.session_state.get(LAST_RUN_KEY) or last_trained_run()
     if run_id is None:
-        st.info("No job is running. Fill in the form and press **Train**.")
+        st.info("No job is running, and none has run here yet. Fill in the form below and press **Train**.")
         return
     try:
         run = run_in_store(run_id)
@@ -150,7 +178,7 @@ def job_panel() -> None:
         st.session_state["train_seen_state"] = status.state
         st.rerun(scope="app")
     st.session_state["train_seen_state"] = status.state
-    st.subheader(f"{run_id} · {status.state}")
+    st.subheader(f"{run_id} · {status.state}" if job else f"The last run trained here: {run_id} · {status.state}")
     progress_bar(status, config.epochs)
     if status.state == "running" and st.button("Cancel", icon=":material/stop:"):
         cancel_job()
@@ -170,7 +198,9 @@ def progress_bar(status: RunStatus, epochs: int) -> None:
     elapsed = (time.time() if running else _timestamp(status.finished)) - _timestamp(status.started)
     eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
     label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
-    if running:
+    if running and status.batches is None:
+        label = f"starting the training process: loading PyTorch and the dataset · {elapsed:.0f} s"
+    elif running:
         label += f", about {eta:.0f} s to go" if done > 0 else ", starting…"
     st.progress(min(max(done, 0.0), 1.0), text=label)
 
@@ -193,9 +223,12 @@ def live_curves(run: Run, status: RunStatus) -> None:
 
 
 def result_links(run_id: str, dataset: str) -> None:
+    """A labelled row of links to the finished run's results."""
     query = {"dataset": dataset, "run": run_id}
     targets = [page_entry(file) for file in ("curves.py", "confusion.py", "errors.py")]
-    for column, entry in zip(st.columns(len(targets)), targets, strict=True):
+    columns = st.columns([2, 2, 2, 2, 3], vertical_alignment="center")
+    columns[0].markdown("**See the results:**")
+    for column, entry in zip(columns[1:], targets, strict=False):
         column.page_link(entry.script, label=entry.title, icon=entry.icon, query_params=query)
 
 
