@@ -6,9 +6,11 @@ checks that no Streamlit exception appears, and saves screenshots in tests/scree
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_drawn
@@ -163,6 +165,90 @@ def test_clicking_a_confusion_cell_shows_its_images(server, browser):
     assert page.get_by_test_id("stException").count() == 0
     assert selected_pair(page) == ("Pullover", "Coat")
     page.screenshot(path=str(SCREENSHOTS / "fashion-mnist-confusion-clicked.png"), full_page=True)
+    page.close()
+
+
+def gallery_tiles(page):
+    """The gallery's thumbnails: Playwright's CSS selectors pierce the component's shadow root."""
+    tiles = page.locator("[data-testid=galleryTile]")
+    tiles.first.wait_for(timeout=30_000)
+    return tiles
+
+
+def test_gallery_captions_are_text_and_a_click_opens_the_image(server, browser):
+    from core.data import DATASETS
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/errors?dataset=fashion-mnist&run=fashion-mnist-tiny")
+    wait_for_page(page, "Errors")
+    tiles = gallery_tiles(page)
+    first = tiles.first
+    truth, guess, index = (first.locator(f"span.{name}").inner_text() for name in ("truth", "guess", "index"))
+    classes = DATASETS["fashion-mnist"].classes
+    assert truth in classes and index.startswith("#")
+    assert re.fullmatch(r"✗ (.+) \d{1,3}%", guess) and guess[2:].rsplit(" ", 1)[0] in classes, guess
+    clicked = tiles.nth(1)
+    clicked_index = clicked.locator("span.index").inner_text().lstrip("#")
+    clicked.click()
+    page.get_by_role("heading", name="The image you clicked").wait_for(timeout=30_000)
+    wait_for_page(page, "Errors")
+    assert f"image={clicked_index}" in page.url
+    assert "selected" in gallery_tiles(page).nth(1).get_attribute("class")
+    assert page.get_by_text(f"Test image #{clicked_index}", exact=False).count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "fashion-mnist-errors-clicked.png"), full_page=True)
+    page.close()
+
+
+def test_a_link_reopens_a_confusion_cell_and_its_selected_image(server, browser, trained_store):
+    from core.data import DATASETS
+    from core.runs import load_run
+
+    predictions = load_run("fashion-mnist-tiny", trained_store[1]).load_predictions()
+    classes = DATASETS["fashion-mnist"].classes
+    wrong = predictions.predicted != predictions.labels
+    row = int(np.flatnonzero(wrong)[0])
+    true_name, predicted_name = classes[predictions.labels[row]], classes[predictions.predicted[row]]
+    index = int(predictions.indices[row])
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    query = f"dataset=fashion-mnist&run=fashion-mnist-tiny&cell_true={true_name}&cell_predicted={predicted_name}"
+    page.goto(f"{server}/confusion?{query}&image={index}")
+    wait_for_page(page, "Confusion matrix")
+    assert selected_pair(page) == (true_name, predicted_name)
+    tiles = gallery_tiles(page)
+    in_cell = (predictions.labels == predictions.labels[row]) & (predictions.predicted == predictions.predicted[row])
+    assert tiles.count() == min(int(in_cell.sum()), 96)
+    assert {tiles.nth(i).locator("span.truth").inner_text() for i in range(tiles.count())} == {true_name}
+    selected = page.locator("[data-testid=galleryTile].selected")
+    assert selected.locator("span.index").inner_text() == f"#{index}"
+    assert page.get_by_role("heading", name="The image you clicked").count() == 1
+    page.close()
+
+
+def test_links_that_ask_for_what_is_not_here_say_so(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    for url, said in (
+        ("errors?dataset=mnist&run=does-not-exist", "There is no run “does-not-exist”"),
+        ("curves?dataset=fashion-mnist&run=mnist-tiny", "“mnist-tiny” is a run of mnist, not fashion-mnist"),
+        ("?dataset=nope", "dataset named “nope”"),
+    ):
+        page.goto(f"{server}/{url}")
+        page.get_by_text(said, exact=False).wait_for(timeout=60_000)
+    page.close()
+
+
+def test_the_first_visit_and_the_train_form_follow_the_sidebar(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    wait_for_page(page, "Runs")
+    assert page.get_by_role("heading", name="MNIST Lens").count() == 1
+    assert page.get_by_text("1 · Pick a run").count() == 1
+    page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()
+    wait_for_page(page, "Train")
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name="fashion-mnist").click()
+    wait_for_page(page, "Train")
+    assert page.get_by_role("textbox", name="Dataset").input_value() == "Fashion-MNIST clothing"
     page.close()
 
 
