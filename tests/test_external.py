@@ -365,7 +365,7 @@ def test_every_page_shows_an_imported_run_with_its_code_gone(imported, monkeypat
         assert not at.exception, [e.value for e in at.exception]
         assert at.selectbox(key="run").value == "mine"
         if entry.file == "errors.py":
-            assert at.get("segmented_control")[0].options == ["Occlusion"]
+            assert at.segmented_control(key="attribution").options == ["Occlusion"]
             assert any("only Occlusion can explain it" in caption.value for caption in at.caption)
         if entry.file == "model_card.py":
             assert any("Imported from mnist_cnn.pt with your class user_model.py:TinyNet" in t.value for t in at.text)
