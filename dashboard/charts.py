@@ -44,6 +44,16 @@ def _hsl_hex(hue: float, saturation: float, lightness: float) -> str:
     return "#" + "".join(f"{round(channel * 255):02x}" for channel in (red, green, blue))
 
 
+# Runs get colours far apart (Tableau's ten in an order that alternates hue families), so that two
+# runs on one chart never come out as two near-identical blues.
+RUN_PALETTE = ["#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7"]
+
+
+def run_scale(runs: pd.Series) -> alt.Scale:
+    names = list(dict.fromkeys(runs))
+    return alt.Scale(domain=names, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(names))])
+
+
 def class_scale(class_names: list[str]) -> alt.Scale:
     return alt.Scale(domain=list(class_names), range=class_colors(len(class_names)))
 
@@ -51,14 +61,16 @@ def class_scale(class_names: list[str]) -> alt.Scale:
 def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Chart:
     """counts: columns class, split, count. One panel per split, one bar per class in its colour.
 
-    Bars show each class's share of its split, so that splits of different sizes compare."""
+    Bars show each class's share of its split, so that splits of different sizes compare. Short names
+    (digits) stand upright; longer ones are slanted so that they fit."""
+    angle = 0 if max(len(name) for name in class_names) <= 2 else -45
     return (
         alt.Chart(counts)
         .transform_joinaggregate(split_total="sum(count)", groupby=["split"])
         .transform_calculate(share="datum.count / datum.split_total")
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
+            x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=angle, labelOverlap=False)),
             y=alt.Y("share:Q", title="share of the split", axis=alt.Axis(format="%")),
             color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
             column=alt.Column("split:N", sort=list(SPLIT_COLORS), title=None),
@@ -76,7 +88,12 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("intensity:Q", bin=alt.Bin(binned=True, step=16), title="pixel intensity (0–255)"),
             x2="intensity_end:Q",
-            y=alt.Y("fraction:Q", scale=alt.Scale(type="symlog", constant=0.001), title="share of pixels (log)"),
+            y=alt.Y(
+                "fraction:Q",
+                scale=alt.Scale(type="symlog", constant=0.001),
+                axis=alt.Axis(values=[0, 0.001, 0.01, 0.1, 1], format="~%"),
+                title="share of pixels (log)",
+            ),
             tooltip=[alt.Tooltip("intensity:Q", title="from"), alt.Tooltip("fraction:Q", format=".2%")],
         )
         .properties(height=220)
@@ -87,19 +104,29 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
     """history: columns run, epoch, split (train/validation), value. Lines per run and split; the
     kept epoch of each run marked with a rule."""
     title = metric.replace("_", " ")
+    last_epoch = max(int(history["epoch"].max()) if len(history) else 1, 1)
+    # A little room past the last epoch, so that a kept-epoch rule there is not hidden by the frame.
+    epochs = alt.Scale(domain=[1, last_epoch + 0.3], nice=False)
     lines = (
         alt.Chart(history)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch", scale=epochs),
             y=alt.Y(
                 "value:Q",
                 title=title,
                 scale=alt.Scale(zero=False),
                 axis=alt.Axis(format=".1%" if metric == "accuracy" else ".3f"),
             ),
-            color=alt.Color("run:N", title="run"),
-            strokeDash=alt.StrokeDash("split:N", sort=["train", "validation"], title="split"),
+            color=alt.Color("run:N", title="run", scale=run_scale(history["run"])),
+            # The legend draws each split as a short line in its dash, not as a dot.
+            strokeDash=alt.StrokeDash(
+                "split:N",
+                sort=["train", "validation"],
+                title="split",
+                scale=alt.Scale(domain=["train", "validation"], range=[[1, 0], [5, 3]]),
+                legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300),
+            ),
             tooltip=[
                 "run",
                 "split",
@@ -111,7 +138,11 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
     kept = (
         alt.Chart(best_epochs)
         .mark_rule(strokeDash=[2, 2], opacity=0.6)
-        .encode(x="epoch:Q", color=alt.Color("run:N"), tooltip=["run", alt.Tooltip("epoch:Q", title="kept epoch")])
+        .encode(
+            x=alt.X("epoch:Q", scale=epochs),
+            color=alt.Color("run:N", scale=run_scale(history["run"])),
+            tooltip=["run", alt.Tooltip("epoch:Q", title="kept epoch")],
+        )
     )
     return (lines + kept).properties(height=280).interactive()
 
@@ -123,8 +154,9 @@ def batch_loss_curve(batches: pd.DataFrame) -> alt.Chart:
         .mark_line()
         .encode(
             x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
-            y=alt.Y("loss:Q", title="running batch loss", scale=alt.Scale(type="log")),
-            color=alt.Color("run:N", title="run"),
+            # A log axis fitted to the curve (not whole powers of ten), so that a flat stretch still shows its slope.
+            y=alt.Y("loss:Q", title="running batch loss", scale=alt.Scale(type="log", nice=False, zero=False)),
+            color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
             tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],
         )
         .properties(height=260)
@@ -238,17 +270,25 @@ def embedding_scatter(points: pd.DataFrame, class_names: list[str]) -> alt.Layer
 
 
 def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerChart:
-    """cells: columns true, predicted, delta (second run minus first). Red: more, blue: fewer."""
-    limit = max(1, int(cells["delta"].abs().max()))
-    base = alt.Chart(cells).encode(
-        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
-        y=alt.Y("true:N", sort=list(class_names), title="true class"),
+    """cells: columns true, predicted, delta (second run minus first). The number is the change in count;
+    the colour says whether it is better (green: more right answers on the diagonal, fewer errors off it)
+    or worse (red)."""
+    gain = np.where(cells["true"] == cells["predicted"], cells["delta"], -cells["delta"])
+    shaded = cells.assign(gain=gain, effect=np.select([gain > 0, gain < 0], ["better", "worse"], "same"))
+    limit = max(1, int(np.abs(gain).max())) if len(gain) else 1
+    labels = alt.Axis(labelAngle=-40, labelOverlap=False)
+    base = alt.Chart(shaded).encode(
+        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=labels),
+        y=alt.Y("true:N", sort=list(class_names), title="true class", axis=alt.Axis(labelOverlap=False)),
     )
     heat = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
-            "delta:Q", scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit]), title="B − A"
+            "gain:Q",
+            scale=alt.Scale(domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR]),
+            title="B against A",
+            legend=alt.Legend(labelExpr="datum.value > 0 ? 'better' : datum.value < 0 ? 'worse' : 'same'"),
         ),
-        tooltip=["true", "predicted", alt.Tooltip("delta:Q", format="+d")],
+        tooltip=["true", "predicted", alt.Tooltip("delta:Q", format="+d", title="images, B − A"), "effect"],
     )
     changed = base.transform_filter("datum.delta != 0")
     text = changed.mark_text(fontSize=11).encode(text=alt.Text("delta:Q", format="+d"))

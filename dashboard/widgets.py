@@ -74,7 +74,7 @@ def prediction_gallery(
     and the model's confidence (red ✗ when wrong, green ✓ when right), then its test index. With
     ``clickable``, a click selects an image (kept in the URL); returns the selected image's row, or None."""
     size = THUMBNAIL_SIZES[
-        st.segmented_control("Thumbnails", list(THUMBNAIL_SIZES), default="Medium", key="thumbnails") or "Medium"
+        st.segmented_control("Thumbnails", list(THUMBNAIL_SIZES), default="Medium", key=f"{key}_size") or "Medium"
     ]
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
     predicted = probs.argmax(axis=1)

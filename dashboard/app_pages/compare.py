@@ -57,7 +57,10 @@ def delta_charts(diff: RunComparison, class_names) -> None:
             ]
         )
         st.altair_chart(charts.diverging_matrix(cells, class_names))
-        st.caption("Red: B puts more images in that cell than A; blue: fewer. On the diagonal, more is better.")
+        st.caption(
+            "Each number: how many more (+) or fewer (−) images B puts in that cell than A. Green where that is "
+            "better (more right answers on the diagonal, fewer errors off it), red where it is worse."
+        )
 
 
 def page() -> None:

@@ -11,6 +11,25 @@ from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.text import plain
 
 
+def explain_train_above_validation(histories: list[pd.DataFrame]) -> None:
+    """Say why, when a run's training loss ends above its validation loss (it looks like a bug, and isn't)."""
+    above = [
+        str(frame["run"].iloc[0])
+        for frame in histories
+        if {"train_loss", "val_loss"} <= set(frame.columns)
+        and frame["train_loss"].iloc[-1] > frame["val_loss"].iloc[-1]
+    ]
+    if above:
+        st.info(
+            f"Training loss above validation loss ({plain(', '.join(above))}) is common, not a leak: the "
+            "training loss is measured while the model trains (with label smoothing, which keeps even a perfect "
+            "answer's loss above 0, augmented images and dropout, where the run uses them) and averaged over an "
+            "epoch in which the model was still improving; the validation loss is measured after the epoch, on "
+            "plain images, with dropout off.",
+            icon=":material/info:",
+        )
+
+
 def page() -> None:
     st.title("Training curves")
     dataset = selected_dataset()
@@ -61,6 +80,7 @@ def page() -> None:
         "Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation). "
         "CLI: `python -m core curves RUN`."
     )
+    explain_train_above_validation(histories)
 
     if batches:
         st.subheader("Running batch loss")
@@ -69,7 +89,20 @@ def page() -> None:
     st.subheader("History")
     flat = pd.concat(histories, ignore_index=True)
     flat = flat[["run", *[c for c in flat.columns if c != "run"]]]
-    st.dataframe(flat, hide_index=True)
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        flat,
+        hide_index=True,
+        column_config={
+            "train_loss": st.column_config.NumberColumn(format="%.4f"),
+            "val_loss": st.column_config.NumberColumn(format="%.4f"),
+            "train_accuracy": percent,
+            "val_accuracy": percent,
+            "lr": st.column_config.NumberColumn(format="%.3g"),
+            "seconds": st.column_config.NumberColumn(format="%.1f s"),
+            "examples_seen": st.column_config.NumberColumn(format="localized"),
+        },
+    )
     st.download_button(
         "Download CSV",
         flat.to_csv(index=False),

@@ -58,7 +58,9 @@ def page() -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Mean image of each class")
-        st.image(tile(summary.means, columns=5, scale=3), output_format="PNG", caption=" · ".join(info.classes))
+        columns = st.columns(5)
+        for position, (mean, class_name) in enumerate(zip(summary.means, info.classes, strict=True)):
+            columns[position % 5].image(tile(mean[None], columns=1, scale=3), output_format="PNG", caption=class_name)
     with right:
         st.subheader("Pixel intensities")
         st.altair_chart(charts.pixel_histogram(summary.histogram))

@@ -63,7 +63,10 @@ def page() -> None:
         f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
     )
     event = st.altair_chart(
-        charts.embedding_scatter(shown, class_names), on_select="rerun", key=CHART_KEY, selection_mode="brush"
+        charts.embedding_scatter(shown, class_names),
+        on_select="rerun",
+        key=f"{CHART_KEY}-{method}-{errors_only}",
+        selection_mode="brush",
     )
     rows = rows_in_brush(event, shown)  # positions in points (its index is 0…N−1)
     if len(rows) == 0:
