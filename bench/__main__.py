@@ -3,8 +3,11 @@
     python -m bench                       # every section (about 25 minutes on 2 cores)
     python -m bench --only engine,pages   # some sections; the others keep their last results
     python -m bench --pairs 5
+    python -m bench --smoke               # every section on tiny synthetic data, a minute or two (CI)
 
-Sections: ``engine`` (one epoch against the tutorials' pipeline), ``accuracy`` (time to a test
+Sections: ``commands`` (whole commands as a user waits for them: ``import core.train``, the quick
+preset from start to exit on each dataset with its accuracy over seeds, ``evaluate`` of the strong
+run), ``engine`` (one epoch against the tutorials' pipeline), ``accuracy`` (time to a test
 accuracy, the quick preset against the tutorial recipe), ``inference`` (test-set predictions per
 second of every stored run), ``pages`` (AppTest page timings), ``browser`` (cold start, server
 memory, five sessions at once while a job trains) and ``sharing`` (a job's epoch while someone
@@ -16,18 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import streamlit
 import torch
 
 from core.data import PROJECT_ROOT
 from core.evidence import environment
+from core.presets import preset_config
 from core.storage import atomic_write_json, atomic_write_text
 
 RESULTS = PROJECT_ROOT / "results"
-SECTIONS = ("engine", "accuracy", "inference", "pages", "browser", "sharing")
+DATASETS_TIMED = ("mnist", "fashion-mnist")
+SECTIONS = ("commands", "engine", "accuracy", "inference", "pages", "browser", "sharing")
 
 
 def machine() -> dict:
@@ -40,9 +48,11 @@ def machine() -> dict:
     }
 
 
-def run_section(name: str, pairs: int):
-    from bench import browser, dashboard, sharing, training
+def run_section(name: str, pairs: int, smoke: bool = False):
+    from bench import browser, commands, dashboard, sharing, training
 
+    if name == "commands":
+        return commands.bench_commands(pairs, smoke=smoke)
     if name == "engine":
         return training.bench_engine(pairs)
     if name == "accuracy":
@@ -50,7 +60,7 @@ def run_section(name: str, pairs: int):
     if name == "inference":
         return training.bench_inference()
     if name == "pages":
-        return dashboard.bench_pages()
+        return dashboard.bench_pages(repeats=1 if smoke else 7)
     if name == "browser":
         return browser.bench_browser()
     return sharing.bench_sharing(pairs)
@@ -77,6 +87,21 @@ def markdown(results: dict) -> str:
         "| what | baseline | ours | ratio | goal |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
+    if commands := results.get("commands"):
+        lines.append(f"| `import core.train` | | {_s(commands['import_core_train_s'])} | | |")
+        for dataset in ("mnist", "fashion-mnist"):
+            if row := commands.get(f"quick_{dataset}"):
+                lines.append(
+                    f"| `python -m core train --dataset {dataset} --preset quick`, start to exit "
+                    f"(seeds {row['seeds'][0]}–{row['seeds'][-1]}) | | {_s(row['seconds'])}, test accuracy "
+                    f"{row['accuracy_mean']:.2%} mean, {row['accuracy_min']:.2%} lowest | | "
+                    f"≤ {row['goal_s']:g} s, ≥ {row['goal_accuracy']:.0%} |"
+                )
+        if "evaluate_mnist_strong_s" in commands:
+            lines.append(
+                f"| `python -m core evaluate mnist-strong`, start to exit | | "
+                f"{_s(commands['evaluate_mnist_strong_s'])} | | ≤ 4 s |"
+            )
     if engine := results.get("engine"):
         lines.append(
             f"| one MNIST epoch, two-conv dropout CNN, Adam, batch 64 ({engine['images']:,} images) "
@@ -129,15 +154,40 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def smoke(sections: list[str]) -> dict:
+    """Every section once, on tiny synthetic datasets and runs in a temporary store: proof that the
+    benchmark still runs (CI does this), not figures; ``results/`` is left alone."""
+    from core.synthetic import write_idx_dataset
+    from core.train import fit, start_run
+
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir, store = Path(folder) / "data", Path(folder) / "runs"
+        os.environ["DATA_DIR"], os.environ["CHECKPOINTS_DIR"] = str(data_dir), str(store)
+        for dataset in DATASETS_TIMED:
+            write_idx_dataset(data_dir, dataset, train_count=2_400, test_count=400)
+            config = preset_config("quick", dataset, epochs=1, train_subset=1_000, threads=1)
+            fit(config, start_run(config, store, run_id=f"{dataset}-smoke"), data_dir=data_dir)
+        results = {"machine": machine()}
+        for name in sections:
+            results[name] = run_section(name, pairs=1, smoke=True)
+            print(f"[{name}: done]")
+        print(markdown(results))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     parser.add_argument("--pairs", type=int, default=3, help="alternating pairs per comparison (default 3)")
+    parser.add_argument("--smoke", action="store_true", help="every section on tiny data; writes no results")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown or args.pairs < 1:
         parser.error(f"unknown sections {sorted(unknown)}" if unknown else "--pairs must be at least 1")
+    if args.smoke:
+        smoke(chosen)
+        return
     path = RESULTS / "bench.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in chosen:

@@ -24,9 +24,9 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 from core.config import RunConfig
@@ -35,6 +35,9 @@ from core.evaluate import confusion_matrix, per_class_report, predict
 from core.models import classifier_layer
 from core.runs import Predictions, Run, RunError
 from core.storage import atomic_write_json, atomic_write_with, read_regular_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- likely label errors ------------------------------------------------------------------------
 
@@ -47,6 +50,7 @@ def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     ``score`` (cleanlab's label quality, lower = more likely wrong) and ``flagged``: whether cleanlab
     counts the image among the split's label errors. Flagged images come first.
     """
+    import pandas as pd
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
@@ -344,6 +348,8 @@ def compare_runs(probs_a: np.ndarray, probs_b: np.ndarray, labels: np.ndarray, c
     def by_confidence(mask: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(mask)
         return rows[np.argsort(-confidence_b[rows], kind="stable")]
+
+    import pandas as pd
 
     report_a = per_class_report(labels, predicted_a, class_names)
     report_b = per_class_report(labels, predicted_b, class_names)

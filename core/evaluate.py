@@ -9,15 +9,16 @@ kept in the run folder) are ``core.analysis``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix as sk_confusion_matrix
-from sklearn.metrics import precision_recall_fscore_support
 
 from core.data import DatasetSplits, load_dataset, normalize
 from core.runs import Predictions, Run, RunError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @torch.inference_mode()
@@ -151,7 +152,9 @@ def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts, rows = true class, columns = predicted class."""
-    return sk_confusion_matrix(labels, predicted, labels=np.arange(num_classes))
+    from sklearn.metrics import confusion_matrix  # here, not at the top: training never needs scikit-learn
+
+    return confusion_matrix(labels, predicted, labels=np.arange(num_classes))
 
 
 def normalize_rows(matrix: np.ndarray) -> np.ndarray:
@@ -162,6 +165,9 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
 
 def per_class_report(labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     """Precision, recall, F1 and support of each class."""
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=np.arange(len(class_names)), zero_division=0
     )
@@ -170,6 +176,8 @@ def per_class_report(labels: np.ndarray, predicted: np.ndarray, class_names: lis
 
 def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None = None) -> pd.DataFrame:
     """Off-diagonal cells, most errors first: true, predicted, count, and rate within the true class."""
+    import pandas as pd
+
     rates = normalize_rows(matrix)
     rows = [
         (true, pred, class_names[true], class_names[pred], int(matrix[true, pred]), float(rates[true, pred]))
@@ -219,6 +227,8 @@ def select_predictions(
 
 def prediction_details(rows: np.ndarray, predictions: Predictions, class_names) -> pd.DataFrame:
     """One line per image in ``rows`` (in that order): test index, true and predicted class, probabilities."""
+    import pandas as pd
+
     probs, labels = predictions.probs, predictions.labels
     predicted = probs[rows].argmax(axis=1)
     return pd.DataFrame(

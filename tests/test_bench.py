@@ -1,7 +1,13 @@
 """The benchmark's own logic on small data: time to accuracy, and the table it writes."""
 
-from bench.__main__ import markdown
+import subprocess
+import sys
+
+import pytest
+
+from bench.__main__ import SECTIONS, markdown
 from bench.training import seconds_to_accuracy
+from core.data import PROJECT_ROOT
 from tests.conftest import small_config
 
 
@@ -80,3 +86,18 @@ def test_a_result_file_with_only_some_sections_still_makes_a_table():
     results["engine"] = {"tutorial_s": 30.0, "engine_s": 12.0, "ratio": 2.5, "images": 55_000}
     table = markdown(results)
     assert "tutorial pipeline 30.0 s" in table and "Page timings" not in table
+
+
+@pytest.mark.browser
+def test_every_section_of_the_benchmark_runs_on_tiny_data():
+    """``python -m bench --smoke``: the benchmark can't rot unnoticed (its figures are not checked here)."""
+    from tests.test_browser import require_browser
+
+    require_browser()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for section in SECTIONS:
+        assert f"[{section}: done]" in done.stdout
+    assert "| `python -m core train --dataset mnist --preset quick`" in done.stdout

@@ -48,6 +48,37 @@ def test_damaged_file_is_a_clear_error(tmp_path):
         load_dataset("mnist", tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: b"\x00\x00\x09\x03" + data[4:], "not an IDX file of 3-D unsigned bytes"),  # int8, not uint8
+        (lambda data: data[:-1], "where its header promises"),  # one byte short
+        (lambda data: data + b"\x00", "where its header promises"),  # one byte too many
+    ],
+)
+def test_an_idx_file_whose_header_and_size_disagree_is_refused(tmp_path, damage, reason):
+    files = write_idx_dataset(tmp_path, "mnist")
+    path = tmp_path / "MNIST/raw/train-images-idx3-ubyte"
+    path.write_bytes(damage(files["train-images-idx3-ubyte"]))
+    with pytest.raises(DataError, match=reason):
+        load_dataset("mnist", tmp_path)
+
+
+def test_the_idx_reader_reads_what_torchvision_reads(tmp_path):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    from core.data import read_idx
+
+    write_idx_dataset(tmp_path, "fashion-mnist", train_count=50, test_count=20)
+    folder = tmp_path / "FashionMNIST/raw"
+    assert torch.equal(
+        read_idx(folder / "t10k-images-idx3-ubyte", 3), read_image_file(str(folder / "t10k-images-idx3-ubyte"))
+    )
+    assert torch.equal(
+        read_idx(folder / "t10k-labels-idx1-ubyte", 1).long(), read_label_file(str(folder / "t10k-labels-idx1-ubyte"))
+    )
+
+
 def test_unknown_dataset():
     with pytest.raises(DataError, match="choose one of: mnist, fashion-mnist"):
         load_dataset("cifar10")
