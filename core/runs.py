@@ -55,6 +55,7 @@ ONNX_FILE = "model.onnx"  # a model whose code is not ours: its graph, run by ON
 MAX_JSON_BYTES = 2**20  # config.json, status.json: a few kB (status with a live epoch's batch losses: < 100 kB)
 MAX_HISTORY_BYTES = 32 * 2**20  # 1,000 epochs with a batch loss every 50 batches is about 2 MB
 MAX_WEIGHTS_BYTES = 2**30  # the largest registered model is 15 MB
+NO_WEIGHTS_YET = "no weights kept yet: the run stopped before its first epoch's were saved"
 MAX_WEIGHTS_HEADER_BYTES = 2**20  # a safetensors header: a line per tensor, a few kB for the largest model
 MAX_ONNX_BYTES = 512 * 2**20
 MAX_PREDICTIONS_BYTES = 256 * 2**20  # on disk; 10,000 images × 10 classes compress to about 300 kB
@@ -161,7 +162,7 @@ class Run:
         return records
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
-        data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing="no epoch finished")
+        data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing=NO_WEIGHTS_YET)
         try:
             return load_safetensors(data)
         except (SafetensorError, ValueError) as error:
@@ -177,7 +178,7 @@ class Run:
         """SHA-256 of the model file: what results computed from the model are keyed by."""
         path = self.model_file
         cap = MAX_ONNX_BYTES if path.name == ONNX_FILE else MAX_WEIGHTS_BYTES
-        return hashlib.sha256(_read_capped(path, cap, missing="no epoch finished")).hexdigest()
+        return hashlib.sha256(_read_capped(path, cap, missing=NO_WEIGHTS_YET)).hexdigest()
 
     def load_onnx_bytes(self) -> bytes:
         return _read_capped(self.path / ONNX_FILE, MAX_ONNX_BYTES)
