@@ -91,7 +91,7 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
             y=alt.Y(
                 "fraction:Q",
                 scale=alt.Scale(type="symlog", constant=0.001),
-                axis=alt.Axis(values=[0, 0.001, 0.01, 0.1, 1], format="~%"),
+                axis=alt.Axis(values=[0.001, 0.01, 0.1, 1], format=".1~%"),
                 title="share of pixels (log)",
             ),
             tooltip=[alt.Tooltip("intensity:Q", title="from"), alt.Tooltip("fraction:Q", format=".2%")],
@@ -119,14 +119,9 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
                 axis=alt.Axis(format=".1%" if metric == "accuracy" else ".3f"),
             ),
             color=alt.Color("run:N", title="run", scale=run_scale(history["run"])),
-            # The legend draws each split as a short line in its dash, not as a dot.
-            strokeDash=alt.StrokeDash(
-                "split:N",
-                sort=["train", "validation"],
-                title="split",
-                scale=alt.Scale(domain=["train", "validation"], range=[[1, 0], [5, 3]]),
-                legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300),
-            ),
+            # No legend for the dash: Vega-Lite draws it as the points' dots, identical for both splits;
+            # the pages say "solid: training, dashed: validation" under the chart instead.
+            strokeDash=alt.StrokeDash("split:N", sort=["train", "validation"], legend=None),
             tooltip=[
                 "run",
                 "split",
@@ -173,8 +168,13 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
     is_error = (cells["true"] != cells["predicted"]) & (cells["count"] > 0)
     off_diagonal = cells.assign(is_error=is_error, shown=np.where(is_error, cells[value], 0))
     base = alt.Chart(off_diagonal).encode(
-        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=alt.Axis(labelAngle=-40)),
-        y=alt.Y("true:N", sort=list(class_names), title="true class"),
+        x=alt.X(
+            "predicted:N",
+            sort=list(class_names),
+            title="predicted class",
+            axis=alt.Axis(labelAngle=-40, labelOverlap=False),  # every class named, however narrow the window
+        ),
+        y=alt.Y("true:N", sort=list(class_names), title="true class", axis=alt.Axis(labelOverlap=False)),
     )
     tooltip = [
         alt.Tooltip("true:N", title="true"),
@@ -284,7 +284,7 @@ def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerCh
     heat = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
             "gain:Q",
-            scale=alt.Scale(domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR]),
+            scale=alt.Scale(domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR], interpolate="rgb"),
             title="B against A",
             legend=alt.Legend(labelExpr="datum.value > 0 ? 'better' : datum.value < 0 ? 'worse' : 'same'"),
         ),

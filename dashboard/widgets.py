@@ -70,8 +70,8 @@ def selected_run_with_images() -> tuple[SelectedRun, DatasetSplits] | None:
 def prediction_gallery(
     rows: np.ndarray, test_images, predictions: Predictions, class_names, key: str, clickable: bool = True
 ) -> int | None:
-    """Test images as a grid of thumbnails, each captioned as text: its true class, then the predicted class
-    and the model's confidence (red ✗ when wrong, green ✓ when right), then its test index. With
+    """Test images as a grid of thumbnails, each captioned as text: its true class, then the model's
+    confidence and answer (red ✗ when wrong, green ✓ when right), then its test index. With
     ``clickable``, a click selects an image (kept in the URL); returns the selected image's row, or None."""
     size = THUMBNAIL_SIZES[
         st.segmented_control("Thumbnails", list(THUMBNAIL_SIZES), default="Medium", key=f"{key}_size") or "Medium"
@@ -91,7 +91,7 @@ def prediction_gallery(
 
 def _tile(index: int, image: np.ndarray, truth: str, answer: str, confidence: float) -> Tile:
     wrong = answer != truth
-    guess = f"{'✗' if wrong else '✓'} {answer} {confidence:.0%}"
+    guess = f"{'✗' if wrong else '✓'} {confidence:.0%} {answer}"  # the confidence first: a long name may be cut
     return Tile(
         id=index,
         src=png_data_url(image),

@@ -96,7 +96,7 @@ def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
     if TRUE_KEY not in st.session_state and len(evaluation.pairs):
         top = evaluation.pairs.iloc[0]
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = top.true_name, top.predicted_name
-    pick_true, pick_predicted, link = st.columns([2, 2, 1], vertical_alignment="bottom")
+    pick_true, pick_predicted, link = st.columns([3, 3, 2], vertical_alignment="bottom")
     true_name = pick_true.selectbox("True class", class_names, key=TRUE_KEY, bind="query-params")
     predicted_name = pick_predicted.selectbox("Predicted as", class_names, key=PREDICTED_KEY, bind="query-params")
     errors_page = page_entry("errors.py")

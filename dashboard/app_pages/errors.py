@@ -60,7 +60,7 @@ def page() -> None:
     st.caption(
         f"{len(rows):,} {what} of {len(labels):,} test images; showing {len(shown)} "
         f"(#{(page_number - 1) * PAGE_SIZE + 1}–{(page_number - 1) * PAGE_SIZE + len(shown)}). "
-        "Under each image: its true class, then the model's answer and how sure it was "
+        "Under each image: its true class, then how sure the model was of its answer, and the answer "
         "(red ✗ when wrong, green ✓ when right), then its test index. Click an image to inspect it."
     )
     chosen = prediction_gallery(shown, data.test.images, predictions, class_names, key="errors_gallery")

@@ -220,6 +220,7 @@ def live_curves(run: Run, status: RunStatus) -> None:
     if len(accuracy):
         kept = run.kept_epoch(history, status)
         right.altair_chart(charts.epoch_curves(accuracy, "accuracy", pd.DataFrame([{"run": run.id, "epoch": kept}])))
+        right.caption("Accuracy per epoch. Solid: training; dashed: validation; the dotted rule: the kept epoch.")
 
 
 def result_links(run_id: str, dataset: str) -> None:
