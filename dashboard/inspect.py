@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import methods_for
-from core.pictures import attribution_picture
+from core.pictures import attribution_picture, colour_bar
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
 from dashboard.cached import run_explanation, run_model
@@ -61,7 +61,11 @@ def inspect_image(
 
 def saliency(run: Run, image, probs, label: int, class_names) -> None:
     """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
-    st.markdown("**Where did it look?** Red pixels pushed towards the class, blue ones away from it.")
+    st.markdown(
+        "**Where did it look?** Each picture is the image with the pixels that pushed the model towards the "
+        "class in red and away from it in blue; the stronger the push, the deeper the colour. Compare the two: "
+        "what made it answer, and what its true class lacked."
+    )
     try:
         methods = methods_for(run_model(run))
     except RunError as error:
@@ -69,10 +73,15 @@ def saliency(run: Run, image, probs, label: int, class_names) -> None:
         return
     if st.session_state.get(METHOD_KEY) not in methods:
         st.session_state.pop(METHOD_KEY, None)
+    default = methods[0]  # core's default (Occlusion), or the only method an ONNX run offers
+    controls = st.columns([3, 2], vertical_alignment="bottom")
     method = (
-        st.segmented_control("Attribution", methods, format_func=METHOD_LABELS.get, default=methods[0], key=METHOD_KEY)
-        or methods[0]
+        controls[0].segmented_control(
+            "Attribution", methods, format_func=METHOD_LABELS.get, default=default, key=METHOD_KEY
+        )
+        or default
     )
+    opacity = controls[1].slider("Colour strength", 0.0, 1.0, 1.0, 0.1, key="attribution_opacity")
     try:
         explanation = run_explanation(run, image, probs, label, method)
     except RunError as error:
@@ -83,7 +92,9 @@ def saliency(run: Run, image, probs, label: int, class_names) -> None:
         columns[:2], explanation.maps, explanation.targets, explanation.roles, strict=True
     ):
         title = f"for {role}: {class_names[target]} ({probs[target]:.0%})"
-        column.image(attribution_picture(values, image, explanation.limit), caption=title, output_format="PNG")
+        picture = attribution_picture(values, image, explanation.limit, scale=10, opacity=opacity)
+        column.image(picture, caption=title, output_format="PNG")
+    columns[2].image(colour_bar(), caption="blue: away from the class · white: no effect · red: towards it")
     note = (
         ""
         if len(methods) > 1

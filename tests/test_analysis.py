@@ -269,3 +269,16 @@ def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_s
     stale = dict(np.load(kept))
     np.savez(kept, points=stale["points"] + 1, weights_sha256=np.array("0" * 64))
     assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)  # other weights: recomputed
+
+
+def test_attribution_colours_fade_with_opacity_and_the_bar_runs_blue_to_red():
+    from core.pictures import AGAINST_CLASS, FOR_CLASS, attribution_picture, colour_bar
+
+    image = np.zeros((4, 4), dtype=np.uint8)
+    values = np.full((4, 4), 1.0, dtype=np.float32)
+    full = np.asarray(attribution_picture(values, image, limit=1.0, scale=1))
+    none = np.asarray(attribution_picture(values, image, limit=1.0, scale=1, opacity=0.0))
+    assert (full == FOR_CLASS.astype(np.uint8)).all() and (none == 255).all()
+    bar = np.asarray(colour_bar(width=9, height=2))
+    assert (bar[0, 0] == AGAINST_CLASS.astype(np.uint8)).all() and (bar[0, -1] == FOR_CLASS.astype(np.uint8)).all()
+    assert (bar[0, 4] == 255).all()

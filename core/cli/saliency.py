@@ -14,9 +14,7 @@ def register(commands) -> None:
     saliency = commands.add_parser("saliency", help="attribution maps of one test image, written as a PNG")
     add_run(saliency)
     saliency.add_argument("index", type=int, help="the image's index in the test file")
-    saliency.add_argument(
-        "--method", choices=ATTRIBUTION_METHODS, help=f"default {ATTRIBUTION_METHODS[0]} (occlusion for an ONNX run)"
-    )
+    saliency.add_argument("--method", choices=ATTRIBUTION_METHODS, help=f"default {ATTRIBUTION_METHODS[0]}")
     saliency.add_argument("--output", type=Path, help="PNG file (default: saliency-RUN-INDEX.png)")
     add_json(saliency, "the classes, probabilities and the PNG's path")
     add_data_dir(saliency)
