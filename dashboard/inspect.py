@@ -39,6 +39,18 @@ def select_test_index(index: int) -> None:
     st.query_params[IMAGE_PARAM] = str(index)
 
 
+def confidence_note(label_smoothing: float, num_classes: int) -> str:
+    """What the percentages are: the model's raw softmax, and the ceiling label smoothing puts on them."""
+    note = "The percentages are the model's raw softmax outputs, not calibrated probabilities."
+    if label_smoothing > 0:
+        ceiling = 1 - label_smoothing + label_smoothing / num_classes
+        note += (
+            f" This run was trained with label smoothing {label_smoothing:g}, which teaches it to put at most "
+            f"about {ceiling:.0%} on any class: read {ceiling:.0%} as certain."
+        )
+    return note
+
+
 def inspect_image(
     run: Run, row: int, image: np.ndarray, predictions: Predictions, class_names, heading: str = "One image"
 ) -> None:
@@ -56,6 +68,7 @@ def inspect_image(
     )
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
     right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
+    right.caption(confidence_note(run.config.label_smoothing, len(class_names)))
     saliency(run, image, probs, label, class_names)
 
 

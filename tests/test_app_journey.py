@@ -95,3 +95,11 @@ def test_a_batch_larger_than_the_training_subset_is_refused():
 
     with pytest.raises(ConfigError, match="batch_size .* is larger than train_subset"):
         small_config(batch_size=512, train_subset=100).validate()
+
+
+def test_confidence_is_said_to_be_raw_and_its_ceiling_under_label_smoothing():
+    from dashboard.inspect import confidence_note
+
+    assert "raw softmax" in confidence_note(0.0, 10) and "smoothing" not in confidence_note(0.0, 10)
+    smoothed = confidence_note(0.1, 10)
+    assert "label smoothing 0.1" in smoothed and "about 91%" in smoothed  # 1 − 0.1 + 0.1/10

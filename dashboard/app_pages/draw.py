@@ -10,6 +10,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_model
 from dashboard.gallery import tile
+from dashboard.inspect import confidence_note
 from dashboard.text import plain
 from dashboard.widgets import selected_run
 
@@ -88,6 +89,7 @@ def page() -> None:
     result_column.markdown(f"**{class_names[best]}** ({probs[best]:.1%}) — from {origin}")
     frame = pd.DataFrame({"class": class_names, "probability": probs})
     result_column.altair_chart(charts.probability_bars(frame, class_names))
+    result_column.caption(confidence_note(config.label_smoothing, len(class_names)))
 
 
 page()
