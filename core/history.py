@@ -49,3 +49,13 @@ def other_metrics(history: pd.DataFrame) -> list[str]:
     """Numeric columns beyond loss, accuracy and the bookkeeping: metrics a user's loop logged by name."""
     known = {prefix + metric for metric in CURVE_METRICS for _, prefix in SPLIT_PREFIXES} | set(BOOKKEEPING)
     return [c for c in history.columns if c not in known and pd.api.types.is_numeric_dtype(history[c])]
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average with ``weight`` (0 = none, 0.99 = heavy),
+    corrected for its start so that the first points are not pulled towards 0."""
+    smoothed, average = [], 0.0
+    for step, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**step) if weight > 0 else value)
+    return smoothed

@@ -142,21 +142,23 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
     return (lines + kept).properties(height=280).interactive()
 
 
-def batch_loss_curve(batches: pd.DataFrame) -> alt.Chart:
-    """batches: columns run, examples_seen, loss (running mean over the logging window)."""
-    return (
-        alt.Chart(batches)
-        .mark_line()
-        .encode(
-            x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
-            # A log axis fitted to the curve (not whole powers of ten), so that a flat stretch still shows its slope.
-            y=alt.Y("loss:Q", title="running batch loss", scale=alt.Scale(type="log", nice=False, zero=False)),
-            color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
-            tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],
-        )
-        .properties(height=260)
-        .interactive()
+def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
+    """batches: columns run, examples_seen, loss (running mean over the logging window) and smoothed.
+    The smoothed line over the raw one drawn faint, as TensorBoard does."""
+    scale = alt.Scale(type="log", nice=False, zero=False) if log_scale else alt.Scale(zero=False)
+    if "smoothed" not in batches:
+        batches = batches.assign(smoothed=batches["loss"])
+    base = alt.Chart(batches).encode(
+        x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
+        color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
     )
+    # A log axis fitted to the curve (not whole powers of ten), so that a flat stretch still shows its slope.
+    raw = base.mark_line(opacity=0.25).encode(y=alt.Y("loss:Q", title="running batch loss", scale=scale))
+    smoothed = base.mark_line().encode(
+        y=alt.Y("smoothed:Q", scale=scale),
+        tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],
+    )
+    return (raw + smoothed).properties(height=260).interactive()
 
 
 def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: bool) -> alt.LayerChart:

@@ -1,5 +1,7 @@
 """Chart builders: a DataFrame in, a chart out, for any number of classes."""
 
+import pytest
+
 from dashboard.charts import CLASS_PALETTE, class_colors, class_scale
 
 
@@ -15,3 +17,13 @@ def test_the_class_scale_has_a_colour_for_every_name():
     names = [f"class {i}" for i in range(47)]
     scale = class_scale(names).to_dict()
     assert scale["domain"] == names and len(scale["range"]) == 47
+
+
+def test_smoothing_is_tensorboard_s_debiased_moving_average():
+    from core.history import smooth
+
+    assert smooth([1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+    flat = smooth([5.0] * 4, 0.9)
+    assert flat == pytest.approx([5.0] * 4)  # debiased: a flat curve stays flat from its first point
+    steps = smooth([0.0, 10.0], 0.5)
+    assert steps[1] == pytest.approx((0.5 * 0.5 * 0 + 0.5 * 10) / (1 - 0.25))

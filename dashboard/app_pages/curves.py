@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.history import batch_loss_rows, curve_rows, history_frame
+from core.history import batch_loss_rows, curve_rows, history_frame, smooth
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import open_run, run_history, runs_table
@@ -84,7 +84,13 @@ def page() -> None:
 
     if batches:
         st.subheader("Running batch loss")
-        st.altair_chart(charts.batch_loss_curve(pd.DataFrame(batches)))
+        controls = st.columns([3, 2, 5], vertical_alignment="bottom")
+        weight = controls[0].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="curves_smoothing")
+        log_scale = controls[1].toggle("Log axis", value=True, key="curves_log")
+        frame = pd.DataFrame(batches)
+        frame["smoothed"] = frame.groupby("run")["loss"].transform(lambda loss: smooth(list(loss), weight))
+        st.altair_chart(charts.batch_loss_curve(frame, log_scale))
+        st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
 
     st.subheader("History")
     flat = pd.concat(histories, ignore_index=True)
