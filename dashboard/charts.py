@@ -153,7 +153,10 @@ def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.Layer
         color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
     )
     # A log axis fitted to the curve (not whole powers of ten), so that a flat stretch still shows its slope.
-    raw = base.mark_line(opacity=0.25).encode(y=alt.Y("loss:Q", title="running batch loss", scale=scale))
+    raw = base.mark_line(opacity=0.25).encode(
+        y=alt.Y("loss:Q", title="running batch loss", scale=scale),
+        color=alt.Color("run:N", scale=run_scale(batches["run"]), legend=None),  # the legend shows the smoothed line
+    )
     smoothed = base.mark_line().encode(
         y=alt.Y("smoothed:Q", scale=scale),
         tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],

@@ -69,10 +69,10 @@ def inspect_image(
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
     right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
     right.caption(confidence_note(run.config.label_smoothing, len(class_names)))
-    saliency(run, image, probs, label, class_names)
+    saliency(run, image, probs, label, class_names, int(predictions.indices[row]))
 
 
-def saliency(run: Run, image, probs, label: int, class_names) -> None:
+def saliency(run: Run, image, probs, label: int, class_names, test_index: int) -> None:
     """Attribution maps (captum) of one image for the predicted class and for the true class, side by side."""
     st.markdown(
         "**Where did it look?** Each picture is the image with the pixels that pushed the model towards the "
@@ -114,5 +114,5 @@ def saliency(run: Run, image, probs, label: int, class_names) -> None:
         else " This run is an ONNX graph (its code isn't ours), so only Occlusion can explain it."
     )
     columns[2].caption(
-        METHOD_HELP[method] + note + f"  CLI: `python -m core saliency {run.id} INDEX --method {method}`."
+        METHOD_HELP[method] + note + f"  CLI: `python -m core saliency {run.id} {test_index} --method {method}`."
     )
