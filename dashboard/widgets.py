@@ -109,7 +109,7 @@ def show_details(rows: np.ndarray, predictions: Predictions, class_names) -> Non
         prediction_details(rows, predictions, class_names),
         hide_index=True,
         column_config={
-            "test index": st.column_config.NumberColumn("Test index", format="%d"),
+            "test index": st.column_config.NumberColumn("Test index", format="%d", pinned=True),
             "true": "True",
             "predicted": "Predicted",
             "confidence": st.column_config.NumberColumn("Confidence", format="percent"),

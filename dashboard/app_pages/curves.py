@@ -100,6 +100,7 @@ def page() -> None:
         flat,
         hide_index=True,
         column_config={
+            "run": st.column_config.TextColumn("run", pinned=True),
             "train_loss": st.column_config.NumberColumn(format="%.4f"),
             "val_loss": st.column_config.NumberColumn(format="%.4f"),
             "train_accuracy": percent,

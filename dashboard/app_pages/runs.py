@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard.cached import missing_datasets, runs_table, store_locations
 from dashboard.pages import page_entry
 from dashboard.sidebar import select_run, selected_dataset, selected_run_id
+from dashboard.text import plain
 
 TABLE_KEY = "runs_table"
 COLUMNS = [
@@ -28,23 +29,25 @@ def start_here() -> None:
     st.title("MNIST Lens")
     st.markdown("See where your MNIST-family classifier goes wrong: which classes it mixes up, and how sure it was.")
     query = {"dataset": selected_dataset(), **({"run": selected_run_id()} if selected_run_id() else {})}
-    steps = st.columns(3, border=True)
-    steps[0].markdown("**1 · Pick a run**  \nin the sidebar, or a row of the table below.")
-    steps[1].markdown("**2 · Which classes does it mix up?**")
+    # Boxes of a fixed width in a wrapping row: side by side when wide, stacked when narrow, never cut.
+    row = st.container(horizontal=True, wrap=True)
+    first, second, third = (row.container(border=True, width=300) for _ in range(3))
+    first.markdown("**1 · Pick a run**  \nin the sidebar, or a row of the table below.")
+    second.markdown("**2 · Which classes does it mix up?**")
     confusion = page_entry("confusion.py")
-    steps[1].page_link(confusion.script, label="Confusion matrix", icon=confusion.icon, query_params=query)
-    steps[2].markdown("**3 · Which images, and how sure was it?**")
+    second.page_link(confusion.script, label="Confusion matrix", icon=confusion.icon, query_params=query)
+    third.markdown("**3 · Which images, and how sure was it?**")
     errors = page_entry("errors.py")
-    steps[2].page_link(errors.script, label="Errors", icon=errors.icon, query_params=query)
+    third.page_link(errors.script, label="Errors", icon=errors.icon, query_params=query)
 
 
 def open_links(run_id: str, dataset: str) -> None:
     """A labelled row of links that open the selected run on the pages that study it."""
-    columns = st.columns([2, 2, 2, 2, 2, 3], vertical_alignment="center")
-    columns[0].markdown(f"**Open {run_id} in**")
-    for column, file in zip(columns[1:], ("curves.py", "confusion.py", "errors.py", "model_card.py"), strict=False):
+    row = st.container(horizontal=True, wrap=True, vertical_alignment="center")  # wraps, never cuts a label
+    row.markdown(f"**Open {plain(run_id)} in**")
+    for file in ("curves.py", "confusion.py", "errors.py", "model_card.py"):
         entry = page_entry(file)
-        column.page_link(
+        row.page_link(
             entry.script, label=entry.title, icon=entry.icon, query_params={"dataset": dataset, "run": run_id}
         )
 
@@ -98,11 +101,12 @@ def page() -> None:
         hide_index=True,
         placeholder="—",
         column_config={
-            "id": st.column_config.TextColumn("Run"),
+            # Pinned: in a narrow window the table scrolls sideways under the run's name and state.
+            "id": st.column_config.TextColumn("Run", pinned=True),
             "dataset": "Dataset",
             "model": "Model",
             "preset": "Preset",
-            "state": "State",
+            "state": st.column_config.TextColumn("State", pinned=True),
             "epochs": "Epochs",
             "best_val_accuracy": st.column_config.NumberColumn("Best val acc", format="percent"),
             "test_accuracy": st.column_config.NumberColumn("Test acc", format="percent"),

@@ -227,10 +227,10 @@ def result_links(run_id: str, dataset: str) -> None:
     """A labelled row of links to the finished run's results."""
     query = {"dataset": dataset, "run": run_id}
     targets = [page_entry(file) for file in ("curves.py", "confusion.py", "errors.py")]
-    columns = st.columns([2, 2, 2, 2, 3], vertical_alignment="center")
-    columns[0].markdown("**See the results:**")
-    for column, entry in zip(columns[1:], targets, strict=False):
-        column.page_link(entry.script, label=entry.title, icon=entry.icon, query_params=query)
+    row = st.container(horizontal=True, wrap=True, vertical_alignment="center")  # wraps, never cuts a label
+    row.markdown("**See the results:**")
+    for entry in targets:
+        row.page_link(entry.script, label=entry.title, icon=entry.icon, query_params=query)
 
 
 def _timestamp(iso: str | None) -> float:
