@@ -83,15 +83,23 @@ def page() -> None:
     explain_train_above_validation(histories)
 
     if batches:
-        st.subheader("Running batch loss")
-        controls = st.columns([3, 2, 5], vertical_alignment="bottom")
-        weight = controls[0].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="curves_smoothing")
-        log_scale = controls[1].toggle("Log axis", value=True, key="curves_log")
-        frame = pd.DataFrame(batches)
-        frame["smoothed"] = frame.groupby("run")["loss"].transform(lambda loss: smooth(list(loss), weight))
-        st.altair_chart(charts.batch_loss_curve(frame, log_scale))
-        st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
+        batch_loss_section(pd.DataFrame(batches))
+    history_table(histories, chosen)
 
+
+def batch_loss_section(frame: pd.DataFrame) -> None:
+    """The running batch loss of every chosen run, smoothed as TensorBoard smooths it."""
+    st.subheader("Running batch loss")
+    controls = st.columns([3, 2, 5], vertical_alignment="bottom")
+    weight = controls[0].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="curves_smoothing")
+    log_scale = controls[1].toggle("Log axis", value=True, key="curves_log")
+    frame["smoothed"] = frame.groupby("run")["loss"].transform(lambda loss: smooth(list(loss), weight))
+    st.altair_chart(charts.batch_loss_curve(frame, log_scale))
+    st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
+
+
+def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
+    """Every epoch record of the chosen runs, formatted, with a CSV download."""
     st.subheader("History")
     flat = pd.concat(histories, ignore_index=True)
     flat = flat[["run", *[c for c in flat.columns if c != "run"]]]
