@@ -141,8 +141,7 @@ class Run:
             text = _read_text(self.path / HISTORY_FILE, MAX_HISTORY_BYTES)
         except FileNotFoundError:
             return []
-        lines = text.split("\n")
-        unfinished = lines.pop()  # after the last newline: "" unless a write was cut short
+        lines = text.split("\n")  # the last is "" unless a write was cut short
         records = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -150,6 +149,8 @@ class Run:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
+                if number == len(lines):  # the last line, with no newline: a write a kill cut short
+                    break
                 raise RunError(f"{HISTORY_FILE} line {number} is not JSON ({error.msg})") from None
             except RecursionError:
                 raise RunError(f"{HISTORY_FILE} line {number} is nested too deeply") from None
@@ -157,8 +158,6 @@ class Run:
             if problem:
                 raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
             records.append(record)
-        if unfinished.strip():
-            records += _finished_record(unfinished, len(lines) + 1)
         return records
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
@@ -576,6 +575,8 @@ def list_runs(root: Path | None = None) -> list[RunSummary]:
         return []
     folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
     summaries = [_cached_summary(folder, root) for folder in folders]
+    for gone in [path for path in _SUMMARIES if path.parent == root and path not in folders]:
+        del _SUMMARIES[gone]  # a deleted run's entry: the cache holds what the store holds
     return sorted(summaries, key=lambda s: (s.created or "", s.id), reverse=True)
 
 
@@ -616,21 +617,6 @@ def _summarize_folder(folder: Path, root: Path) -> RunSummary:
 
 def _history_line(record: dict) -> str:
     return json.dumps(record, allow_nan=False) + "\n"
-
-
-def _finished_record(line: str, number: int) -> list[dict]:
-    """The history's last line when it has no newline: a whole record written by hand, or a write a kill cut
-    short (left out, as if the epoch had not ended)."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return []
-    except RecursionError:
-        raise RunError(f"{HISTORY_FILE} line {number} is nested too deeply") from None
-    problem = epoch_record_problem(record)
-    if problem:
-        raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
-    return [record]
 
 
 def _read_text(path: Path, cap: int) -> str:

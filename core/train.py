@@ -198,7 +198,8 @@ class RunRecorder(Callback):
 
     def on_epoch(self, state: LoopState, record: dict) -> None:
         # In this order, a kill between two writes leaves files that agree: the history has every epoch
-        # the weights could come from, and the weights name their epoch (status.json is the last word).
+        # the weights could come from, and the weights name their epoch, which readers believe over a
+        # status.json written after them.
         self.run.append_history(record)
         if state.improved:
             self.run.save_state_dict(state.best_state, epoch=state.best_epoch)

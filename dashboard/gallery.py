@@ -106,8 +106,15 @@ def image_grid(
 
 def png_data_url(image: np.ndarray) -> str:
     """A uint8 H×W image as a PNG data URL (a few hundred bytes for 28×28)."""
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    return _png_data_url(pixels.tobytes(), pixels.shape)
+
+
+@lru_cache(maxsize=4096)  # a gallery redraws the same images on every rerun: encode each once (~4 MB at most)
+def _png_data_url(pixels: bytes, shape: tuple[int, ...]) -> str:
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(buffer, format="PNG", compress_level=1)
+    image = np.frombuffer(pixels, dtype=np.uint8).reshape(shape)
+    Image.fromarray(image, mode="L").save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
