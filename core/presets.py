@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import ConfigError, TrainConfig
-from core.data import DATASETS
+from core.data import dataset_names, is_known_dataset
 from core.models import MODELS
 
 
@@ -84,8 +84,8 @@ def recipe_config(model: str, dataset: str, **overrides) -> TrainConfig:
 
 
 def _validated(values: dict, overrides: dict) -> TrainConfig:
-    if values["dataset"] not in DATASETS:
-        raise ConfigError(f"unknown dataset {values['dataset']!r}; choose one of: {', '.join(DATASETS)}")
+    if not is_known_dataset(values["dataset"]):
+        raise ConfigError(f"unknown dataset {values['dataset']!r}; choose one of: {', '.join(dataset_names())}")
     config = TrainConfig(**{**values, **overrides})
     config.validate()
     return config

@@ -643,11 +643,14 @@ def _read_capped(path: Path, cap: int, missing: str = "") -> bytes:
         raise RunError(f"{path.name} is unreadable ({error.strerror})") from None
 
 
-def read_npz_arrays(data: bytes, names: tuple[str, ...], file_name: str) -> dict[str, np.ndarray]:
-    """Numeric arrays from an .npz, each member's header checked before a byte of it is inflated.
+def read_npz_arrays(
+    data: bytes, names: tuple[str, ...], file_name: str, kinds: str = "biuf", optional: bool = False
+) -> dict[str, np.ndarray]:
+    """Arrays from an .npz, each member's header checked before a byte of it is inflated.
 
     A zip bomb inflates to gigabytes, and an array header can claim any shape: the inflated size,
-    the dtype (numbers only, no objects) and the shape's size are checked against the caps first.
+    the dtype (numbers by default, ``kinds`` "U" for text, never objects) and the shape's size are
+    checked against the caps first. With ``optional``, a missing array is left out, not an error.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -656,24 +659,26 @@ def read_npz_arrays(data: bytes, names: tuple[str, ...], file_name: str) -> dict
                 try:
                     member = archive.getinfo(f"{name}.npy")
                 except KeyError:
+                    if optional:
+                        continue
                     raise RunError(f"{file_name} has no array '{name}'") from None
                 if member.file_size > MAX_PREDICTION_ARRAY_BYTES:
                     raise RunError(f"{file_name}: '{name}' inflates to {member.file_size / 2**20:.0f} MiB")
                 with archive.open(member) as handle:
-                    arrays[name] = _read_npy(handle, name, file_name)
+                    arrays[name] = _read_npy(handle, name, file_name, kinds)
             return arrays
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise RunError(f"{file_name} is unreadable ({error})") from None
 
 
-def _read_npy(handle, name: str, file_name: str) -> np.ndarray:
+def _read_npy(handle, name: str, file_name: str, kinds: str) -> np.ndarray:
     version = np.lib.format.read_magic(handle)
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     if version not in readers:
         raise RunError(f"{file_name}: '{name}' is in .npy format {version}, not 1.0 or 2.0")
     shape, fortran, dtype = readers[version](handle)
-    if dtype.kind not in "biuf" or dtype.hasobject:
-        raise RunError(f"{file_name}: '{name}' holds {dtype}, not numbers")
+    if dtype.kind not in kinds or dtype.hasobject:
+        raise RunError(f"{file_name}: '{name}' holds {dtype}, not {'text' if kinds == 'U' else 'numbers'}")
     if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > MAX_PREDICTION_ARRAY_BYTES:
         raise RunError(f"{file_name}: '{name}' claims a shape of {shape}, over the limit")
     array = np.frombuffer(handle.read(int(np.prod(shape)) * dtype.itemsize), dtype=dtype)

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "data_dir", None):
+        # One data root for every lookup in this process: a user's dataset's record lives in it.
+        os.environ["DATA_DIR"] = str(args.data_dir)
     try:
         return args.handler(args)
     except (ConfigError, DataError, RunError) as error:

@@ -8,10 +8,11 @@ import math
 from pathlib import Path
 
 from core.config import ConfigError
-from core.data import default_data_dir
+from core.data import DATASETS, default_data_dir
 from core.runs import default_checkpoints_dir
 
 EXIT_USAGE = 2
+DATASET_HELP = f"{', '.join(DATASETS)}, or a dataset made with `data add`"
 
 
 class Parser(argparse.ArgumentParser):

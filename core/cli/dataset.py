@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from core.cli.common import add_data_dir, add_json, print_json, text_table
-from core.data import DATASETS
+from core.cli.common import DATASET_HELP, add_data_dir, add_json, print_json, text_table
 
 
 def register(commands) -> None:
     dataset = commands.add_parser("dataset", help="a dataset's splits, class balance and pixel intensities")
-    dataset.add_argument("name", choices=list(DATASETS), help="the dataset")
+    dataset.add_argument("name", help=DATASET_HELP)
     add_json(dataset)
     add_data_dir(dataset)
     dataset.set_defaults(handler=run)

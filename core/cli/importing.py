@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.cli.common import add_checkpoints, add_data_dir, add_json, print_json
-from core.data import DATASETS
+from core.cli.common import DATASET_HELP, add_checkpoints, add_data_dir, add_json, print_json
 from core.models import MODELS
 
 
@@ -16,7 +15,7 @@ def register(commands) -> None:
         description="Weights are read without running code (safetensors, or torch.load(weights_only=True)); "
         "your class runs here only, and the run keeps an ONNX graph, so the dashboard never runs your code.",
     )
-    imported.add_argument("--dataset", choices=list(DATASETS), required=True)
+    imported.add_argument("--dataset", required=True, help=DATASET_HELP)
     imported.add_argument("--weights", type=Path, required=True, help="a state_dict (.pt, .pth) or .safetensors")
     imported.add_argument("--code", help="your nn.Module: path/to/file.py:ClassName")
     imported.add_argument("--code-args", help="keyword arguments for the class, as JSON")

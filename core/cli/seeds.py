@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from core.cli.common import DATASET_HELP
 from core.config import ConfigError
-from core.data import DATASETS
 from core.presets import PRESETS
 
 
 def register(commands) -> None:
     seeds = commands.add_parser("seeds", help="train a preset over several seeds; mean ± std into results/seeds.md")
-    seeds.add_argument("--dataset", choices=list(DATASETS), default="mnist")
+    seeds.add_argument("--dataset", default="mnist", help=DATASET_HELP)
     seeds.add_argument("--preset", choices=list(PRESETS), default="quick")
     seeds.add_argument("--seeds", default="0-4", help="a range (0-4) or a list (0,3,7); at least 3 (default 0-4)")
     seeds.add_argument("--keep-runs", type=Path, help="store the runs here (default: thrown away)")

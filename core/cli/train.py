@@ -13,9 +13,8 @@ import sys
 import typing
 from pathlib import Path
 
-from core.cli.common import add_checkpoints, add_data_dir
+from core.cli.common import DATASET_HELP, add_checkpoints, add_data_dir
 from core.config import ConfigError, TrainConfig
-from core.data import DATASETS
 from core.models import MODELS
 from core.presets import PRESETS, preset_config, recipe_config
 from core.train import Callback
@@ -23,7 +22,7 @@ from core.train import Callback
 DEFAULT_MODEL = "two-conv-dropout"
 # Fields whose flags say more than the field does: the dataset has a default, a preset names its model.
 SPECIAL = {
-    "dataset": {"choices": list(DATASETS), "default": "mnist"},
+    "dataset": {"default": "mnist", "help": DATASET_HELP},
     "preset": {"help": f"one of: {', '.join(PRESETS)} (sets the model and its recipe)"},
     "model": {"help": f"one of: {', '.join(MODELS)} (default {DEFAULT_MODEL}, with its recipe)"},
 }
