@@ -61,16 +61,29 @@ _RECORDS: dict[Path, tuple[tuple, DatasetInfo]] = {}
 
 
 def user_dataset_names(root: Path) -> list[str]:
-    """The user's datasets in the data root: folders with a valid name and a manifest, sorted."""
+    """The user's datasets in the data root whose manifest reads, sorted (``unreadable_user_datasets``: the rest)."""
+    return [name for name, problem in _user_folders(root) if problem is None]
+
+
+def unreadable_user_datasets(root: Path) -> list[tuple[str, str]]:
+    """(name, why) for each folder of the data root with a manifest that can't be read."""
+    return [(name, problem) for name, problem in _user_folders(root) if problem is not None]
+
+
+def _user_folders(root: Path) -> list[tuple[str, str | None]]:
     try:
         folders = sorted(Path(root).iterdir())
     except OSError:
         return []
-    return [
-        folder.name
-        for folder in folders
-        if NAME_PATTERN.fullmatch(folder.name) and folder.name not in DATASETS and (folder / MANIFEST).is_file()
-    ]
+    found = []
+    for folder in folders:
+        if NAME_PATTERN.fullmatch(folder.name) and folder.name not in DATASETS and (folder / MANIFEST).exists():
+            try:
+                user_dataset_info(folder.name, root)
+                found.append((folder.name, None))
+            except DataError as error:
+                found.append((folder.name, str(error)))
+    return found
 
 
 def user_dataset_info(name: str, root: Path) -> DatasetInfo | None:
