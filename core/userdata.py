@@ -129,9 +129,11 @@ def _record_from_manifest(name: str, manifest: dict) -> DatasetInfo:
     if problems:
         raise DataError(f"the manifest of {name} is damaged ({'; '.join(problems)}); add the dataset again")
     title = manifest.get("title")
+    if not _is_class_name(title):  # shown on pages as the classes are: plain words only
+        title = name
     return DatasetInfo(
         name=name,
-        title=title if isinstance(title, str) and 0 < len(title) <= 80 else name,
+        title=title,
         folder=name,
         classes=tuple(classes),
         mean=float(mean),
@@ -145,7 +147,10 @@ def _record_from_manifest(name: str, manifest: dict) -> DatasetInfo:
 
 
 def _is_class_name(value) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 60 and value.isprintable()
+    """Class names are shown on pages: plain words only (as a run's config requires), none acts as markdown."""
+    from core.config import PLAIN_NAME
+
+    return isinstance(value, str) and 0 < len(value) <= 60 and PLAIN_NAME.fullmatch(value) is not None
 
 
 # --- making one ------------------------------------------------------------------------------------
@@ -157,6 +162,8 @@ def add_dataset(
     """Make ``source`` (a folder of class folders, or an .npz of arrays) the dataset ``name``."""
     destination = Path(root) / name
     _check_name(name, destination)
+    if title is not None and not _is_class_name(title):
+        raise DataError(f"{title!r} can't be a title: use letters, digits, spaces and . , ' ( ) / + & - _")
     if preparation not in PREPARATIONS:
         raise DataError(f"unknown preparation {preparation!r}; choose one of: {', '.join(PREPARATIONS)}")
     source = Path(source)
@@ -225,7 +232,9 @@ def _check_classes(classes: list[str], folder: Path) -> None:
         raise DataError(f"{folder} has {len(classes)} class folders; the limit is {MAX_CLASSES}")
     bad = [c for c in classes if not _is_class_name(c)]
     if bad:
-        raise DataError(f"class folder names must be 1–60 printable characters: {bad[0]!r} is not")
+        raise DataError(
+            f"class names must be 1–60 letters, digits, spaces and . , ' ( ) / + & - _: {bad[0]!r} is not; rename it"
+        )
 
 
 def _pictures_in(folder: Path, preparation: Preparation, skipped: list[tuple[str, str]]) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ from core.data import (
     DataError,
     DatasetSplits,
     DatasetSummary,
+    dataset_names,
     default_data_dir,
     is_present,
     load_dataset,
@@ -58,8 +59,28 @@ def store_locations() -> tuple[str, str]:
     return str(default_data_dir()), str(default_checkpoints_dir())
 
 
+def offered_datasets(table: pd.DataFrame | None = None) -> list[str]:
+    """The datasets the sidebar offers: those fetched or added, and those the store has runs of.
+
+    The rest of the family (``DATASETS``) is listed on the Dataset page with how to get it, so that a
+    fresh machine's picker isn't a list of datasets that can't be opened.
+    """
+    table = runs_table() if table is None else table
+    with_runs = set(table["dataset"])
+    offered = [name for name in dataset_names() if name in with_runs or is_present(name)]
+    return offered or list(DATASETS)
+
+
+def unreadable_datasets() -> list[tuple[str, str]]:
+    """(name, why) for the data root's own datasets whose manifest can't be read."""
+    from core.userdata import unreadable_user_datasets
+
+    return unreadable_user_datasets(default_data_dir())
+
+
 def missing_datasets() -> list[str]:
-    return [name for name in DATASETS if not is_present(name)]
+    """Offered datasets whose files aren't here (their runs are listed, their images can't be shown)."""
+    return [name for name in offered_datasets() if not is_present(name)]
 
 
 def runs_table() -> pd.DataFrame:

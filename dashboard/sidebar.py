@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data import DATASETS
-from dashboard.cached import runs_table
+from dashboard.cached import offered_datasets, runs_table
 from dashboard.text import plain
 
 DATASET_KEY = "dataset"
@@ -23,8 +23,8 @@ def draw_sidebar() -> str | None:
     not be shown (an unknown dataset or run, an unreadable run, a run of another dataset), or None."""
     asked_dataset, asked_run = st.query_params.get(DATASET_KEY), st.query_params.get(RUN_KEY)
     with st.sidebar:
-        dataset = st.selectbox("Dataset", list(DATASETS), key=DATASET_KEY, bind="query-params")
         table = runs_table()
+        dataset = st.selectbox("Dataset", offered_datasets(table), key=DATASET_KEY, bind="query-params")
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
         if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
             # No run picked yet, or the picked one is of another dataset (or gone): the best finished one.

@@ -74,7 +74,8 @@ def page() -> None:
     if missing:
         st.info(
             f"Not fetched yet: {', '.join(missing)}. Get them with:\n\n"
-            f"```\npython -m core data fetch --dataset all\n```\n(into `{data_dir}`)"
+            + "".join(f"```\npython -m core data fetch --dataset {name}\n```\n" for name in missing)
+            + f"(into `{data_dir}`)"
         )
     table = runs_table()
     if table.empty:

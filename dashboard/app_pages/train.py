@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
-from core.data import DATASETS
+from core.data import get_dataset_info
 from core.devices import resolve_device
 from core.history import batch_loss_rows, curve_rows, history_frame
 from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
@@ -79,7 +79,7 @@ def page() -> None:
     top = st.columns(2)
     top[0].text_input(
         "Dataset",
-        value=DATASETS[dataset].title,
+        value=get_dataset_info(dataset).title,
         disabled=True,
         help="The dataset picked in the sidebar: change it there to train on another.",
     )
