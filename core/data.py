@@ -311,6 +311,11 @@ def validation_indices(total: int = 60_000, size: int = VAL_SIZE, seed: int = VA
     return torch.randperm(total, generator=generator)[:size].sort().values
 
 
+def validation_size(total: int) -> int:
+    """How many training images are held out: MNIST's 5,000, or the same share (1 in 12) of a smaller set."""
+    return min(VAL_SIZE, max(1, total // 12))
+
+
 def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     """Read all three splits of a dataset into memory as uint8 tensors."""
     root = Path(root or default_data_dir())
@@ -321,7 +326,7 @@ def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     train_images, train_labels = _read_idx_pair(info, raw_dir(info, root), info.files.train)
     test_images, test_labels = _read_idx_pair(info, raw_dir(info, root), info.files.test)
     test_images, test_labels = test_images[info.files.test_start :], test_labels[info.files.test_start :]
-    val_positions = validation_indices(total=len(train_labels), size=min(VAL_SIZE, len(train_labels) // 2))
+    val_positions = validation_indices(total=len(train_labels), size=validation_size(len(train_labels)))
     is_val = torch.zeros(len(train_labels), dtype=torch.bool)
     is_val[val_positions] = True
     train_positions = torch.nonzero(~is_val).squeeze(1)

@@ -190,6 +190,34 @@ def confused_pairs(matrix: np.ndarray, class_names: list[str], top: int | None =
     return frame.head(top) if top is not None else frame
 
 
+def confusion_order(matrix: np.ndarray) -> np.ndarray:
+    """An order of the classes in which those often confused with each other sit side by side.
+
+    The errors both ways between two classes, as a share of their images, are their similarity;
+    average-linkage clustering on it, with the leaves in optimal order, lays similar classes next to
+    each other, so a 47×47 matrix's errors gather near its diagonal in blocks.
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
+    from scipy.spatial.distance import squareform
+
+    count = len(matrix)
+    rates = normalize_rows(matrix)
+    similarity = rates + rates.T
+    np.fill_diagonal(similarity, 0.0)
+    if count < 3 or similarity.max() <= 0:
+        return np.arange(count)
+    distance = 1.0 - similarity / similarity.max()
+    np.fill_diagonal(distance, 0.0)
+    condensed = squareform(distance, checks=False)
+    return leaves_list(optimal_leaf_ordering(linkage(condensed, method="average"), condensed))
+
+
+def most_confused_classes(matrix: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` classes with the most errors, made or suffered (off-diagonal row plus column sums)."""
+    errors = matrix.sum(axis=0) + matrix.sum(axis=1) - 2 * np.diag(matrix)
+    return np.sort(np.argsort(-errors, kind="stable")[:count])
+
+
 def cell_predictions(probs: np.ndarray, labels: np.ndarray, true_class: int, predicted_class: int) -> np.ndarray:
     """Row numbers of one confusion-matrix cell: images of ``true_class`` predicted as ``predicted_class``
     (on the diagonal, the correct ones), most confident first."""

@@ -164,8 +164,16 @@ def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.Layer
     return (raw + smoothed).properties(height=260).interactive()
 
 
+MATRIX_TEXT_CLASSES = 20
+MATRIX_CELL_PX = 16  # the least height a row of a large matrix gets, so that 47 class names stay legible
+
+
 def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: bool) -> alt.LayerChart:
-    """cells: columns true, predicted, count, rate. Clicking a cell selects its (true, predicted) pair."""
+    """cells: columns true, predicted, count, rate, in the order of ``class_names`` (the axes follow it).
+
+    Clicking a cell selects its (true, predicted) pair. Up to ``MATRIX_TEXT_CLASSES`` classes each cell
+    shows its number; beyond, the cells are too small to read and the tooltip gives it.
+    """
     value = "rate" if normalized else "count"
     pick = alt.selection_point(name="cell", fields=["true", "predicted"], on="click", clear="dblclick")
     # Only errors get a colour: the diagonal (correct answers) and empty cells stay pale.
@@ -213,7 +221,8 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
             ),
         )
     )
-    return (heat + text).properties(height=460)
+    height = max(460, MATRIX_CELL_PX * len(class_names))
+    return (heat + text if len(class_names) <= MATRIX_TEXT_CLASSES else heat).properties(height=height)
 
 
 def _dark_threshold(values: pd.Series) -> float:

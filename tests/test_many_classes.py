@@ -82,3 +82,34 @@ def test_the_page_verbs_work_on_them(wide_store, monkeypatch, capsys):
     ):
         assert main(argv) == 0, capsys.readouterr().err
     assert "47 classes" in capsys.readouterr().out
+
+
+def test_a_large_matrix_lists_the_pairs_first_and_zooms(wide_store, monkeypatch):
+    data_dir, runs = wide_store
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(runs))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["dataset"], at.query_params["run"] = "emnist-balanced", "emnist-run"
+    at.run()
+    at.switch_page("app_pages/confusion.py")
+    at.run()
+    headings = [h.value for h in at.subheader]
+    assert headings.index("Most confused") < headings.index("Images of one cell")
+    zoom = at.slider(key="confusion_zoom")
+    assert zoom.value == 20 and zoom.max == 47
+    zoom.set_value(47).run()
+    assert not at.exception
+
+
+def test_confused_classes_are_laid_side_by_side():
+    from core.evaluate import confusion_order, most_confused_classes
+
+    matrix = np.diag(np.full(8, 100))
+    for a, b in ((0, 5), (2, 7), (3, 6)):
+        matrix[a, b], matrix[b, a] = 12, 9
+    order = list(confusion_order(matrix))
+    for a, b in ((0, 5), (2, 7), (3, 6)):
+        assert abs(order.index(a) - order.index(b)) == 1
+    assert sorted(order) == list(range(8))
+    matrix[0, 5] = 30  # now 0 and 5 have the most errors
+    assert list(most_confused_classes(matrix, 2)) == [0, 5]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.evaluate import cell_predictions, normalize_rows
+from core.evaluate import cell_predictions, confusion_order, most_confused_classes, normalize_rows
 from dashboard import charts
 from dashboard.cached import get_dataset, run_evaluation
 from dashboard.inspect import inspect_image
@@ -15,15 +15,21 @@ from dashboard.widgets import prediction_gallery, selected_run_predictions, show
 # The cell's classes are in the URL (?cell_true=…&cell_predicted=…), so a link reopens the cell's images.
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "cell_true", "cell_predicted", "confusion_chart", "confusion_applied"
 GALLERY_LIMIT = 96
+# Beyond this many classes (EMNIST's 47) the matrix is ordered by confusion and can be narrowed to the
+# classes with the most errors; up to it, classes keep their own order (digits read best as 0–9).
+MANY_CLASSES = 12
+ZOOM_DEFAULT = 20
 
 
-def cells_frame(matrix: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+def cells_frame(matrix: np.ndarray, class_names: list[str], shown: list[int] | None = None) -> pd.DataFrame:
+    """One row per cell of the ``shown`` classes (all by default); rates are shares of the whole true class."""
     rates = normalize_rows(matrix)
+    shown = list(range(len(class_names))) if shown is None else shown
     return pd.DataFrame(
         [
             {"true": class_names[t], "predicted": class_names[p], "count": int(matrix[t, p]), "rate": rates[t, p]}
-            for t in range(len(class_names))
-            for p in range(len(class_names))
+            for t in shown
+            for p in shown
         ]
     )
 
@@ -50,18 +56,43 @@ def page() -> None:
         f"accuracy {evaluation.accuracy:.2%}. "
         "Click a cell to see its images below."
     )
-    normalized = st.toggle("Rates per true class", value=False, key="confusion_rates")
-    chart = charts.confusion_heatmap(cells_frame(evaluation.confusion, class_names), class_names, normalized)
+    many = len(class_names) > MANY_CLASSES
+    if many:
+        most_confused(evaluation, top=ZOOM_DEFAULT)  # with many classes, the pairs first: the matrix is large
+    controls = st.columns([2, 3, 3], vertical_alignment="bottom")
+    normalized = controls[0].toggle("Rates per true class", value=False, key="confusion_rates")
+    shown = shown_classes(evaluation.confusion, class_names, controls) if many else list(range(len(class_names)))
+    cells = cells_frame(evaluation.confusion, class_names, shown)
+    chart = charts.confusion_heatmap(cells, [class_names[i] for i in shown], normalized)
     event = st.altair_chart(chart, on_select="rerun", key=CHART_KEY, selection_mode="cell")
     apply_clicked_cell(event, class_names)
 
     cell_gallery(run, predictions, evaluation, class_names)  # right under the matrix: a click shows its images
-    scores(evaluation)
+    scores(evaluation, pairs=not many)
 
 
-def scores(evaluation) -> None:
-    """Per-class precision, recall and F1 beside the most-confused pairs."""
-    left, right = st.columns([3, 2])
+def shown_classes(confusion: np.ndarray, class_names: list[str], controls) -> list[int]:
+    """For a large matrix: how many classes to show (those with the most errors) and in which order."""
+    count = controls[1].slider(
+        "Classes shown",
+        2,
+        len(class_names),
+        min(ZOOM_DEFAULT, len(class_names)),
+        key="confusion_zoom",
+        help="The classes with the most errors, made or suffered; all of them at the right end.",
+    )
+    order = controls[2].segmented_control(
+        "Order", ["by confusion", "as numbered"], default="by confusion", key="confusion_order"
+    )
+    chosen = most_confused_classes(confusion, count)
+    if order != "as numbered":  # None (the control cleared) keeps the default
+        chosen = chosen[confusion_order(confusion[np.ix_(chosen, chosen)])]
+    return [int(i) for i in chosen]
+
+
+def scores(evaluation, pairs: bool = True) -> None:
+    """Per-class precision, recall and F1 beside the most-confused pairs (unless they were shown first)."""
+    left, right = st.columns([3, 2]) if pairs else (st.container(), None)
     with left:
         st.subheader("Per class")
         st.dataframe(
@@ -75,19 +106,23 @@ def scores(evaluation) -> None:
                 "support": st.column_config.NumberColumn("Images", format="localized"),
             },
         )
-    with right:
-        st.subheader("Most confused")
-        pairs = evaluation.pairs.head(10)[["true_name", "predicted_name", "count", "rate"]]
-        st.dataframe(
-            pairs,
-            hide_index=True,
-            column_config={
-                "true_name": "True",
-                "predicted_name": "Predicted as",
-                "count": "Images",
-                "rate": st.column_config.NumberColumn("Share of true", format="percent"),
-            },
-        )
+    if right is not None:
+        with right:
+            most_confused(evaluation, top=10)
+
+
+def most_confused(evaluation, top: int) -> None:
+    st.subheader("Most confused")
+    st.dataframe(
+        evaluation.pairs.head(top)[["true_name", "predicted_name", "count", "rate"]],
+        hide_index=True,
+        column_config={
+            "true_name": "True",
+            "predicted_name": "Predicted as",
+            "count": "Images",
+            "rate": st.column_config.NumberColumn("Share of true", format="percent"),
+        },
+    )
 
 
 def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
@@ -115,12 +150,15 @@ def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
     probs, labels = predictions.probs, predictions.labels
     rows = cell_predictions(probs, labels, class_names.index(true_name), class_names.index(predicted_name))
     if len(rows) == 0:
-        st.info(f"No test image of {true_name} was predicted as {predicted_name}. Click another cell of the matrix.")
+        st.info(
+            f"No test image of {plain(true_name)} was predicted as {plain(predicted_name)}. "
+            "Click another cell of the matrix."
+        )
         return
     shown = rows[:GALLERY_LIMIT]
-    verb = "correctly classified" if true_name == predicted_name else f"predicted as {predicted_name}"
+    verb = "correctly classified" if true_name == predicted_name else f"predicted as {plain(predicted_name)}"
     st.markdown(
-        f"**{len(rows):,}** test images of **{true_name}** {verb}"
+        f"**{len(rows):,}** test images of **{plain(true_name)}** {verb}"
         + (f" — the {len(shown)} most confident shown" if len(rows) > len(shown) else "")
         + ", most confident first. Click an image to inspect it."
     )
