@@ -22,7 +22,6 @@ CLASSES = ("circle", "cross", "square")
 def picture_folder(root, per_class=(12, 4), classes=CLASSES, seed=0):
     """root/train/<class>/*.png|jpg and root/test/<class>/*, in a mix of formats, modes and sizes."""
     images, labels = synthetic_images(len(classes) * sum(per_class) * 3, seed, num_classes=len(classes))
-    rng = np.random.default_rng(seed)
     for split, count in zip(("train", "test"), per_class, strict=True):
         for index, class_name in enumerate(classes):
             folder = root / split / class_name
