@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from core.data import DatasetInfo, Preparation
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")  # the file names of those formats
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # also server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 4096 * 4096  # checked on the header, before decoding (Pillow's own limit is 89 M)
 MIN_SIDE = 8

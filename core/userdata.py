@@ -37,7 +37,6 @@ MAX_CLASSES = 256
 MAX_IMAGES = 1_000_000  # 28×28 bytes each: 784 MB in memory at most
 MAX_NPZ_BYTES = 2**30
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 PREPARATIONS = {
     # A plain resize keeps what a picture shows (photos, scans already framed like the dataset).
     "resize": Preparation(fit_box=28, centre_by_mass=False, noun="picture", plain_resize=True),
@@ -239,7 +238,7 @@ def _check_classes(classes: list[str], folder: Path) -> None:
 
 def _pictures_in(folder: Path, preparation: Preparation, skipped: list[tuple[str, str]]) -> list[np.ndarray]:
     """The pictures of one class folder as the dataset's uint8 images; the rest go to ``skipped``."""
-    from core.images import MAX_UPLOAD_BYTES, ImageError, decode_image, prepare_picture
+    from core.images import MAX_UPLOAD_BYTES, PICTURE_SUFFIXES, ImageError, decode_image, prepare_picture
 
     images = []
     for path in sorted(folder.iterdir()):

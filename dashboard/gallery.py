@@ -51,7 +51,8 @@ export default function (component) {
   const tiles = data.tiles.map((t) => {
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "tile " + (t.wrong ? "wrong" : "right") + (t.id === data.selected ? " selected" : "");
+    const verdict = t.wrong === null ? "" : t.wrong ? "wrong" : "right";  // null: no true class known
+    button.className = "tile " + verdict + (t.id === data.selected ? " selected" : "");
     button.dataset.testid = "galleryTile";
     button.title = t.title;
     const image = document.createElement("img");
@@ -64,6 +65,7 @@ export default function (component) {
       return line;
     });
     button.append(image, ...lines);
+    if (!data.clickable) button.style.cursor = "default";
     if (data.clickable) button.onclick = () => setTriggerValue("clicked", t.id);
     return button;
   });
@@ -82,7 +84,7 @@ class Tile:
     guess: str
     index: str
     title: str  # the whole caption, for a tooltip and screen readers
-    wrong: bool
+    wrong: bool | None  # None where no true class is known (a user's own pictures): no red or green
 
 
 @lru_cache(maxsize=1)

@@ -128,6 +128,31 @@ def test_uploading_an_image_and_a_bad_file(server, browser, tmp_path):
     page.close()
 
 
+def test_several_uploads_are_a_gallery_least_confident_first_with_a_csv(server, browser, tmp_path):
+    from tests.test_predict_many import write_pictures
+
+    write_pictures(tmp_path, count=5)
+    files = sorted(str(path) for path in tmp_path.glob("*.png"))  # five pictures and broken.png
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/draw?dataset=mnist&run=mnist-tiny")
+    wait_for_page(page, "Draw or upload")
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("input[type=file]").set_input_files(files)
+    page.get_by_text("5 pictures", exact=False).wait_for(timeout=30_000)
+    wait_for_page(page, "Draw or upload")
+    tiles = page.locator("[data-testid=galleryTile]")
+    tiles.first.wait_for(timeout=30_000)
+    assert tiles.count() == 5
+    assert page.get_by_text("broken.png", exact=False).count() >= 1  # skipped, and said so
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the predictions (CSV)").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("file,predicted,confidence") and len(lines) == 6
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "mnist-draw-many.png"), full_page=True)
+    page.close()
+
+
 def test_dragging_a_rectangle_on_the_embedding_map_shows_its_images(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     page.goto(f"{server}/embedding?dataset=mnist&run=mnist-tiny")
