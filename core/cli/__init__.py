@@ -21,6 +21,7 @@ from core.cli import (
     evaluate,
     importing,
     label_issues,
+    leaks,
     models,
     predict,
     reproduce,
@@ -36,7 +37,22 @@ from core.runs import RunError
 from core.storage import describe_error
 
 # In the order `python -m core --help` lists them.
-VERBS = (data, dataset, models, train, importing, reproduce, seeds, runs, evaluate, curves, confusion, errors, saliency)
+VERBS = (
+    data,
+    dataset,
+    leaks,
+    models,
+    train,
+    importing,
+    reproduce,
+    seeds,
+    runs,
+    evaluate,
+    curves,
+    confusion,
+    errors,
+    saliency,
+)
 VERBS += (label_issues, embed, compare, predict, card)
 
 
