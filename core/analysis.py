@@ -260,6 +260,11 @@ def stored_result(
     return arrays
 
 
+def has_stored_result(run: Run, name: str) -> bool:
+    """Whether a result of this name is kept in the run folder (it may still be stale: ``stored_result`` checks)."""
+    return (run.path / RESULTS_FOLDER / f"{name}.npz").is_file()
+
+
 # --- saliency -----------------------------------------------------------------------------------
 
 # The first is the default: Occlusion reads best on both datasets (whole strokes and garment parts,

@@ -27,6 +27,7 @@ from core.data import DatasetSplits
 NEAR_THRESHOLD = 0.05  # cosine distance between feature vectors: the candidates
 MIN_CORRELATION = 0.99  # Pearson correlation of the two images' pixels: the confirmation
 NEAR_LIMIT = 500  # near pairs returned at most, closest first
+NEAREST_RESULT = "nearest-training-images"  # kept in the run folder by core.analysis.stored_result
 
 
 @dataclass
@@ -135,7 +136,7 @@ def nearest_training_images(run, data: DatasetSplits) -> tuple[np.ndarray, np.nd
             and bool(np.isfinite(distance).all())
         )
 
-    arrays = stored_result(run, "nearest-training-images", compute, valid)
+    arrays = stored_result(run, NEAREST_RESULT, compute, valid)
     return arrays["nearest"].astype(np.int64), arrays["distance"].astype(np.float64)
 
 

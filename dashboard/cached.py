@@ -206,6 +206,30 @@ def _embedding(run_path: str, mtime: float, dataset_name: str, data_dir: str, me
     return core_run_embedding(Run(Path(run_path)), method, data=_dataset(dataset_name, data_dir))
 
 
+@st.cache_data(show_spinner="Hashing every image of both splits…", max_entries=8)
+def _exact_duplicates(name: str, data_dir: str) -> list:
+    from core.leaks import exact_duplicates
+
+    return exact_duplicates(_dataset(name, data_dir))
+
+
+def dataset_exact_duplicates(name: str) -> list:
+    """Pairs of identical images between the training file and the test split (core.leaks.LeakPair)."""
+    return _exact_duplicates(name, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner="Finding each test image's nearest training image (the first time for this run)…")
+def _nearest_training_images(run_path: str, mtime: float, name: str, data_dir: str) -> tuple:
+    from core.leaks import nearest_training_images
+
+    return nearest_training_images(Run(Path(run_path)), _dataset(name, data_dir))
+
+
+def run_nearest_training_images(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """Per test image, its nearest training image in the run's features and the distance (kept in the run)."""
+    return _nearest_training_images(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
+
+
 @st.cache_data(show_spinner="Computing attributions…", max_entries=256)
 def _explanation(run_path: str, mtime: float, image: np.ndarray, probs: np.ndarray, label: int, method: str):
     config = Run(Path(run_path)).config

@@ -21,15 +21,15 @@ from PIL import Image, ImageDraw, ImageFont
 THUMBNAIL_SIZES = {"Small": 56, "Medium": 84, "Large": 128}  # pixels on screen, for a 28×28 image
 
 _GRID_CSS = """
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(var(--size), 1fr)); gap: 10px 8px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(var(--width), 1fr)); gap: 10px 8px; }
 .tile { all: unset; cursor: pointer; display: flex; flex-direction: column; min-width: 0;
         font: 12px/1.35 var(--st-font, sans-serif); color: var(--st-text-color, #31333f); }
-.tile img { width: var(--size); height: var(--size); image-rendering: pixelated; border-radius: 3px;
+.tile img { width: var(--width); height: var(--size); image-rendering: pixelated; border-radius: 3px;
             outline: 1px solid #dde1e6; }
 .tile:hover img { outline: 2px solid #868e96; }
 .tile:focus-visible img { outline: 2px solid #1c7ed6; }
 .tile.selected img { outline: 3px solid #1c7ed6; outline-offset: 1px; }
-.tile span { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-width: var(--size); }
+.tile span { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-width: var(--width); }
 .tile .truth { margin-top: 3px; }
 .tile .guess { font-weight: 600; }
 .tile.wrong .guess { color: #c92a2a; }
@@ -48,6 +48,7 @@ export default function (component) {
     parentElement.appendChild(grid);
   }
   grid.style.setProperty("--size", data.size + "px");
+  grid.style.setProperty("--width", Math.round(data.size * data.aspect) + "px");
   const tiles = data.tiles.map((t) => {
     const button = document.createElement("button");
     button.type = "button";
@@ -93,16 +94,29 @@ def _grid_component():
 
 
 def image_grid(
-    tiles: list[Tile], key: str, size: int, selected: int | None = None, on_click: Callable[[int], None] | None = None
+    tiles: list[Tile],
+    key: str,
+    size: int,
+    selected: int | None = None,
+    on_click: Callable[[int], None] | None = None,
+    aspect: float = 1.0,
 ) -> None:
-    """Draw the grid, the ``selected`` tile outlined; ``on_click(id)`` runs before the rerun a click starts."""
+    """Draw the grid, the ``selected`` tile outlined; ``on_click(id)`` runs before the rerun a click starts.
+
+    Each thumbnail is ``size`` pixels high and ``aspect`` times as wide (2 for a pair side by side)."""
 
     def clicked() -> None:
         value = (st.session_state.get(key) or {}).get("clicked")
         if on_click is not None and isinstance(value, int):
             on_click(value)
 
-    data = {"tiles": [asdict(t) for t in tiles], "size": size, "selected": selected, "clickable": on_click is not None}
+    data = {
+        "tiles": [asdict(t) for t in tiles],
+        "size": size,
+        "aspect": aspect,
+        "selected": selected,
+        "clickable": on_click is not None,
+    }
     _grid_component()(key=key, data=data, on_clicked_change=clicked)
 
 

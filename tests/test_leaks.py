@@ -93,3 +93,26 @@ def test_the_leaks_verb(leaky, capsys):
     assert {(p["test_index"], p["train_index"]) for p in found["near"]} & set(NEAR.items())
     assert all(p["correlation"] >= 0.9 for p in found["near"])
     assert main([*args, "--threshold", "3"]) == 2
+
+
+def test_the_dataset_page_shows_both_kinds_of_leak(leaky, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP
+
+    data_dir, runs = leaky
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(runs))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", "leaky-run"
+    at.run()
+    at.switch_page("app_pages/dataset.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [m.value for m in at.markdown]
+    assert any(t.startswith("**2** test images are exact copies of training images") for t in texts)
+    for button in at.button:  # absent when the run's result is already kept (an earlier test made it)
+        if button.label.startswith("Find near duplicates with leaky-run"):
+            button.click().run()
+    at.slider(key="leaks_correlation").set_value(0.9).run()
+    assert any("test images nearly copy a training image" in t for t in (m.value for m in at.markdown))
+    assert not at.exception

@@ -3,11 +3,22 @@
 import numpy as np
 import streamlit as st
 
-from core.data import DATASETS, get_dataset_info, is_present
+from core.analysis import has_stored_result
+from core.data import DATASETS, get_dataset_info
+from core.leaks import NEAREST_RESULT, LeakPair, near_duplicates
+from core.runs import RunError
 from dashboard import charts
-from dashboard.cached import dataset_summary, get_dataset, offered_datasets, unreadable_datasets
-from dashboard.gallery import tile
-from dashboard.sidebar import selected_dataset
+from dashboard.cached import (
+    dataset_exact_duplicates,
+    dataset_summary,
+    get_dataset,
+    offered_datasets,
+    open_run,
+    run_nearest_training_images,
+    unreadable_datasets,
+)
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
+from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.text import plain
 
 SAMPLES_KEY = "dataset_samples_seed"
@@ -38,6 +49,7 @@ def page() -> None:
     with right:
         st.subheader("Pixel intensities")
         st.altair_chart(charts.pixel_histogram(summary.histogram))
+    leaks(data)
     more_datasets()
 
 
@@ -75,12 +87,89 @@ def samples(data) -> None:
         )
 
 
+PAIRS_SHOWN = 48
+NEAR_KEY = "leaks_near_for"
+
+
+def leaks(data) -> None:
+    """Test images that are also in the training file: exact copies, and (with the sidebar's run) near ones."""
+    st.subheader("Leaks between splits")
+    name = data.info.name
+    exact = dataset_exact_duplicates(name)
+    st.markdown(
+        f"**{len(exact):,}** test images are exact copies of training images "
+        f"(`python -m core leaks {name}`){'.' if exact else ': none.'}"
+    )
+    near = near_pairs(data)
+    pairs = exact + (near or [])
+    if pairs:
+        training = training_images_by_index(data)
+        tiles = [pair_tile(n, pair, training, data) for n, pair in enumerate(pairs[:PAIRS_SHOWN])]
+        st.caption("Each pair: the training image, then the test image; red where their labels disagree.")
+        image_grid(tiles, key="leak_pairs", size=THUMBNAIL_SIZES["Medium"], aspect=2.1)
+
+
+def near_pairs(data) -> list[LeakPair] | None:
+    """Near duplicates found with the sidebar's run of this dataset (on request the first time), or None."""
+    run = open_run(selected_run_id())
+    if run is None or run.config.dataset != data.info.name:
+        st.caption("Pick a run of this dataset in the sidebar to look for near duplicates in its features.")
+        return None
+    if st.session_state.get(NEAR_KEY) != run.id and not has_stored_result(run, NEAREST_RESULT):
+        if not st.button(
+            f"Find near duplicates with {run.id}",
+            help="Each test image's nearest training image in the run's features, confirmed by their pixels.",
+        ):
+            return None
+        st.session_state[NEAR_KEY] = run.id
+    try:
+        nearest, distances = run_nearest_training_images(run)
+    except RunError as error:
+        st.warning(f"{run.id} can't look for near duplicates: {plain(error)}")
+        return None
+    least = st.slider("Least pixel correlation of a near pair", 0.90, 1.0, 0.99, 0.005, key="leaks_correlation")
+    near = near_duplicates(nearest, distances, data, min_correlation=least)
+    st.markdown(
+        f"**{len({p.test_index for p in near}):,}** test images nearly copy a training image: "
+        f"{run.id}'s nearest training image, with pixels correlating at least {least:g} "
+        f"(`python -m core leaks {data.info.name} --run {run.id} --min-correlation {least:g}`)."
+    )
+    return near
+
+
+def training_images_by_index(data) -> dict[int, tuple[np.ndarray, int]]:
+    """(image, label) of the whole training file (train and validation together) by official index."""
+    from core.leaks import training_file
+
+    images, labels, indices = training_file(data)
+    return {int(i): (image, int(label)) for i, image, label in zip(indices, images, labels, strict=True)}
+
+
+def pair_tile(position: int, pair: LeakPair, training: dict, data) -> Tile:
+    """The training image and the test image side by side, captioned with their indices and labels."""
+    classes = data.info.classes
+    train, train_label = training[pair.train_index]
+    test, test_label = data.test.images[pair.test_index].numpy(), int(data.test.labels[pair.test_index])
+    gap = np.full((train.shape[0], 2), 255, dtype=np.uint8)
+    labels = classes[test_label] if pair.same_label else f"{classes[train_label]} ≠ {classes[test_label]}"
+    how = "identical" if pair.distance == 0 and pair.correlation == 1 else f"pixels r = {pair.correlation:.3f}"
+    return Tile(
+        id=position,
+        src=png_data_url(np.hstack([train, gap, test])),
+        truth=f"train #{pair.train_index} · test #{pair.test_index}",
+        guess=labels,
+        index=how,
+        title=f"training image #{pair.train_index} and test image #{pair.test_index}: {how}",
+        wrong=not pair.same_label,
+    )
+
+
 def more_datasets() -> None:
     """The rest of the family, with how to get each, and how to add your own."""
     st.subheader("More datasets")
     offered = set(offered_datasets())
     rows = [
-        {"dataset": name, "title": info.title, "classes": info.num_classes, "fetched": is_present(name)}
+        {"dataset": name, "title": info.title, "classes": info.num_classes}
         for name, info in DATASETS.items()
         if name not in offered
     ]
