@@ -168,6 +168,11 @@ MATRIX_TEXT_CLASSES = 20
 MATRIX_CELL_PX = 16  # the least height a row of a large matrix gets, so that 47 class names stay legible
 
 
+def class_legend(class_names: list[str]) -> alt.Legend:
+    """Every class in the legend (Vega-Lite cuts a long one short), in columns when there are many."""
+    return alt.Legend(symbolLimit=0, columns=1 + len(class_names) // 24, orient="right")
+
+
 def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: bool) -> alt.LayerChart:
     """cells: columns true, predicted, count, rate, in the order of ``class_names`` (the axes follow it).
 
@@ -269,7 +274,9 @@ def embedding_scatter(points: pd.DataFrame, class_names: list[str]) -> alt.Layer
     dots = (
         base.mark_circle(size=12)
         .encode(
-            color=alt.Color("true:N", scale=class_scale(class_names), title="true class"),
+            color=alt.Color(
+                "true:N", scale=class_scale(class_names), title="true class", legend=class_legend(class_names)
+            ),
             opacity=alt.when(brush).then(alt.value(0.65)).otherwise(alt.value(0.12)),
             tooltip=tooltip,
         )

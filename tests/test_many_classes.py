@@ -113,3 +113,19 @@ def test_confused_classes_are_laid_side_by_side():
     assert sorted(order) == list(range(8))
     matrix[0, 5] = 30  # now 0 and 5 have the most errors
     assert list(most_confused_classes(matrix, 2)) == [0, 5]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("dataset, run_id", [("emnist-balanced", "emnist-run"), ("pets", "pets-run")])
+def test_every_page_in_the_browser(wide_store, dataset, run_id):
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.test_browser import require_browser, serve, visit_every_page
+
+    require_browser()
+    with serve(*wide_store) as address, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        visit_every_page(page, f"{address}/?dataset={dataset}&run={run_id}", dataset)
+        browser.close()
