@@ -34,7 +34,7 @@ def synthetic_data() -> DatasetSplits:
 def idx_data_dir(tmp_path: Path) -> Path:
     """A data root holding small synthetic MNIST and Fashion-MNIST IDX files."""
     root = tmp_path / "data"
-    for name in DATASETS:
+    for name in ("mnist", "fashion-mnist"):
         write_idx_dataset(root, name)
     return root
 

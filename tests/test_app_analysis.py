@@ -115,7 +115,7 @@ def test_an_upload_is_prepared_and_classified(store):
     at.file_uploader(key="draw_upload").upload("one.png", digit_png(), "image/png")
     at.run()
     assert not at.exception and not at.error
-    assert any("from the upload one.png" in block.value for block in at.markdown)
+    assert any("from the upload one\\.png" in block.value for block in at.markdown)  # the name escaped
     assert at.get("image"), "the prepared 28×28 image is shown"
 
 

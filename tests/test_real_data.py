@@ -27,9 +27,59 @@ def require(name: str) -> str:
     return name
 
 
-@pytest.fixture(params=list(DATASETS))
+FETCHED_BY_MAKE = ("mnist", "fashion-mnist")  # `make data` gets these; the rest of the family is optional
+# Published sizes of the official files (training file, test split) of the rest of the family.
+FAMILY_SIZES = {
+    "kmnist": (60_000, 10_000),
+    "qmnist": (60_000, 50_000),
+    "emnist-balanced": (112_800, 18_800),
+    "emnist-letters": (124_800, 20_800),
+    "emnist-digits": (240_000, 40_000),
+}
+
+
+@pytest.fixture(params=FETCHED_BY_MAKE)
 def dataset_name(request):
     return require(request.param)
+
+
+@pytest.mark.parametrize("name", list(FAMILY_SIZES))
+def test_the_rest_of_the_family_where_fetched(name):
+    if not is_present(name):
+        pytest.skip(f"{name} is not fetched here (its mirrors can't be reached from every machine)")
+    data = load_dataset(name)
+    assert (len(data.train) + len(data.val), len(data.test)) == FAMILY_SIZES[name]
+    labels = torch.cat([data.train.labels, data.test.labels])
+    assert int(labels.min()) == 0 and int(labels.max()) == DATASETS[name].num_classes - 1
+    pixels = data.train.images.float() / 255
+    assert pixels.mean().item() == pytest.approx(data.info.mean, abs=0.01)
+
+
+def test_a_folder_of_real_pngs_comes_back_exactly(tmp_path):
+    """Fashion-MNIST exported as PNG files and added back with ``data add`` is the same images, class by class."""
+    from PIL import Image
+
+    from core.userdata import add_dataset
+
+    data = load_dataset(require("fashion-mnist"))
+    classes = data.info.classes
+    for split, part, count in (("train", data.train, 1_200), ("test", data.test, 300)):
+        for n in range(count):
+            folder = tmp_path / "pictures" / split / classes[int(part.labels[n])].replace("/", "-")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(part.images[n].numpy()).save(folder / f"{int(part.indices[n]):05}.png")
+    result = add_dataset("fashion-pngs", tmp_path / "pictures", tmp_path / "data")
+    added = load_dataset("fashion-pngs", tmp_path / "data")
+    assert sum(result.counts["test"]) == 300 and result.skipped == []
+    originals = {bytes(image.numpy().tobytes()) for image in data.test.images[:300]}
+    assert {bytes(image.numpy().tobytes()) for image in added.test.images} == originals
+
+
+@pytest.mark.parametrize("name", FETCHED_BY_MAKE)
+def test_no_test_image_is_an_exact_copy_of_a_training_image(name):
+    from core.leaks import exact_duplicates
+
+    assert exact_duplicates(load_dataset(require(name))) == []
 
 
 def test_files_match_the_original_md5(dataset_name):
