@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.data import DATASETS
+from core.data import DATASETS, is_known_dataset
 from dashboard.cached import offered_datasets, runs_table
 from dashboard.text import plain
 
@@ -24,7 +24,7 @@ def draw_sidebar() -> str | None:
     asked_dataset, asked_run = st.query_params.get(DATASET_KEY), st.query_params.get(RUN_KEY)
     with st.sidebar:
         table = runs_table()
-        dataset = st.selectbox("Dataset", offered_datasets(table), key=DATASET_KEY, bind="query-params")
+        dataset = st.selectbox("Dataset", dataset_options(table, asked_dataset), key=DATASET_KEY, bind="query-params")
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
         if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
             # No run picked yet, or the picked one is of another dataset (or gone): the best finished one.
@@ -40,6 +40,16 @@ def draw_sidebar() -> str | None:
         return None
     st.session_state[LINK_CHECKED_KEY] = True
     return link_notice(asked_dataset, asked_run, dataset, run_id, table)
+
+
+def dataset_options(table: pd.DataFrame, asked: str | None) -> list[str]:
+    """The datasets here or with runs, and the one a link or the session asks for if it is a known one
+    (its pages then say how to get it, rather than the link silently showing another dataset)."""
+    options = offered_datasets(table)
+    for wanted in (asked, st.session_state.get(DATASET_KEY)):
+        if wanted and wanted not in options and is_known_dataset(wanted):
+            options.append(wanted)
+    return options
 
 
 def default_run(runs: pd.DataFrame) -> str:

@@ -20,7 +20,7 @@ from core.data import PROJECT_ROOT
         (["train", "--lr", "inf"], "lr must be a number"),
         (["train", "--batch-size", "0"], "batch_size must be a whole number from 1"),
         (["train", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
-        (["train", "--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
+        (["train", "--dataset", "cifar"], "unknown dataset 'cifar'; choose one of: mnist, fashion-mnist"),
         (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
         (["train", "--max-rotation", "-5"], "max_rotation must be a number from 0 to 180"),
         (["train", "--max-shift", "20"], "max_shift must be a whole number from 0 to 14"),

@@ -6,6 +6,7 @@ Bad arguments print one line saying what is wrong and what is allowed, and exit 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -64,17 +65,33 @@ def build_parser() -> Parser:
     return parser
 
 
+@contextlib.contextmanager
+def _data_root(data_dir):
+    """``--data-dir`` as the data root of every lookup while the verb runs (a user's dataset's record
+    lives in it), and the environment as it was afterwards (``main`` is also called in-process)."""
+    if not data_dir:
+        yield
+        return
+    before = os.environ.get("DATA_DIR")
+    os.environ["DATA_DIR"] = str(data_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DATA_DIR", None)
+        else:
+            os.environ["DATA_DIR"] = before
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE
-    if getattr(args, "data_dir", None):
-        # One data root for every lookup in this process: a user's dataset's record lives in it.
-        os.environ["DATA_DIR"] = str(args.data_dir)
     try:
-        return args.handler(args)
+        with _data_root(getattr(args, "data_dir", None)):
+            return args.handler(args)
     except (ConfigError, DataError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ConfigError) else 1
