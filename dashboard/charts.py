@@ -9,6 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+MANY_CLASSES = 12  # beyond this (EMNIST's 47), pages lay classes out differently: see where it is read
 # Tableau's ten categorical colours, one per class index.
 CLASS_PALETTE = [
     "#4e79a7",
@@ -62,8 +63,16 @@ def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Char
     """counts: columns class, split, count. One panel per split, one bar per class in its colour.
 
     Bars show each class's share of its split, so that splits of different sizes compare. Short names
-    (digits) stand upright; longer ones are slanted so that they fit."""
+    (digits) stand upright; longer ones are slanted so that they fit. Many classes get a panel per row,
+    each as wide as its classes need, instead of three narrow panels side by side."""
     angle = 0 if max(len(name) for name in class_names) <= 2 else -45
+    many = len(class_names) > MANY_CLASSES
+    facet = (
+        {"row": alt.Row("split:N", sort=list(SPLIT_COLORS), title=None)}
+        if many
+        else {"column": alt.Column("split:N", sort=list(SPLIT_COLORS), title=None)}
+    )
+    size = {"width": 16 * len(class_names), "height": 110} if many else {"width": 220, "height": 200}
     return (
         alt.Chart(counts)
         .transform_joinaggregate(split_total="sum(count)", groupby=["split"])
@@ -73,10 +82,10 @@ def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Char
             x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=angle, labelOverlap=False)),
             y=alt.Y("share:Q", title="share of the split", axis=alt.Axis(format="%")),
             color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
-            column=alt.Column("split:N", sort=list(SPLIT_COLORS), title=None),
             tooltip=["split", "class", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
+            **facet,
         )
-        .properties(width=220, height=200)
+        .properties(**size)
     )
 
 

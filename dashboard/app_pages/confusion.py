@@ -15,9 +15,6 @@ from dashboard.widgets import prediction_gallery, selected_run_predictions, show
 # The cell's classes are in the URL (?cell_true=…&cell_predicted=…), so a link reopens the cell's images.
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "cell_true", "cell_predicted", "confusion_chart", "confusion_applied"
 GALLERY_LIMIT = 96
-# Beyond this many classes (EMNIST's 47) the matrix is ordered by confusion and can be narrowed to the
-# classes with the most errors; up to it, classes keep their own order (digits read best as 0–9).
-MANY_CLASSES = 12
 ZOOM_DEFAULT = 20
 
 
@@ -56,7 +53,9 @@ def page() -> None:
         f"accuracy {evaluation.accuracy:.2%}. "
         "Click a cell to see its images below."
     )
-    many = len(class_names) > MANY_CLASSES
+    # Many classes: the matrix is ordered by confusion and narrowed to the classes with the most errors;
+    # fewer keep their own order (digits read best as 0–9).
+    many = len(class_names) > charts.MANY_CLASSES
     if many:
         most_confused(evaluation, top=ZOOM_DEFAULT)  # with many classes, the pairs first: the matrix is large
     controls = st.columns([2, 3, 3], vertical_alignment="bottom")

@@ -64,19 +64,24 @@ def samples(data) -> None:
 
     st.subheader("Samples")
     controls = st.columns([2, 2, 1.4, 4.6], vertical_alignment="bottom")
-    per_class = controls[0].slider("Per class", 4, 24, 12, key="dataset_per_class")
+    many = info.num_classes > charts.MANY_CLASSES
+    per_class = controls[0].slider("Per class", 4, 24, 6 if many else 12, key="dataset_per_class")
     focus = controls[1].selectbox("Class", ["All classes", *info.classes], key="dataset_class")
     if controls[2].button("Reshuffle", icon=":material/shuffle:"):
         st.session_state[SAMPLES_KEY] = st.session_state.get(SAMPLES_KEY, 0) + 1
     rng = np.random.default_rng(st.session_state.get(SAMPLES_KEY, 0))
     labels = data.train.labels.numpy()
     if focus == "All classes":
-        for class_index, class_name in enumerate(info.classes):
-            members = np.flatnonzero(labels == class_index)
-            picks = rng.choice(members, min(per_class, len(members)), replace=False)
-            left, right = st.columns([1, 9], vertical_alignment="center")
-            left.markdown(f"**{plain(class_name)}**")
-            right.image(tile(data.train.images[picks].numpy(), columns=per_class), output_format="PNG")
+        # Many classes (EMNIST's 47) sit three to a row, so the page isn't a column of 47 strips.
+        rows_of = 3 if many else 1
+        for first in range(0, info.num_classes, rows_of):
+            cells = st.columns(rows_of)
+            for cell, class_index in zip(cells, range(first, min(first + rows_of, info.num_classes)), strict=False):
+                members = np.flatnonzero(labels == class_index)
+                picks = rng.choice(members, min(per_class, len(members)), replace=False)
+                left, right = cell.columns([1, 9 if rows_of == 1 else 5], vertical_alignment="center")
+                left.markdown(f"**{plain(info.classes[class_index])}**")
+                right.image(tile(data.train.images[picks].numpy(), columns=per_class), output_format="PNG")
     else:
         members = np.flatnonzero(labels == info.classes.index(focus))
         picks = rng.choice(members, min(per_class * 8, len(members)), replace=False)
