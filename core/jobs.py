@@ -137,7 +137,7 @@ def _remove_if_old(lock: Path) -> None:
         pass
 
 
-def _take_lock(root: Path) -> Job:
+def take_lock(root: Path) -> Job:
     """Create the lock file or raise JobBusy; O_EXCL makes two simultaneous callers have one winner."""
     job = Job("", "", None, socket.gethostname(), time.time(), secrets.token_hex(8))
     for _ in range(2):
@@ -181,7 +181,25 @@ def start_job(
     config.validate()
     root = Path(root or default_checkpoints_dir())
     root.mkdir(parents=True, exist_ok=True)
-    job = _take_lock(root)  # before the run folder: a refused click leaves nothing behind
+    job = take_lock(root)  # before the run folder: a refused click leaves nothing behind
+    return launch_locked(job, config, root, data_dir, command, run_id)
+
+
+def release_taken_lock(root: Path) -> None:
+    """Give back a lock taken with ``take_lock`` that no child was started under."""
+    _lock_path(root).unlink(missing_ok=True)
+
+
+def launch_locked(
+    job: Job,
+    config: TrainConfig,
+    root: Path,
+    data_dir: Path | None = None,
+    command: list[str] | None = None,
+    run_id: str | None = None,
+) -> Job:
+    """With the lock taken (``job``), create the run folder and start the child; the lock is never left
+    behind when this fails."""
     try:
         run = start_run(config, root, run_id=run_id)
         job.run_id, job.run_path = run.id, str(run.path)

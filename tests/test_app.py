@@ -169,11 +169,11 @@ def test_a_preset_fills_the_form(train_store):
     assert at.number_input(key="train_epochs").value == 3
 
 
-def train_button(at):
-    return next(button for button in at.button if button.label == "Train")
+def train_button(at, label: str = "Train"):
+    return next(button for button in at.button if button.label == label)
 
 
-def test_train_page_reattaches_to_a_running_job_and_refuses_a_second(train_store):
+def test_train_page_reattaches_to_a_running_job_and_queues_a_second(train_store):
     import sys
 
     from core.jobs import start_job
@@ -185,9 +185,17 @@ def test_train_page_reattaches_to_a_running_job_and_refuses_a_second(train_store
     try:
         at = open_page(app(), "train.py")
         assert any(job.run_id in block.value and "running" in block.value for block in at.subheader)
-        assert train_button(at).disabled  # with the reason beside it
-        assert any(job.run_id in c.value.replace("\\", "") and "one job at a time" in c.value for c in at.caption)
-        assert [s.id for s in list_runs(train_store)] == [job.run_id]
+        assert any("this one will be queued, 1 ahead" in c.value for c in at.caption)
+        at.text_input(key="train_run_name").input("second")
+        train_button(at, "Queue").click().run()
+        assert not at.exception and not at.error
+        assert [s.id for s in list_runs(train_store)] == [job.run_id]  # not started: waiting
+        assert any("Queue · 1 waiting" in block.value for block in at.subheader)
+        assert any("second" in block.value for block in at.markdown)
+        at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("queue_close_"))).click().run()
+        from core.jobqueue import queued_jobs
+
+        assert queued_jobs(train_store) == []
     finally:
         os.kill(job.pid, signal.SIGKILL)  # a sleeper, not a training job: cancel_job would not signal it
 
@@ -200,8 +208,8 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
     at.text_input(key="train_run_name").input("my-first-run")
     train_button(at).click().run()
     assert not at.exception and not at.error
-    second = open_page(app(), "train.py")  # a second tab meanwhile: Train is disabled there too
-    assert train_button(second).disabled
+    second = open_page(app(), "train.py")  # a second tab meanwhile: its button queues behind the job
+    assert train_button(second, "Queue")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         at.run()

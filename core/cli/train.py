@@ -107,12 +107,26 @@ def run(args) -> int:
     finally:
         release_lock(run_folder.path.parent, run_folder.id)
         bar.close()
+        if args.run_dir:  # a job: the next one waiting in the queue starts now
+            _start_next_job(run_folder.path.parent)
     if result.state == "completed":
         print(f"completed: best epoch {result.best_epoch}, test accuracy {result.test_accuracy:.2%}", file=sys.stderr)
     else:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run_folder.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def _start_next_job(root) -> None:
+    from core.jobqueue import start_next
+
+    try:
+        started = start_next(root)
+    except Exception as error:  # this run is over whatever happens; the next visitor of the queue retries
+        print(f"the next queued job could not start: {error}", file=sys.stderr)
+        return
+    if started is not None:
+        print(f"started the next queued job: {started.run_id}", file=sys.stderr)
 
 
 def _cancelled_before_start(run_folder, token: str) -> bool:

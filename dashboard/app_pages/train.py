@@ -14,7 +14,8 @@ from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
 from core.data import get_dataset_info
 from core.devices import resolve_device
 from core.history import batch_loss_rows, curve_rows, history_frame
-from core.jobs import JobBusy, active_job, cancel_job, child_threads, start_job
+from core.jobqueue import move_queued, queued_jobs, remove_queued, start_next, submit
+from core.jobs import active_job, cancel_job, child_threads
 from core.models import MODELS, parameter_count
 from core.presets import PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
@@ -26,6 +27,7 @@ from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
 
 LAST_RUN_KEY = "train_last_run"
+QUEUED_NOTICE_KEY = "train_queued_notice"
 FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "train_subset", "seed")
 
 
@@ -121,25 +123,29 @@ def page() -> None:
             placeholder="date-dataset-model",
             help="Letters, digits, '.', '_' and '-'. Left empty, the run is named by its date, dataset and model.",
         )
-        busy_reason = f"{job.run_id or 'A run'} is training: one job at a time." if job else None
+        ahead = (job is not None) + len(queued_jobs())
         submitted = st.form_submit_button(
-            "Train", type="primary", icon=":material/play_arrow:", disabled=job is not None, help=busy_reason
+            "Queue" if ahead else "Train",
+            type="primary",
+            icon=":material/queue:" if ahead else ":material/play_arrow:",
+            help="Jobs run one at a time, in order; this one waits for those ahead of it." if ahead else None,
         )
-        if busy_reason:
-            st.caption(f"{plain(busy_reason)} Cancel it above, or wait for it to finish.")
+        if ahead:
+            st.caption(f"A job is training: this one will be queued, {ahead} ahead.")
 
     if submitted:
         try:
-            job = start_job(form_config(), run_id=name.strip() or None)
+            started, ahead = submit(form_config(), run_id=name.strip() or None)
         except (ConfigError, RunError) as error:
-            st.error(f"Not started: {plain(error)}")
-        except JobBusy as busy:
-            st.warning(f"Not started: {busy}. {progress_text(busy.job.run)}")
+            st.error(f"Not queued: {plain(error)}")
         except OSError as error:  # a full or read-only disk
-            st.error(f"Not started: the run store can't be written ({plain(describe_error(error))}).")
+            st.error(f"Not queued: the run store can't be written ({plain(describe_error(error))}).")
         else:
-            st.session_state[LAST_RUN_KEY] = job.run_id
-            st.rerun()  # the job panel above shows it at once, and the button is disabled while it trains
+            if started is not None:
+                st.session_state[LAST_RUN_KEY] = started.run_id
+            else:
+                st.session_state[QUEUED_NOTICE_KEY] = f"Queued, {ahead} ahead."
+            st.rerun()  # the job panel above shows it at once
 
 
 def last_trained_run() -> str | None:
@@ -161,8 +167,11 @@ def progress_text(run: Run) -> str:
 
 @st.fragment(run_every=1.0)
 def job_panel() -> None:
-    """Polls the run folder: progress, ETA, live curves and state of the current (or last) job."""
+    """Polls the run folder: progress, ETA, live curves and state of the current (or last) job; the queue."""
+    if active_job() is None:
+        start_next()  # a job killed hard can't start the next itself: whoever looks does
     job = active_job()
+    queue_panel()
     run_id = job.run_id if job else st.session_state.get(LAST_RUN_KEY) or last_trained_run()
     if run_id is None:
         st.info("No job is running, and none has run here yet. Fill in the form below and press **Train**.")
@@ -189,6 +198,37 @@ def job_panel() -> None:
         st.success(f"Test accuracy {status.test_accuracy or 0:.2%} (best epoch {status.best_epoch}).")
         result_links(run_id, config.dataset)
     live_curves(run, status)
+
+
+def queue_panel() -> None:
+    """The jobs waiting, in order, each with buttons to move it or take it out of the queue."""
+    notice = st.session_state.pop(QUEUED_NOTICE_KEY, None)
+    if notice:
+        st.toast(notice)
+    waiting = queued_jobs()
+    if not waiting:
+        return
+    st.subheader(f"Queue · {len(waiting)} waiting")
+    for place, entry in enumerate(waiting):
+        queue_row(place, entry, len(waiting))
+
+
+def queue_row(place: int, entry, count: int) -> None:
+    """One waiting job: what it trains, and Earlier / Later / Remove."""
+    config = entry.config
+    text, *buttons = st.columns([8, 1, 1, 1], vertical_alignment="center")
+    preset = f" ({config.preset})" if config.preset else ""
+    name = f" · {plain(entry.run_id)}" if entry.run_id else ""
+    text.markdown(f"**{place + 1}.** {config.dataset} · {config.model}{preset} · {config.epochs} epochs{name}")
+    actions = (
+        ("arrow_upward", "Earlier", place == 0, lambda: move_queued(None, entry.id, -1)),
+        ("arrow_downward", "Later", place == count - 1, lambda: move_queued(None, entry.id, +1)),
+        ("close", "Take it out of the queue", False, lambda: remove_queued(None, entry.id)),
+    )
+    for column, (icon, label, disabled, act) in zip(buttons, actions, strict=True):
+        if column.button("", icon=f":material/{icon}:", key=f"queue_{icon}_{entry.id}", help=label, disabled=disabled):
+            act()
+            st.rerun(scope="fragment")
 
 
 def progress_bar(status: RunStatus, epochs: int) -> None:
