@@ -135,6 +135,8 @@ class RunConfig(TrainConfig):
     # Where a model this project did not train came from (core.external): {"kind": "import" or "log_run",
     # file names, the weights' SHA-256, the class, "output": "logits" or "log_probs", ...}; None when trained here.
     source: dict | None = None
+    # A run that is a sweep's trial (core.sweeps): {"name", "trial": its number, "params": what it sampled}.
+    sweep: dict | None = None
 
     @classmethod
     def for_training(cls, config: TrainConfig) -> RunConfig:
@@ -170,6 +172,8 @@ class RunConfig(TrainConfig):
             _require_int("num_params", config.num_params, low=0, high=10**12)
         if config.source is not None and not is_plain_record(config.source):
             raise ConfigError("source must be an object of names, numbers and texts")
+        if config.sweep is not None and not is_plain_record(config.sweep):
+            raise ConfigError("sweep must be an object of names, numbers and texts")
         config.check_values()
         # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
         odd = [name for name in (config.model, *config.classes) if not PLAIN_NAME.fullmatch(str(name))]

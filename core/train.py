@@ -107,6 +107,14 @@ class LoopState:
         return record
 
 
+class StopEarly(Exception):  # noqa: N818 (a request, not an error)
+    """Raised by a callback to end training now, as *cancelled* with its reason (a sweep pruning a trial)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Callback:
     """Hooks ``fit`` calls as training goes; each does nothing unless a subclass says otherwise."""
 
@@ -278,6 +286,8 @@ def fit(
             return _stopped(state, hooks, "failed", str(error))
         except KeyboardInterrupt:
             return _stopped(state, hooks, "cancelled", f"cancelled during epoch {state.epoch}, batch {state.batch}")
+        except StopEarly as stop:
+            return _stopped(state, hooks, "cancelled", stop.reason)
         except Exception as error:
             hooks.on_stop(state, "failed", describe_error(error))
             raise

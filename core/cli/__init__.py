@@ -30,6 +30,7 @@ from core.cli import (
     runs,
     saliency,
     seeds,
+    sweep,
     train,
 )
 from core.cli.common import EXIT_USAGE, Parser
@@ -46,6 +47,7 @@ VERBS = (
     models,
     train,
     queue,
+    sweep,
     importing,
     reproduce,
     seeds,

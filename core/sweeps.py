@@ -1,0 +1,375 @@
+"""Sweeps: which learning rate, how many epochs? Optuna chooses, every trial is a normal run.
+
+    spec = SweepSpec("lr-search", "mnist", "quick", {"lr": "loguniform:0.01:0.5"}, trials=8)
+    create_sweep(spec, root)                 # an Optuna study holding the spec
+    work(spec.name, root)                    # trials until the sweep has its count; any number of workers
+    summary = sweep_summary(spec.name, root) # trials, best, importance
+
+The study lives in Optuna's storage: by default a journal file in ``<checkpoints>/.sweeps/`` (one
+machine, no server); ``--storage postgresql://…`` for workers on several machines that share the
+checkpoints folder. The objective is the best *validation* accuracy of the trial's run — the test
+split never chooses anything — reported each epoch so that Optuna's median pruner can stop a trial
+that lags (its run ends *cancelled*, with the reason). Optuna hands each trial to exactly one worker;
+a worker killed mid-trial leaves its run *interrupted* (the run store's heartbeat), and the next look
+at the sweep marks that trial failed, so none is lost as "running" forever.
+
+A storage URL's password is never written to a run's config or printed: only the sweep's name is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.config import ConfigError, TrainConfig
+from core.runs import default_checkpoints_dir
+from core.train import Callback, StopEarly
+
+SWEEP_FOLDER = ".sweeps"
+SAMPLERS = ("tpe", "random", "grid")
+DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")
+SPEC_ATTR = "mnist_lens_spec"
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    dataset: str
+    preset: str
+    params: dict[str, str]  # field → "loguniform:0.01:0.5", "choice:1,2,3", "uniform:a:b", "int:a:b"
+    trials: int = 8
+    sampler: str = "tpe"
+    overrides: dict = field(default_factory=dict)  # fixed values on top of the preset (e.g. train_subset)
+
+    def validate(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ConfigError(f"{self.name!r} can't name a sweep: letters, digits, '.', '_' and '-'")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        if not 1 <= self.trials <= 10_000:
+            raise ConfigError(f"trials must be from 1 to 10,000 (got {self.trials})")
+        if not self.params:
+            raise ConfigError("a sweep needs at least one --param")
+        fields = TrainConfig.__dataclass_fields__
+        for name, text in self.params.items():
+            if name not in fields or name in ("dataset", "model", "preset"):
+                raise ConfigError(f"--param {name}: not a training setting (python -m core train --help lists them)")
+            parse_distribution(name, text)
+        self.base_config().validate()
+
+    def base_config(self) -> TrainConfig:
+        from core.presets import preset_config
+
+        return preset_config(self.preset, self.dataset, **self.overrides)
+
+
+def parse_param(text: str) -> tuple[str, str]:
+    """``lr=loguniform:0.01:0.5`` → ("lr", "loguniform:0.01:0.5")."""
+    name, sep, distribution = text.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--param {text!r}: write NAME=KIND:… (e.g. lr=loguniform:0.01:0.5)")
+    return name.strip().replace("-", "_"), distribution.strip()
+
+
+def parse_distribution(name: str, text: str):
+    """The Optuna distribution a parameter's text describes; ConfigError says what is wrong."""
+    import optuna.distributions as d
+
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "choice":
+            values = [_number(v) for v in rest.split(",") if v.strip()]
+            if not values:
+                raise ValueError("no values")
+            return d.CategoricalDistribution(values)
+        low, high = (float(v) for v in rest.split(":"))
+        if kind == "loguniform":
+            return d.FloatDistribution(low, high, log=True)
+        if kind == "uniform":
+            return d.FloatDistribution(low, high)
+        if kind == "int":
+            return d.IntDistribution(int(low), int(high))
+    except ValueError as error:
+        raise ConfigError(f"--param {name}={text}: {error}") from None
+    raise ConfigError(f"--param {name}={text}: the kind must be one of {', '.join(DISTRIBUTIONS)}")
+
+
+def _number(text: str):
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+# --- storage and the study ------------------------------------------------------------------------
+
+
+def default_storage(name: str, root: Path) -> str:
+    return str(Path(root) / SWEEP_FOLDER / f"{name}.journal")
+
+
+def open_storage(url: str | None, name: str, root: Path):
+    """Optuna storage: a journal file by default, else a database URL (postgresql://, sqlite:///)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines would repeat what we print
+
+    if url and "://" in url:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=None)
+    path = Path(url or default_storage(name, root))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(
+        str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
+    )
+    return optuna.storages.JournalStorage(backend)
+
+
+def safe_url(url: str | None) -> str:
+    """A storage URL with its password masked, for anything printed or written."""
+    from sqlalchemy.engine import make_url
+
+    if not url or "://" not in url:
+        return url or "journal file"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: say nothing of it
+        return "(a database URL)"
+
+
+def create_sweep(spec: SweepSpec, root: Path | None = None, storage: str | None = None):
+    """A new Optuna study maximising validation accuracy, holding the spec; ConfigError if the name is taken.
+
+    Trials are pruned by the median pruner: after two complete trials, a trial whose validation
+    accuracy at an epoch is below the median of the earlier trials' at that epoch stops there."""
+    import optuna
+
+    spec.validate()
+    root = Path(root or default_checkpoints_dir())
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=0),
+        "random": lambda: optuna.samplers.RandomSampler(seed=0),
+        "grid": lambda: optuna.samplers.GridSampler(_grid(spec)),
+    }
+    try:
+        study = optuna.create_study(
+            storage=open_storage(storage, spec.name, root),
+            study_name=spec.name,
+            direction="maximize",
+            sampler=samplers[spec.sampler](),
+            pruner=_pruner(),
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ConfigError(f"a sweep named {spec.name!r} exists already; choose another name") from None
+    study.set_user_attr(SPEC_ATTR, asdict(spec))
+    return study
+
+
+def _grid(spec: SweepSpec) -> dict[str, list]:
+    grid = {}
+    for name, text in spec.params.items():
+        distribution = parse_distribution(name, text)
+        if not hasattr(distribution, "choices"):
+            raise ConfigError(f"--sampler grid needs choice:… for every --param ({name} is {text})")
+        grid[name] = list(distribution.choices)
+    return grid
+
+
+def load_sweep(name: str, root: Path | None = None, storage: str | None = None):
+    """(study, spec) of an existing sweep; ConfigError when there is none of that name."""
+    import optuna
+
+    root = Path(root or default_checkpoints_dir())
+    if not storage and not Path(default_storage(name, root)).is_file():
+        raise ConfigError(f"no sweep named {name!r} in {root}")
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage, name, root))
+    except KeyError:
+        raise ConfigError(f"no sweep named {name!r} in {safe_url(storage)}") from None
+    spec = SweepSpec(**study.user_attrs[SPEC_ATTR])
+    study.sampler, study.pruner = _sampler(spec), _pruner()  # neither is kept in the storage
+    return study, spec
+
+
+def _pruner():
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def _sampler(spec: SweepSpec):
+    """The spec's sampler; unseeded, so that two workers don't draw the same values."""
+    import optuna
+
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler(_grid(spec))
+    return optuna.samplers.RandomSampler() if spec.sampler == "random" else optuna.samplers.TPESampler()
+
+
+# --- trials ---------------------------------------------------------------------------------------
+
+
+def work(
+    name: str,
+    root: Path | None = None,
+    storage: str | None = None,
+    trials: int | None = None,
+    data_dir: Path | None = None,
+    on_trial=None,
+) -> int:
+    """Run trials until the sweep has its count (or ``trials`` more here); returns how many ran here."""
+    root = Path(root or default_checkpoints_dir())
+    study, spec = load_sweep(name, root, storage)
+    done = 0
+    while trials is None or done < trials:
+        reconcile(study, root)
+        if _counted(study) >= spec.trials:
+            break
+        run = run_trial(study, spec, root, data_dir)
+        done += 1
+        if on_trial is not None:
+            on_trial(run)
+    return done
+
+
+def _counted(study) -> int:
+    """Trials that count toward the sweep's total: all but those that failed (a crash is tried again)."""
+    from optuna.trial import TrialState
+
+    return sum(t.state != TrialState.FAIL for t in study.get_trials(deepcopy=False))
+
+
+def run_trial(study, spec: SweepSpec, root: Path, data_dir: Path | None = None):
+    """Ask Optuna for a trial, train it as a normal run (pruned by epoch), tell Optuna its objective."""
+    from optuna.trial import TrialState
+
+    from core.config import RunConfig
+    from core.train import fit, start_run
+
+    trial = study.ask()
+    params = {name: suggest(trial, name, parse_distribution(name, text)) for name, text in spec.params.items()}
+    config = TrainConfig(**{**spec.base_config().__dict__, **params})
+    try:
+        config.validate()
+    except ConfigError as error:
+        study.tell(trial, state=TrialState.FAIL)
+        raise ConfigError(f"trial {trial.number}: {error}") from None
+    run = start_run(config, root, run_id=f"{spec.name}-trial-{trial.number:03d}")
+    sweep = {"name": spec.name, "trial": trial.number, "params": params}
+    run.write_config(RunConfig.from_dict({**run.config.to_dict(), "sweep": sweep}))
+    trial.set_user_attr("run_id", run.id)
+    result = fit(config, run, data_dir=data_dir, callbacks=[PruneByEpoch(trial)])
+    best = max((r["val_accuracy"] for r in result.history), default=None)
+    if result.state == "completed" and best is not None:
+        study.tell(trial, best)
+    elif result.state == "cancelled" and best is not None and PruneByEpoch.pruned(run):
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+    return run
+
+
+def suggest(trial, name: str, distribution):
+    """The trial's value for one parameter, through Optuna's public suggest_* calls."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(distribution.choices))
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high)
+    return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+
+
+class PruneByEpoch(Callback):
+    """A training callback: each epoch's validation accuracy reported; a lagging trial stopped."""
+
+    REASON = "pruned by the sweep: its validation accuracy lagged the median of earlier trials at epoch"
+
+    def __init__(self, trial):
+        self.trial = trial
+
+    def on_epoch(self, state, record: dict) -> None:
+        self.trial.report(record["val_accuracy"], record["epoch"])
+        if self.trial.should_prune():
+            raise StopEarly(f"{self.REASON} {record['epoch']}")
+
+    @classmethod
+    def pruned(cls, run) -> bool:
+        return (run.status().error or "").startswith(cls.REASON)
+
+
+def reconcile(study, root: Path) -> int:
+    """Trials left *running* by a worker that died: failed, when their run says it was interrupted."""
+    from optuna.trial import TrialState
+
+    from core.runs import RunError, run_in_store
+
+    ended = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        run_id = trial.user_attrs.get("run_id")
+        try:
+            state = run_in_store(run_id, root).status().state if run_id else None
+        except RunError:
+            state = "unreadable"
+        if state in ("interrupted", "failed", "cancelled", "unreadable"):
+            study.tell(trial.number, state=TrialState.FAIL)
+            ended += 1
+    return ended
+
+
+# --- what the page and `sweep show` read ----------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    spec: SweepSpec
+    trials: list[dict]  # number, state, params, value (best validation accuracy), run_id
+    best: dict | None
+    importance: dict[str, float]  # parameter → share of the objective's variance it explains (fANOVA)
+
+    def to_dict(self) -> dict:
+        return {"spec": asdict(self.spec), "trials": self.trials, "best": self.best, "importance": self.importance}
+
+
+def sweep_summary(name: str, root: Path | None = None, storage: str | None = None) -> SweepSummary:
+    """The sweep's trials (runs left running by a dead worker marked failed first), its best and importance."""
+    import optuna
+
+    root = Path(root or default_checkpoints_dir())
+    study, spec = load_sweep(name, root, storage)
+    reconcile(study, root)
+    trials = [
+        {
+            "number": t.number,
+            "state": t.state.name.lower(),
+            "params": dict(t.params),
+            "value": t.value,
+            "run_id": t.user_attrs.get("run_id"),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+    complete = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    best = max(complete, key=lambda t: t["value"]) if complete else None
+    importance = {}
+    if len(complete) >= 2 and len(spec.params) >= 1:
+        try:
+            importance = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+            )
+        except (RuntimeError, ValueError):  # e.g. every complete trial drew the same values
+            importance = {}
+    return SweepSummary(spec, trials, best, {k: float(v) for k, v in importance.items()})
+
+
+def sweep_names(root: Path | None = None) -> list[str]:
+    """The sweeps whose journal is in this store, newest first."""
+    folder = Path(root or default_checkpoints_dir()) / SWEEP_FOLDER
+    if not folder.is_dir():
+        return []
+    journals = sorted(folder.glob("*.journal"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [p.stem for p in journals if NAME.fullmatch(p.stem)]

@@ -1,0 +1,124 @@
+"""Sweeps with Optuna on small synthetic data: trials are runs, two workers share one, a killed one is not lost."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.config import ConfigError
+from core.data import PROJECT_ROOT
+from core.runs import list_runs, load_run
+from core.sweeps import SweepSpec, create_sweep, safe_url, sweep_summary, work
+from tests.test_jobs import store, wait_for  # noqa: F401 (store is a fixture)
+
+FAST = {"train_subset": 1_200, "threads": 1, "log_every": 5}
+
+
+def spec(name="s", trials=4, **changes) -> SweepSpec:
+    values = dict(
+        name=name,
+        dataset="mnist",
+        preset="quick",
+        params={"lr": "loguniform:0.001:0.3", "epochs": "choice:1,2"},
+        trials=trials,
+        overrides=FAST,
+    )
+    return SweepSpec(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"params": {"colour": "choice:1,2"}}, "not a training setting"),
+        ({"params": {"lr": "normal:0:1"}}, "the kind must be one of"),
+        ({"params": {"lr": "loguniform:0.5"}}, "--param lr=loguniform:0.5"),
+        ({"params": {"lr": "loguniform:0.01:0.1"}, "sampler": "grid"}, "grid needs choice"),
+        ({"name": "../up"}, "can't name a sweep"),
+        ({"trials": 0}, "trials must be"),
+    ],
+)
+def test_a_sweep_that_cant_run_is_refused_when_created(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        create_sweep(spec(**changes), tmp_path)
+
+
+def test_every_trial_is_a_run_and_its_objective_is_the_validation_accuracy(store):  # noqa: F811
+    create_sweep(spec(), store)
+    with pytest.raises(ConfigError, match="exists already"):
+        create_sweep(spec(), store)
+    assert work("s", store) == 4
+    summary = sweep_summary("s", store)
+    assert len(summary.trials) == 4 and {t["state"] for t in summary.trials} <= {"complete", "pruned"}
+    for trial in summary.trials:
+        run = load_run(trial["run_id"], store)
+        assert run.config.sweep == {"name": "s", "trial": trial["number"], "params": trial["params"]}
+        assert run.config.lr == trial["params"]["lr"] and run.config.train_subset == 1_200
+        if trial["state"] == "complete":  # the best validation accuracy, never the test split's
+            assert trial["value"] == max(r["val_accuracy"] for r in run.history())
+    assert summary.best["value"] == max(t["value"] for t in summary.trials if t["state"] == "complete")
+    assert work("s", store) == 0  # the sweep has its count
+
+
+def test_two_workers_share_a_sweep_and_never_run_the_same_trial(store):  # noqa: F811
+    create_sweep(spec(name="pair", trials=6), store)
+    env = {**os.environ, "CHECKPOINTS_DIR": str(store)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "core", "sweep", "work", "pair"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    ran_by = [sum(line.startswith("pair-trial-") for line in output.splitlines()) for output in outputs]
+    assert all(count >= 1 for count in ran_by), outputs  # both did some
+    summary = sweep_summary("pair", store)
+    numbers = [t["number"] for t in summary.trials]
+    assert len(numbers) == len(set(numbers)) >= 6
+    runs = [s.id for s in list_runs(store) if s.id.startswith("pair-trial-")]
+    assert len(runs) == len(set(runs)) == len(numbers) == sum(ran_by)
+
+
+def test_a_killed_workers_trial_ends_failed_not_running(store):  # noqa: F811
+    create_sweep(
+        spec(
+            name="crash",
+            trials=2,
+            overrides={**FAST, "train_subset": 4_000, "epochs": 3},
+            params={"lr": "loguniform:0.01:0.1"},
+        ),
+        store,
+    )
+    env = {**os.environ, "CHECKPOINTS_DIR": str(store)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "core", "sweep", "work", "crash"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(
+        lambda: any(s.id == "crash-trial-000" and s.epochs_done >= 1 for s in list_runs(store)),
+        timeout=120,
+        what="the first trial to be training",
+    )
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    time.sleep(0.5)
+    summary = sweep_summary("crash", store)
+    assert summary.trials[0]["state"] == "fail"
+    assert load_run("crash-trial-000", store).status().state == "interrupted"
+    assert work("crash", store) == 2  # a failed trial doesn't count: two more make the sweep's two
+
+
+def test_a_storage_password_is_never_shown():
+    shown = safe_url("postgresql://lens:s3cret-pw@db.example:5432/sweeps")
+    assert "s3cret-pw" not in shown and "db.example" in shown
