@@ -47,6 +47,7 @@ class QueuedJob:
     run_id: str | None
     data_dir: str | None
     queued_at: float
+    sweep: str | None = None  # a sweep's trial: its values are drawn when it starts (core.sweeps)
 
     @property
     def file_name(self) -> str:
@@ -86,10 +87,10 @@ def _read_entry(path: Path) -> QueuedJob | None:
         order, entry_id = path.stem.split("-", 1)
         config = TrainConfig.from_dict(values["config"])
         config.validate()
-        run_id, data_dir = values.get("run_id"), values.get("data_dir")
-        if not all(value is None or isinstance(value, str) for value in (run_id, data_dir)):
-            raise ValueError("run_id and data_dir must be texts")
-        return QueuedJob(entry_id, int(order), config, run_id, data_dir, float(values.get("queued_at", 0)))
+        run_id, data_dir, sweep = values.get("run_id"), values.get("data_dir"), values.get("sweep")
+        if not all(value is None or isinstance(value, str) for value in (run_id, data_dir, sweep)):
+            raise ValueError("run_id, data_dir and sweep must be texts")
+        return QueuedJob(entry_id, int(order), config, run_id, data_dir, float(values.get("queued_at", 0)), sweep)
     except FileNotFoundError:
         return None  # popped or removed while we listed
     except (OSError, UnsafeFile, ValueError, KeyError, TypeError, ConfigError, RecursionError):
@@ -99,7 +100,11 @@ def _read_entry(path: Path) -> QueuedJob | None:
 
 
 def enqueue(
-    config: TrainConfig, root: Path | None = None, data_dir: Path | None = None, run_id: str | None = None
+    config: TrainConfig,
+    root: Path | None = None,
+    data_dir: Path | None = None,
+    run_id: str | None = None,
+    sweep: str | None = None,
 ) -> QueuedJob:
     """Add a job at the end of the queue (validated first: a bad value is refused now, not when it runs)."""
     config.validate()
@@ -109,13 +114,10 @@ def enqueue(
         if len(waiting) >= MAX_QUEUED:
             raise ConfigError(f"the queue holds {MAX_QUEUED} jobs already; cancel some first")
         order = max([entry.order for entry in waiting], default=0) + 1
-        entry = QueuedJob(
-            secrets.token_hex(6), max(order, time.time_ns() // 1000), config, run_id, _text(data_dir), time.time()
-        )
-        atomic_write_json(
-            folder / entry.file_name,
-            {"config": config.to_dict(), "run_id": run_id, "data_dir": entry.data_dir, "queued_at": entry.queued_at},
-        )
+        order = max(order, time.time_ns() // 1000)
+        entry = QueuedJob(secrets.token_hex(6), order, config, run_id, _text(data_dir), time.time(), sweep)
+        values = {"config": config.to_dict(), "run_id": run_id, "data_dir": entry.data_dir, "sweep": sweep}
+        atomic_write_json(folder / entry.file_name, {**values, "queued_at": entry.queued_at})
     return entry
 
 
@@ -170,6 +172,10 @@ def start_next(root: Path | None = None, command: list[str] | None = None) -> Jo
         release_taken_lock(root)
         return None
     data_dir = Path(head.data_dir) if head.data_dir else None
+    if head.sweep:
+        from core.sweeps import launch_trial
+
+        return launch_trial(lock, head.sweep, root, data_dir, command)
     # A name taken since it was queued: the run gets the usual date-dataset-model name instead.
     run_id = head.run_id if head.run_id and not (root / head.run_id).exists() else None
     return launch_locked(lock, head.config, root, data_dir, command, run_id)

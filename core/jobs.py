@@ -202,6 +202,17 @@ def launch_locked(
     behind when this fails."""
     try:
         run = start_run(config, root, run_id=run_id)
+    except BaseException:
+        _lock_path(root).unlink(missing_ok=True)
+        raise
+    return launch_locked_run(job, run, root, data_dir, command)
+
+
+def launch_locked_run(
+    job: Job, run: Run, root: Path, data_dir: Path | None = None, command: list[str] | None = None
+) -> Job:
+    """With the lock taken (``job``), start the child that trains the prepared ``run``."""
+    try:
         job.run_id, job.run_path = run.id, str(run.path)
         # Until the child writes its own status (after importing torch), the run says it is starting.
         run.update_status(state="running", pid=None, host=job.host, heartbeat=time.time(), started=now_iso())

@@ -246,10 +246,20 @@ def _counted(study) -> int:
 
 def run_trial(study, spec: SweepSpec, root: Path, data_dir: Path | None = None):
     """Ask Optuna for a trial, train it as a normal run (pruned by epoch), tell Optuna its objective."""
+    from core.train import fit
+
+    trial, run, config = ask_trial(study, spec, root)
+    result = fit(config, run, data_dir=data_dir, callbacks=[PruneByEpoch(trial)])
+    finish_trial(study, trial, run, result)
+    return run
+
+
+def ask_trial(study, spec: SweepSpec, root: Path):
+    """A new trial: its values drawn now (from every trial finished so far), its run folder made."""
     from optuna.trial import TrialState
 
     from core.config import RunConfig
-    from core.train import fit, start_run
+    from core.train import start_run
 
     trial = study.ask()
     params = {name: suggest(trial, name, parse_distribution(name, text)) for name, text in spec.params.items()}
@@ -260,10 +270,58 @@ def run_trial(study, spec: SweepSpec, root: Path, data_dir: Path | None = None):
         study.tell(trial, state=TrialState.FAIL)
         raise ConfigError(f"trial {trial.number}: {error}") from None
     run = start_run(config, root, run_id=f"{spec.name}-trial-{trial.number:03d}")
-    sweep = {"name": spec.name, "trial": trial.number, "params": params}
+    # The storage's id of the trial (Optuna has no public name for it): how another process reopens it.
+    sweep = {"name": spec.name, "trial": trial.number, "trial_id": trial._trial_id, "params": params}
     run.write_config(RunConfig.from_dict({**run.config.to_dict(), "sweep": sweep}))
     trial.set_user_attr("run_id", run.id)
-    result = fit(config, run, data_dir=data_dir, callbacks=[PruneByEpoch(trial)])
+    return trial, run, config
+
+
+def queue_trials(name: str, root: Path | None = None, count: int | None = None) -> int:
+    """Queue ``count`` trials of a sweep (default: as many as it still needs) as training jobs; each draws its
+    values when it starts, so it learns from every trial finished before it."""
+    from core.jobqueue import enqueue, start_next
+
+    root = Path(root or default_checkpoints_dir())
+    study, spec = load_sweep(name, root)
+    count = max(0, spec.trials - _counted(study)) if count is None else count
+    for _ in range(count):
+        enqueue(spec.base_config(), root, sweep=name)
+    start_next(root)
+    return count
+
+
+def launch_trial(lock, name: str, root: Path, data_dir: Path | None = None, command: list[str] | None = None):
+    """Start a queued trial under the store's lock: its values drawn now, its run trained by a child job.
+
+    A sweep that has all its trials already gives the lock back and starts nothing (returns None)."""
+    from core.jobs import launch_locked_run, release_taken_lock
+
+    try:
+        study, spec = load_sweep(name, root)
+        reconcile(study, root)
+        if _counted(study) >= spec.trials:
+            release_taken_lock(root)
+            return None
+        _, run, config = ask_trial(study, spec, root)
+    except BaseException:
+        release_taken_lock(root)
+        raise
+    return launch_locked_run(lock, run, root, data_dir, command)
+
+
+def trial_of_run(run, root: Path):
+    """(study, trial) of a run made by ``ask_trial`` (in another process: a queued trial's child)."""
+    import optuna
+
+    study, _ = load_sweep(run.config.sweep["name"], root)
+    return study, optuna.trial.Trial(study, int(run.config.sweep["trial_id"]))
+
+
+def finish_trial(study, trial, run, result) -> None:
+    """Tell Optuna how the trial's run ended: its best validation accuracy, pruned, or failed."""
+    from optuna.trial import TrialState
+
     best = max((r["val_accuracy"] for r in result.history), default=None)
     if result.state == "completed" and best is not None:
         study.tell(trial, best)
@@ -271,7 +329,6 @@ def run_trial(study, spec: SweepSpec, root: Path, data_dir: Path | None = None):
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
-    return run
 
 
 def suggest(trial, name: str, distribution):

@@ -54,7 +54,8 @@ def test_every_trial_is_a_run_and_its_objective_is_the_validation_accuracy(store
     assert len(summary.trials) == 4 and {t["state"] for t in summary.trials} <= {"complete", "pruned"}
     for trial in summary.trials:
         run = load_run(trial["run_id"], store)
-        assert run.config.sweep == {"name": "s", "trial": trial["number"], "params": trial["params"]}
+        assert run.config.sweep["name"] == "s" and run.config.sweep["trial"] == trial["number"]
+        assert run.config.sweep["params"] == trial["params"]
         assert run.config.lr == trial["params"]["lr"] and run.config.train_subset == 1_200
         if trial["state"] == "complete":  # the best validation accuracy, never the test split's
             assert trial["value"] == max(r["val_accuracy"] for r in run.history())
@@ -122,3 +123,19 @@ def test_a_killed_workers_trial_ends_failed_not_running(store):  # noqa: F811
 def test_a_storage_password_is_never_shown():
     shown = safe_url("postgresql://lens:s3cret-pw@db.example:5432/sweeps")
     assert "s3cret-pw" not in shown and "db.example" in shown
+
+
+def test_a_sweeps_trials_go_through_the_queue(store):  # noqa: F811
+    from core.jobqueue import queued_jobs
+    from core.jobs import active_job
+    from core.sweeps import queue_trials
+
+    create_sweep(spec(name="queued", trials=3), store)
+    assert queue_trials("queued", store) == 3
+    wait_for(lambda: active_job(store) is None and not queued_jobs(store), timeout=240, what="the queued trials")
+    summary = sweep_summary("queued", store)
+    assert [t["number"] for t in summary.trials] == [0, 1, 2]
+    assert {t["state"] for t in summary.trials} <= {"complete", "pruned"}
+    for trial in summary.trials:  # each a normal run, trained by a job, its values those Optuna drew
+        run = load_run(trial["run_id"], store)
+        assert run.config.sweep["params"] == trial["params"] and run.status().state in ("completed", "cancelled")

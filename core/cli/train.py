@@ -99,11 +99,18 @@ def run(args) -> int:
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     bar = ProgressBar(quiet=args.quiet)
+    trial = SweepTrial(run_folder)  # a sweep's queued trial reports each epoch and its end to Optuna
     try:
         if args.job_token and _cancelled_before_start(run_folder, args.job_token):
+            trial.failed()
             print(f"cancelled: before training started\n{run_folder.path}", file=sys.stderr)
             return 130
-        result = fit(config, run_folder, data=data, callbacks=[bar], data_dir=args.data_dir)
+        try:
+            result = fit(config, run_folder, data=data, callbacks=[bar, *trial.callbacks], data_dir=args.data_dir)
+        except BaseException:
+            trial.failed()
+            raise
+        trial.finish(result)  # before the next job starts: it learns from this one
     finally:
         release_lock(run_folder.path.parent, run_folder.id)
         bar.close()
@@ -115,6 +122,30 @@ def run(args) -> int:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run_folder.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+class SweepTrial:
+    """For a run that is a sweep's trial (its config says so): the pruning callback, and telling Optuna."""
+
+    def __init__(self, run_folder):
+        self.run, self.study, self.trial, self.callbacks = run_folder, None, None, []
+        if run_folder.config.sweep and "trial_id" in run_folder.config.sweep:
+            from core.sweeps import PruneByEpoch, trial_of_run
+
+            self.study, self.trial = trial_of_run(run_folder, run_folder.path.parent)
+            self.callbacks = [PruneByEpoch(self.trial)]
+
+    def finish(self, result) -> None:
+        if self.trial is not None:
+            from core.sweeps import finish_trial
+
+            finish_trial(self.study, self.trial, self.run, result)
+
+    def failed(self) -> None:
+        if self.trial is not None:
+            from optuna.trial import TrialState
+
+            self.study.tell(self.trial, state=TrialState.FAIL)
 
 
 def _start_next_job(root) -> None:
