@@ -343,3 +343,74 @@ def recall_deltas(per_class: pd.DataFrame, class_names: list[str]) -> alt.Chart:
         )
         .properties(height=alt.Step(24))
     )
+
+
+def parallel_coordinates(trials: pd.DataFrame, params: list[str], log_params: set[str]) -> alt.LayerChart:
+    """A sweep's trials as lines across one axis per parameter and a last one for the objective.
+
+    trials: a row per finished trial with its parameters, ``value`` (best validation accuracy) and ``trial``.
+    Each axis spans its own range (log-uniform parameters on a log scale), its ends labelled with their
+    values; lines are coloured by the objective, so the good region of each parameter shows."""
+    axes = [*params, "value"]
+    long_rows = []
+    for _, row in trials.iterrows():
+        for axis in axes:
+            long_rows.append({"trial": int(row["trial"]), "axis": axis, "raw": row[axis], "objective": row["value"]})
+    frame = pd.DataFrame(long_rows)
+    frame["position"] = frame["raw"].astype(float)
+    frame.loc[frame["axis"].isin(log_params), "position"] = np.log10(frame["position"])
+    spans = frame.groupby("axis")["position"].agg(["min", "max"])
+    width = (spans["max"] - spans["min"]).replace(0, 1)
+    frame["height"] = (frame["position"] - frame["axis"].map(spans["min"])) / frame["axis"].map(width)
+    frame["label"] = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in frame["raw"]]
+    order = alt.X(
+        "axis:N",
+        sort=axes,
+        title=None,
+        axis=alt.Axis(labelAngle=0, labelExpr="datum.value == 'value' ? 'best val accuracy' : datum.value"),
+    )
+    lines = (
+        alt.Chart(frame)
+        .mark_line(strokeWidth=2, opacity=0.75)
+        .encode(
+            x=order,
+            y=alt.Y("height:Q", axis=None, scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color(
+                "objective:Q",
+                scale=alt.Scale(scheme="viridis"),
+                title="best val accuracy",
+                legend=alt.Legend(format=".1%"),
+            ),
+            detail="trial:N",
+            tooltip=[
+                alt.Tooltip("trial:N"),
+                alt.Tooltip("axis:N", title="axis"),
+                alt.Tooltip("label:N", title="value"),
+            ],
+        )
+    )
+    ends = frame.loc[
+        frame.groupby("axis")["height"].idxmin().tolist() + frame.groupby("axis")["height"].idxmax().tolist()
+    ]
+    labels = (
+        alt.Chart(ends)
+        .mark_text(dx=4, align="left", fontSize=11, color="#555")
+        .encode(x=order, y=alt.Y("height:Q"), text="label:N")
+    )
+    rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#ccc").encode(x=order)
+    return (rules + lines + labels).properties(height=320)
+
+
+def importance_bars(importance: dict[str, float]) -> alt.Chart:
+    """How much of the objective's variation each parameter explains (Optuna's fANOVA)."""
+    frame = pd.DataFrame({"parameter": list(importance), "importance": list(importance.values())})
+    return (
+        alt.Chart(frame)
+        .mark_bar(color="#4e79a7")
+        .encode(
+            x=alt.X("importance:Q", axis=alt.Axis(format="%"), title="share of the objective's variance"),
+            y=alt.Y("parameter:N", sort="-x", title=None),
+            tooltip=["parameter", alt.Tooltip("importance:Q", format=".1%")],
+        )
+        .properties(height=40 * len(frame) + 20)
+    )

@@ -41,6 +41,7 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("draw.py", "Draw or upload", "Draw or upload", ":material/draw:", "Model"),
     PageEntry("model_card.py", "Model card", "Model card", ":material/account_tree:", "Model"),
     PageEntry("train.py", "Train", "Train", ":material/model_training:", "Model"),
+    PageEntry("sweeps.py", "Sweeps", "Sweeps", ":material/tune:", "Model"),
     PageEntry("import_model.py", "Import a model", "Import a model", ":material/upload_file:", "Model"),
 )
 
