@@ -102,3 +102,27 @@ def test_the_queue_verb_adds_lists_moves_and_removes(store, capsys):  # noqa: F8
     finally:
         remove_queued(store, queued_jobs(store)[0].id)
         os.kill(first.pid, signal.SIGKILL)
+
+
+def test_five_clicks_on_the_train_page_queue_five_jobs_that_complete_in_order(store, monkeypatch):  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP
+
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    at.number_input(key="train_subset").set_value(1_000)
+    at.number_input(key="train_epochs").set_value(1)
+    for click in range(5):
+        at.text_input(key="train_run_name").input(f"click-{click}")
+        button = next(b for b in at.button if b.label in ("Train", "Queue"))
+        assert button.label == ("Train" if click == 0 else "Queue") or active_job(store) is None
+        button.click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+    wait_for(lambda: active_job(store) is None and not queued_jobs(store), timeout=300, what="five jobs")
+    runs = {s.id: s for s in list_runs(store)}
+    assert sorted(runs) == [f"click-{n}" for n in range(5)] and all(s.state == "completed" for s in runs.values())
+    starts = [load_started(store / f"click-{n}") for n in range(5)]
+    assert starts == sorted(starts)
