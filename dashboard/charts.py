@@ -412,5 +412,5 @@ def importance_bars(importance: dict[str, float]) -> alt.Chart:
             y=alt.Y("parameter:N", sort="-x", title=None),
             tooltip=["parameter", alt.Tooltip("importance:Q", format=".1%")],
         )
-        .properties(height=40 * len(frame) + 20)
+        .properties(height=alt.Step(30))
     )

@@ -28,6 +28,9 @@ def test_a_sweep_shows_its_trials_and_its_best_run(store, monkeypatch):  # noqa:
     assert any(f"Best: trial {best['number']}" in s.value for s in at.success)
     assert len(at.dataframe[0].value) == 3
     assert [h.value for h in at.subheader][:3] == ["Trials across their values", "What mattered", "Trials"]
+    assert any(
+        link.label == "Errors" and best["run_id"] in str(link.proto.query_string) for link in at.get("page_link")
+    )
 
 
 def test_a_sweep_started_from_the_page_runs_through_the_queue(store, monkeypatch):  # noqa: F811

@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard.cached import missing_datasets, runs_table, store_locations
 from dashboard.pages import page_entry
 from dashboard.sidebar import select_run, selected_dataset, selected_run_id
-from dashboard.text import plain
+from dashboard.widgets import open_links
 
 TABLE_KEY = "runs_table"
 COLUMNS = [
@@ -39,17 +39,6 @@ def start_here() -> None:
     third.markdown("**3 · Which images, and how sure was it?**")
     errors = page_entry("errors.py")
     third.page_link(errors.script, label="Errors", icon=errors.icon, query_params=query)
-
-
-def open_links(run_id: str, dataset: str) -> None:
-    """A labelled row of links that open the selected run on the pages that study it."""
-    row = st.container(horizontal=True, wrap=True, vertical_alignment="center")  # wraps, never cuts a label
-    row.markdown(f"**Open {plain(run_id)} in**")
-    for file in ("curves.py", "confusion.py", "errors.py", "model_card.py"):
-        entry = page_entry(file)
-        row.page_link(
-            entry.script, label=entry.title, icon=entry.icon, query_params={"dataset": dataset, "run": run_id}
-        )
 
 
 def on_row_selected(key: str) -> None:

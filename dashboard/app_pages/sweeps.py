@@ -7,9 +7,9 @@ from core.config import ConfigError
 from core.runs import RunError
 from core.sweeps import SweepSpec, create_sweep, parse_param, queue_trials, sweep_names, sweep_summary
 from dashboard import charts
-from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
+from dashboard.widgets import open_links
 
 SWEEP_KEY, STARTED_KEY = "sweep", "sweep_started"
 EXAMPLE_PARAMS = "lr=loguniform:0.01:0.5\nepochs=choice:1,2,3"
@@ -51,21 +51,19 @@ def sweep_view(name: str) -> None:
     )
     best_trial(summary)
     finished = [t for t in trials if t["value"] is not None and t["state"] in ("complete", "pruned")]
-    left, right = st.columns([2, 1])
-    with left:
-        st.subheader("Trials across their values")
-        if len(finished) >= 2:
-            frame = pd.DataFrame([{"trial": t["number"], "value": t["value"], **t["params"]} for t in finished])
-            log_params = {n for n, text in spec.params.items() if text.startswith("loguniform")}
-            st.altair_chart(charts.parallel_coordinates(frame, list(spec.params), log_params))
-        else:
-            st.caption("The chart appears when two trials have finished.")
-    with right:
-        st.subheader("What mattered")
-        if summary.importance:
-            st.altair_chart(charts.importance_bars(summary.importance))
-        else:
-            st.caption("Parameter importance needs two complete trials with different values.")
+    st.subheader("Trials across their values")
+    if len(finished) >= 2:
+        frame = pd.DataFrame([{"trial": t["number"], "value": t["value"], **t["params"]} for t in finished])
+        log_params = {n for n, text in spec.params.items() if text.startswith("loguniform")}
+        st.altair_chart(charts.parallel_coordinates(frame, list(spec.params), log_params))
+        st.caption("A pruned trial shows the accuracy it had when it was stopped.")
+    else:
+        st.caption("The chart appears when two trials have finished.")
+    st.subheader("What mattered")
+    if summary.importance:
+        st.altair_chart(charts.importance_bars(summary.importance))
+    else:
+        st.caption("Parameter importance needs two complete trials with different values.")
     trials_table(spec, trials)
 
 
@@ -76,11 +74,7 @@ def best_trial(summary) -> None:
         return
     values = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in best["params"].items())
     st.success(f"Best: trial {best['number']}, validation accuracy {best['value']:.2%} with {values}.")
-    query = {"dataset": summary.spec.dataset, "run": best["run_id"]}
-    links = st.columns(4)
-    for column, file in zip(links, ("curves.py", "confusion.py", "errors.py", "model_card.py"), strict=True):
-        entry = page_entry(file)
-        column.page_link(entry.script, label=entry.title, icon=entry.icon, query_params=query)
+    open_links(best["run_id"], summary.spec.dataset)
 
 
 def trials_table(spec: SweepSpec, trials: list[dict]) -> None:
