@@ -34,4 +34,5 @@ def navigation_sections() -> dict[str, list]:
     return sections
 
 
-st.navigation(navigation_sections()).run()
+# Every page listed: with more than twelve, Streamlit would hide all but ten behind "View more".
+st.navigation(navigation_sections(), expanded=True).run()
