@@ -191,7 +191,11 @@ def load_sweep(name: str, root: Path | None = None, storage: str | None = None):
         study = optuna.load_study(study_name=name, storage=open_storage(storage, name, root))
     except KeyError:
         raise ConfigError(f"no sweep named {name!r} in {safe_url(storage)}") from None
-    spec = SweepSpec(**study.user_attrs[SPEC_ATTR])
+    try:
+        spec = SweepSpec(**study.user_attrs[SPEC_ATTR])
+        spec.validate()
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"sweep {name!r} has no readable spec ({error}); create it again under a new name") from None
     study.sampler, study.pruner = _sampler(spec), _pruner()  # neither is kept in the storage
     return study, spec
 

@@ -139,3 +139,16 @@ def test_a_sweeps_trials_go_through_the_queue(store):  # noqa: F811
     for trial in summary.trials:  # each a normal run, trained by a job, its values those Optuna drew
         run = load_run(trial["run_id"], store)
         assert run.config.sweep["params"] == trial["params"] and run.status().state in ("completed", "cancelled")
+
+
+def test_a_damaged_sweep_is_one_line_not_a_traceback(tmp_path, capsys):
+    from core.cli import main
+
+    create_sweep(spec(name="damaged"), tmp_path)
+    journal = tmp_path / ".sweeps" / "damaged.journal"
+    text = journal.read_text().replace('"preset"', '"prest"')  # the spec no longer fits
+    journal.write_text(text + "garbage{{{\n")
+    assert main(["sweep", "show", "damaged", "--checkpoints", str(tmp_path)]) == 2
+    assert "has no readable spec" in capsys.readouterr().err
+    (tmp_path / ".sweeps" / "noise.journal").write_text("not json at all\n")
+    assert main(["sweep", "show", "noise", "--checkpoints", str(tmp_path)]) == 2
