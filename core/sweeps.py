@@ -356,7 +356,8 @@ class PruneByEpoch(Callback):
 
     def on_epoch(self, state, record: dict) -> None:
         self.trial.report(record["val_accuracy"], record["epoch"])
-        if self.trial.should_prune():
+        last = record["epoch"] >= state.config.epochs  # nothing left to save: the trial completes, value and all
+        if not last and self.trial.should_prune():
             raise StopEarly(f"{self.REASON} {record['epoch']}")
 
     @classmethod

@@ -152,3 +152,22 @@ def test_a_damaged_sweep_is_one_line_not_a_traceback(tmp_path, capsys):
     assert "has no readable spec" in capsys.readouterr().err
     (tmp_path / ".sweeps" / "noise.journal").write_text("not json at all\n")
     assert main(["sweep", "show", "noise", "--checkpoints", str(tmp_path)]) == 2
+
+
+def test_a_trial_is_never_pruned_at_its_last_epoch():
+    from types import SimpleNamespace
+
+    from core.sweeps import PruneByEpoch
+    from core.train import StopEarly
+
+    class Lagging:  # a trial Optuna would prune at every epoch
+        def report(self, value, step):
+            pass
+
+        def should_prune(self):
+            return True
+
+    callback, state = PruneByEpoch(Lagging()), SimpleNamespace(config=SimpleNamespace(epochs=2))
+    with pytest.raises(StopEarly):
+        callback.on_epoch(state, {"epoch": 1, "val_accuracy": 0.5})
+    callback.on_epoch(state, {"epoch": 2, "val_accuracy": 0.5})  # the last: it completes
