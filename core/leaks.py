@@ -47,6 +47,14 @@ def training_file(data: DatasetSplits) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return images, labels, indices
 
 
+def training_labels(data: DatasetSplits) -> np.ndarray:
+    """The training file's labels by official index (train and validation together partition it)."""
+    labels = np.empty(len(data.train) + len(data.val), dtype=np.int64)
+    labels[data.train.indices.numpy()] = data.train.labels.numpy()
+    labels[data.val.indices.numpy()] = data.val.labels.numpy()
+    return labels
+
+
 def exact_duplicates(data: DatasetSplits) -> list[LeakPair]:
     """Every (training image, test image) pair with identical pixels, by test index then training index."""
     images, labels, indices = training_file(data)

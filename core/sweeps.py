@@ -80,7 +80,7 @@ def parse_distribution(name: str, text: str):
     kind, _, rest = text.partition(":")
     try:
         if kind == "choice":
-            values = [_number(v) for v in rest.split(",") if v.strip()]
+            values = [parse_number(v) for v in rest.split(",") if v.strip()]
             if not values:
                 raise ValueError("no values")
             return d.CategoricalDistribution(values)
@@ -96,7 +96,8 @@ def parse_distribution(name: str, text: str):
     raise ConfigError(f"--param {name}={text}: the kind must be one of {', '.join(DISTRIBUTIONS)}")
 
 
-def _number(text: str):
+def parse_number(text: str):
+    """A choice's or a fixed value's text as an int, else a float, else the text itself."""
     text = text.strip()
     try:
         return int(text)

@@ -34,7 +34,7 @@ def register(commands) -> None:
 
 def run(args) -> int:
     from core.data import load_dataset
-    from core.leaks import exact_duplicates, near_duplicates, nearest_training_images
+    from core.leaks import exact_duplicates, near_duplicates, nearest_training_images, training_labels
     from core.runs import load_run
 
     if not 0 <= args.threshold <= 2:
@@ -52,7 +52,7 @@ def run(args) -> int:
     if args.json:
         print_json({kind: [vars(pair) for pair in pairs] for kind, pairs in found.items()})
         return 0
-    classes = data.info.classes
+    classes, train_labels = data.info.classes, training_labels(data)  # once: the labels of every pair shown
     for kind, pairs in found.items():
         print(_headline(kind, pairs, len(data.test), args.min_correlation, args.run))
         rows = [
@@ -60,7 +60,7 @@ def run(args) -> int:
                 p.test_index,
                 classes[int(data.test.labels[p.test_index])],
                 p.train_index,
-                _train_label(data, p),
+                classes[int(train_labels[p.train_index])],
                 f"{p.distance:.4f}",
                 f"{p.correlation:.4f}",
             )
@@ -83,11 +83,3 @@ def _headline(kind: str, pairs, test_count: int, min_correlation: float, run_id:
     return f"{what}: {len(pairs):,} pairs, {images:,} of {test_count:,} test images" + (
         f"; {relabelled:,} pairs disagree on the label" if relabelled else ""
     )
-
-
-def _train_label(data, pair) -> str:
-    from core.leaks import training_file
-
-    _, labels, indices = training_file(data)
-    position = int((indices == pair.train_index).nonzero()[0][0])
-    return data.info.classes[int(labels[position])]

@@ -57,9 +57,9 @@ def run_create(args) -> int:
 
 
 def _value(text: str):
-    from core.sweeps import _number
+    from core.sweeps import parse_number
 
-    return {"true": True, "false": False}.get(text.lower(), _number(text))
+    return {"true": True, "false": False}.get(text.lower(), parse_number(text))
 
 
 def run_work(args) -> int:
