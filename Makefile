@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test setup data browser bench lint format clean help
+.PHONY: run test setup data browser postgres bench lint format clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -14,9 +14,9 @@ help:  ## list the targets
 run: data  ## start the dashboard on http://localhost:$(PORT)
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
-test: data browser  ## lint, then the whole test suite (real-data and browser checks included)
+test: data browser postgres  ## lint, then the whole test suite (real-data and browser checks included)
 	$(BIN)/ruff check .
-	REQUIRE_REAL_DATA=1 REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	REQUIRE_REAL_DATA=1 REQUIRE_BROWSER=1 REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 setup: $(INSTALLED)  ## create .venv and install the pinned requirements
 
@@ -33,6 +33,11 @@ browser:  ## Debian's Chromium for the browser test (Playwright can't download i
 	@command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 		else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test"; exit 1; fi; }
+
+postgres:  ## Debian's PostgreSQL for the sweep-storage tests (they start a server of their own, on a socket)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+		else echo "install Debian's postgresql (sudo apt-get install postgresql) for the sweep-storage tests"; exit 1; fi; }
 
 bench: data browser  ## the benchmark (about 25 min, on an idle machine) into results/bench.{json,md}
 	$(BIN)/python -m bench

@@ -122,13 +122,41 @@ def open_storage(url: str | None, name: str, root: Path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines would repeat what we print
 
     if url and "://" in url:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=None)
+        return _database_storage(url)
     path = Path(url or default_storage(name, root))
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = optuna.storages.journal.JournalFileBackend(
         str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
     )
     return optuna.storages.JournalStorage(backend)
+
+
+def _database_storage(url: str):
+    """Optuna's RDBStorage; a URL it can't use (no driver, no server, refused) is one line naming it safely."""
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=None)
+    except ImportError:
+        raise ConfigError(
+            f"no database driver for {safe_url(url)}; PostgreSQL's (psycopg) comes with the requirements"
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        password = _password(url)
+        if password:
+            reason = reason.replace(password, "***")
+        raise ConfigError(f"can't open the sweep storage {safe_url(url)}: {reason}") from None
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
 
 
 def safe_url(url: str | None) -> str:
