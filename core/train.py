@@ -25,6 +25,7 @@ from core.batchlosses import BatchLosses
 from core.config import RunConfig, TrainConfig
 from core.data import DatasetSplits, load_dataset, normalize
 from core.devices import resolve_device
+from core.distributed import Ranks
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import create_model
 from core.runs import Run, create_run, epoch_score, now_iso
@@ -44,6 +45,7 @@ class LoopState:
     config: TrainConfig
     model: torch.nn.Module | None = None
     device: torch.device | None = None
+    ranks: Ranks | None = None  # one of several training processes (core.distributed), or None
     epoch: int = 0  # 1-based; 0 before the first
     batch: int = 0  # batches done in this epoch
     batches: int = 0  # batches per epoch
@@ -260,6 +262,7 @@ def fit(
     on_progress: Callable[[Progress], None] | None = None,
     data_dir: Path | None = None,
     callbacks: Sequence[Callback] = (),
+    ranks: Ranks | None = None,
 ) -> FitResult:
     """Train ``config``; with a ``run``, keep its status, history, kept weights and test predictions on disk.
 
@@ -267,18 +270,23 @@ def fit(
     ends the run as ``failed``; KeyboardInterrupt (SIGINT, or SIGTERM turned into it by the CLI) ends it
     as ``cancelled``; either way the best weights so far are kept. Any other error marks the run
     ``failed`` and is raised. ``on_progress`` is a shorthand for ``ReportProgress(on_progress)``.
+
+    With ``ranks`` (one of several processes under torchrun) the model is trained with
+    DistributedDataParallel; give the ``run`` and callbacks to rank 0 only.
     """
     config.validate()
     hooks = CallbackList(
         [*([RunRecorder(run)] if run else []), *([ReportProgress(on_progress)] if on_progress else []), *callbacks]
     )
-    state = LoopState(config)
+    state = LoopState(config, ranks=ranks)
     with torch.random.fork_rng():  # the run's seed, without changing the process's random state
         torch.manual_seed(config.seed)
         hooks.on_begin(state)
         try:
             data = data or load_dataset(config.dataset, data_dir)
             state.device = resolve_device(config.device)
+            if ranks is not None:
+                state.device = ranks.start(state.device)
             train_epochs(config, data, state, hooks)
             state.model.load_state_dict(state.best_state)
             hooks.on_complete(state, data)  # inside: a disk that fills while predictions are saved fails the run
@@ -302,10 +310,10 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
     images, labels = images.to(device), labels.to(device)
     # Channels-last convolutions are faster on the GPU and on this CPU too (README, "Models").
     model = state.model = create_model(config.model, info.num_classes).to(device, memory_format=torch.channels_last)
+    forward, augment = parallel_model(model, state, shuffle)
     optimizer = make_optimizer(config, model)
-    state.batches = math.ceil(len(labels) / config.batch_size)
+    state.batches = math.ceil(epoch_size(len(labels), state.ranks) / config.batch_size)
     schedule = make_schedule(config, optimizer, steps_per_epoch=state.batches)
-    augment = make_augmentation(config, shuffle)
     hooks.on_start(state)
 
     for epoch in range(1, config.epochs + 1):
@@ -313,18 +321,19 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
         model.train()
         started = time.perf_counter()
         order = torch.randperm(len(labels), generator=shuffle).to(device)
-        for index in order.split(config.batch_size):
+        if state.ranks is not None:
+            order = state.ranks.whole_batches(order)
+        for batch in order.split(config.batch_size):
+            index = state.ranks.share(batch) if state.ranks else batch
             inputs = normalize(images[index], info.mean, info.std, augment).contiguous(
                 memory_format=torch.channels_last
             )
-            loss, correct = train_step(model, optimizer, inputs, labels[index], config, state)
+            loss, correct = train_step(forward, optimizer, inputs, labels[index], config, state)
             if schedule is not None:
                 schedule.step()
-            state.after_batch(len(index), loss, correct)
+            state.after_batch(len(batch), loss, correct)
             hooks.on_batch(state)
-        val_loss, val_accuracy, _ = evaluate_loss_accuracy(
-            model, data.val.images, data.val.labels, info.mean, info.std, device=device
-        )
+        val_loss, val_accuracy = validate(model, data, state)
         if not math.isfinite(val_loss):
             raise TrainingDiverged(
                 f"the validation loss became {val_loss} after epoch {epoch}. "
@@ -332,7 +341,50 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
             )
         lr = optimizer.param_groups[0]["lr"]
         record = state.end_epoch(val_loss, val_accuracy, lr, time.perf_counter() - started)
+        epoch_hooks(state, hooks, record)
+
+
+def parallel_model(model: torch.nn.Module, state: LoopState, shuffle: torch.Generator):
+    """(what the batches go through, the augmentation): the model itself and ``shuffle`` in one process;
+    under torchrun, DistributedDataParallel, and each rank's own draws for augmentation and dropout (the
+    order, drawn from ``shuffle``, must stay the same on every rank)."""
+    if state.ranks is None:
+        return model, make_augmentation(state.config, shuffle)
+    seed = state.config.seed * 1_000 + state.ranks.rank
+    torch.manual_seed(seed)  # dropout: each rank its own masks
+    return state.ranks.wrap(model, state.device), make_augmentation(state.config, torch.Generator().manual_seed(seed))
+
+
+def epoch_size(count: int, ranks: Ranks | None) -> int:
+    return count if ranks is None else count - count % ranks.world
+
+
+def validate(model: torch.nn.Module, data: DatasetSplits, state: LoopState) -> tuple[float, float]:
+    """Loss and accuracy on the validation split; under torchrun each rank takes a share, summed."""
+    info, val, ranks = data.info, data.val, state.ranks
+    if ranks is None:
+        loss, accuracy, _ = evaluate_loss_accuracy(model, val.images, val.labels, info.mean, info.std, state.device)
+        return loss, accuracy
+    ranks.same_buffers(model)
+    part = slice(ranks.rank, None, ranks.world)
+    images, labels = val.images[part], val.labels[part]
+    loss, accuracy, _ = evaluate_loss_accuracy(model, images, labels, info.mean, info.std, state.device)
+    loss_sum, correct, count = ranks.sums(loss * len(labels), accuracy * len(labels), len(labels))
+    return loss_sum / count, correct / count
+
+
+def epoch_hooks(state: LoopState, hooks: Callback, record: dict) -> None:
+    """The epoch's callbacks; under torchrun only rank 0 has any, and its request to stop is every rank's."""
+    if state.ranks is None:
         hooks.on_epoch(state, record)
+        return
+    stop = None
+    try:
+        hooks.on_epoch(state, record)
+    except StopEarly as request:
+        stop = request
+    if state.ranks.agree(stop is not None):
+        raise stop or StopEarly("stopped by rank 0")
 
 
 def train_step(model, optimizer, inputs, targets, config: TrainConfig, state: LoopState) -> tuple[float, int]:
@@ -340,7 +392,10 @@ def train_step(model, optimizer, inputs, targets, config: TrainConfig, state: Lo
     with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=state.device.type == "cuda"):
         logits = model(inputs)
         loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
-    loss_value = loss.item()
+    loss_value, correct = loss.item(), int((logits.argmax(1) == targets).sum().item())
+    if state.ranks is not None:  # the whole batch's, so that every rank sees the same loss
+        loss_sum, correct_sum = state.ranks.sums(loss_value * len(targets), correct)
+        loss_value, correct = loss_sum / (len(targets) * state.ranks.world), int(correct_sum)
     if not math.isfinite(loss_value):
         raise TrainingDiverged(
             f"the loss became {loss_value} at epoch {state.epoch}, batch {state.batch + 1} "
@@ -350,7 +405,7 @@ def train_step(model, optimizer, inputs, targets, config: TrainConfig, state: Lo
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return loss_value, int((logits.argmax(1) == targets).sum().item())
+    return loss_value, correct
 
 
 def training_images(

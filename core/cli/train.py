@@ -43,7 +43,22 @@ def register(commands) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir(train)
     add_checkpoints(train)
+    add_distributed_flags(train)
     train.set_defaults(handler=run)
+
+
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "one run on several processes or GPUs (torchrun and DistributedDataParallel; README, 'Scale-out')"
+    )
+    group.add_argument("--nproc", type=int, help="training processes on this machine (one per GPU; CPU: cores)")
+    group.add_argument("--nnodes", type=int, default=1, help="machines taking part, each running this command")
+    group.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="where the machines meet, under torchrun (listens on every interface, no authentication: "
+        "a trusted network only); without it, everything stays on 127.0.0.1",
+    )
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +95,19 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
+    from core.distributed import Ranks
+
+    ranks = Ranks.from_environment()
+    if args.nproc is not None and ranks is None:
+        return launch_processes(args)
+    if ranks is not None and not ranks.is_main:
+        return train_beside_rank_zero(args, ranks)
+    return train_and_record(args, ranks)
+
+
+def train_and_record(args, ranks=None) -> int:
+    """Train in this process (rank 0 of several, or the only one) and keep the run folder."""
     from core.data import load_dataset
-    from core.devices import use_threads
     from core.jobs import release_lock
     from core.runs import Run
     from core.train import fit, start_run
@@ -95,7 +121,7 @@ def run(args) -> int:
         config = config_from_args(args)
         data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
         run_folder = start_run(config, args.checkpoints, run_id=args.run_id)
-    use_threads(config.threads)
+    _use_threads(config, ranks)
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     bar = ProgressBar(quiet=args.quiet)
@@ -106,7 +132,8 @@ def run(args) -> int:
             print(f"cancelled: before training started\n{run_folder.path}", file=sys.stderr)
             return 130
         try:
-            result = fit(config, run_folder, data=data, callbacks=[bar, *trial.callbacks], data_dir=args.data_dir)
+            callbacks = [bar, *trial.callbacks]
+            result = fit(config, run_folder, data=data, callbacks=callbacks, data_dir=args.data_dir, ranks=ranks)
         except BaseException:
             trial.failed()
             raise
@@ -114,6 +141,8 @@ def run(args) -> int:
     finally:
         release_lock(run_folder.path.parent, run_folder.id)
         bar.close()
+        if ranks is not None:
+            ranks.stop()
         if args.run_dir:  # a job: the next one waiting in the queue starts now
             _start_next_job(run_folder.path.parent)
     if result.state == "completed":
@@ -122,6 +151,76 @@ def run(args) -> int:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run_folder.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def train_beside_rank_zero(args, ranks) -> int:
+    """A rank other than 0: the same training on its share of each batch, writing and printing nothing."""
+    from core.data import load_dataset
+    from core.train import fit
+
+    config = _config(args)
+    data = load_dataset(config.dataset, args.data_dir)
+    _use_threads(config, ranks)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        result = fit(config, None, data=data, ranks=ranks)
+    finally:
+        ranks.stop()
+    return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def launch_processes(args) -> int:
+    """``--nproc N``: this command again, N times (``core.distributed``); returns the processes' exit status."""
+    import subprocess
+
+    from core.distributed import launch_command, launch_environment, launch_here
+
+    _config(args).validate()  # a bad value is one message here, not one per process
+    if not 1 <= args.nproc <= 1024 or not 1 <= args.nnodes <= 1024:
+        raise ConfigError("--nproc and --nnodes must be from 1 to 1,024")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        raise ConfigError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT, the same on every machine")
+    if not args.rdzv_endpoint:  # this machine only: nothing listens beyond 127.0.0.1
+        return train_and_record(args) if args.nproc == 1 else launch_here(worker_arguments(args), args.nproc)
+    name = args.run_id or "mnist-lens"
+    command = launch_command(worker_arguments(args), args.nproc, args.nnodes, args.rdzv_endpoint, name)
+    process = subprocess.Popen(command, env=launch_environment(args.nproc, args.nnodes))
+    # A cancel (SIGTERM) reaches torchrun, which stops every process; rank 0 marks the run cancelled.
+    signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
+    return process.wait()
+
+
+def worker_arguments(args) -> list[str]:
+    """The flags of this command that each process gets: the config's, and where the run and data go."""
+    values = []
+    for item in dataclasses.fields(TrainConfig):
+        value = getattr(args, item.name)
+        flag = "--" + item.name.replace("_", "-")
+        if isinstance(value, bool):
+            values.append(flag if value else "--no-" + flag[2:])
+        elif value is not None:
+            values += [flag, str(value)]
+    for name in ("run_id", "run_dir", "data_dir", "checkpoints"):
+        if getattr(args, name):
+            values += ["--" + name.replace("_", "-"), str(getattr(args, name))]
+    return values + (["--quiet"] if args.quiet else [])
+
+
+def _config(args) -> TrainConfig:
+    """The run's config: from the prepared run folder, or from the preset and flags."""
+    if args.run_dir:
+        from core.runs import Run
+
+        return TrainConfig.from_dict(Run(args.run_dir).config.train_values())
+    return config_from_args(args)
+
+
+def _use_threads(config: TrainConfig, ranks) -> None:
+    """Every core for one process; the machine's cores shared out when several train on it."""
+    from core.devices import available_cores, use_threads
+
+    share = None if ranks is None else max(1, available_cores() // ranks.local_world)
+    use_threads(config.threads or share)
 
 
 class SweepTrial:
