@@ -267,3 +267,28 @@ def _onnx_layers(run_path: str, mtime: float) -> pd.DataFrame:
 def run_onnx_layers(run: Run) -> pd.DataFrame:
     """The operations of a run kept as an ONNX graph, with output shapes and parameters."""
     return _onnx_layers(str(run.path), _mtime(run.model_file))
+
+
+@st.cache_resource(show_spinner="Computing the run's features of every training image (once per run)…", max_entries=2)
+def _training_features(run_path: str, mtime: float, name: str, data_dir: str) -> np.ndarray:
+    from core.analysis import training_features
+
+    return training_features(Run(Path(run_path)), _dataset(name, data_dir))
+
+
+def run_training_features(run: Run) -> np.ndarray:
+    """The run's unit-length features of every training image, float16 (kept in memory for two runs)."""
+    return _training_features(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner="Calibrating on the validation split…", max_entries=32)
+def _temperature(run_path: str, mtime: float, data_dir: str) -> float:
+    from core.analysis import fit_temperature
+
+    predictions = _split_predictions(run_path, mtime, "val", data_dir)
+    return fit_temperature(predictions.probs, predictions.labels)
+
+
+def run_temperature(run: Run) -> float:
+    """The temperature that calibrates the run's probabilities, fitted on its validation split."""
+    return _temperature(str(run.path), _mtime(run.model_file), str(default_data_dir()))

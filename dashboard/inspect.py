@@ -10,16 +10,27 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import methods_for
+from core.analysis import methods_for, similar_training_images, with_temperature
+from core.data import DataError
+from core.leaks import training_file
 from core.pictures import attribution_picture, colour_bar
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
-from dashboard.cached import run_explanation, run_model
-from dashboard.gallery import tile
+from dashboard.cached import (
+    get_dataset,
+    label_issue_ranking,
+    run_explanation,
+    run_model,
+    run_temperature,
+    run_training_features,
+)
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
 from dashboard.text import plain
 
 IMAGE_PARAM = "image"
 METHOD_KEY = "attribution"
+LOOK_ALIKES_KEY = "inspect_look_alikes"
+LOOK_ALIKES = 8
 METHOD_LABELS = {"integrated-gradients": "Integrated Gradients", "saliency": "Saliency", "occlusion": "Occlusion"}
 METHOD_HELP = {
     "integrated-gradients": "Integrated Gradients: each pixel's share of the change in the class score between a "
@@ -66,10 +77,93 @@ def inspect_image(
         f"true **{plain(class_names[label])}**, predicted **{plain(class_names[answer])}** "
         f"({probs[answer]:.1%}, {verdict})"
     )
+    left.markdown(label_verdict(predictions, row, class_names))
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
     right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
-    right.caption(confidence_note(run.config.label_smoothing, len(class_names)))
+    right.caption(
+        confidence_note(run.config.label_smoothing, len(class_names)) + calibrated_note(run, probs, class_names)
+    )
+    look_alikes(run, image, class_names)
     saliency(run, image, probs, label, class_names, int(predictions.indices[row]))
+
+
+def label_verdict(predictions: Predictions, row: int, class_names) -> str:
+    """Whether cleanlab counts this image's label among the split's likely label errors (Label issues page)."""
+    ranking = label_issue_ranking(predictions.probs, predictions.labels)
+    position = int(np.flatnonzero(ranking["row"].to_numpy() == row)[0])
+    entry, flagged = ranking.iloc[position], int(ranking["flagged"].sum())
+    if entry["flagged"]:
+        return (
+            f"**Label check:** cleanlab counts this label among the split's likely label errors "
+            f"(#{position + 1} of {flagged:,}); it suggests **{plain(class_names[int(entry['suggested'])])}**. "
+            "Review it on the Label issues page."
+        )
+    return (
+        f"**Label check:** cleanlab finds nothing wrong with this label (label quality {entry['score']:.2f}; "
+        f"{position + 1:,} of {len(ranking):,} by suspicion)."
+    )
+
+
+def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
+    """The top probability calibrated on the validation split (one temperature), as a sentence."""
+    try:
+        temperature = run_temperature(run)
+    except (RunError, DataError, OSError):  # no validation split to calibrate on: the raw figures stand
+        return ""
+    calibrated = with_temperature(probs[None], temperature)[0]
+    answer = int(calibrated.argmax())
+    return (
+        f" Calibrated on the validation split (temperature {temperature:.2f}, fitted there): "
+        f"{calibrated[answer]:.1%} {class_names[answer]}."
+    )
+
+
+def look_alikes(run: Run, image: np.ndarray, class_names) -> None:
+    """The training images nearest this one in the run's feature space: what it resembles, to the model."""
+    st.markdown(
+        "**What does it look like, to the model?** The training images whose features (what the last layer "
+        "separates) are nearest this one's, by cosine similarity."
+    )
+    if not st.toggle("Show the nearest training images", key=LOOK_ALIKES_KEY, help=_LOOK_ALIKES_HELP):
+        return
+    data = get_dataset(run.config.dataset)
+    if data is None:
+        st.info(f"The training images of {run.config.dataset} are not here: fetch them to compare.")
+        return
+    try:
+        features = run_training_features(run)
+        nearest, similarity = similar_training_images(run, run_model(run), image, features, LOOK_ALIKES)
+    except RunError as error:
+        st.warning(f"{run.id}: {plain(error)}")
+        return
+    images, labels, indices = training_file(data)
+    tiles = [
+        Tile(
+            id=int(position),
+            src=png_data_url(images[position]),
+            truth=str(class_names[int(labels[position])]),
+            guess=f"similarity {score:.2f}",
+            index=f"training #{int(indices[position])}",
+            title=f"{class_names[int(labels[position])]}, training image #{int(indices[position])}, "
+            f"similarity {score:.2f}",
+            wrong=None,
+        )
+        for position, score in zip(nearest, similarity, strict=True)
+    ]
+    image_grid(tiles, key="look_alike_grid", size=THUMBNAIL_SIZES["Medium"])
+    st.caption(look_alike_summary([tile.truth for tile in tiles]))
+
+
+def look_alike_summary(classes: list[str]) -> str:
+    """ "Of the 8 nearest: 6 Shirt, 2 T-shirt/top." — the classes the model sees this image among."""
+    counts = pd.Series(classes).value_counts()
+    return f"Of the {len(classes)} nearest: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
+
+
+_LOOK_ALIKES_HELP = (
+    "The first time for a run, its features of every training image are computed (a few seconds for a small "
+    "model, up to half a minute for the strong one) and kept in memory."
+)
 
 
 def saliency(run: Run, image, probs, label: int, class_names, test_index: int) -> None:

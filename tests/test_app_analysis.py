@@ -174,3 +174,39 @@ def test_attribution_picture_colours_by_sign_and_strength():
     assert pixels.shape == (28, 28, 3)
     assert tuple(pixels[0, 0]) == (201, 42, 42) and tuple(pixels[0, 1]) == (28, 126, 214)
     assert tuple(pixels[5, 5]) == (255, 255, 255)  # no attribution, no ink: white paper
+
+
+def test_the_inspector_checks_the_label_calibrates_and_finds_look_alikes(store):
+    from core.analysis import label_issues
+
+    _, checkpoints = store
+    at = open_page("errors.py")
+    verdict = next(block.value for block in at.markdown if block.value.startswith("**Label check:**"))
+    predictions = Run(checkpoints / "mnist-tiny").load_predictions()
+    ranking = label_issues(predictions.probs, predictions.labels)
+    heading = next(block.value for block in at.markdown if block.value.startswith("Test image **#"))
+    shown_row = int(np.flatnonzero(predictions.indices == int(heading.split("#")[1].split("*")[0]))[0])
+    flagged_rows = set(ranking[ranking["flagged"]]["row"])
+    assert ("among the split's likely label errors" in verdict) == (shown_row in flagged_rows)
+    assert any("Calibrated on the validation split (temperature" in block.value for block in at.caption)
+    at.toggle(key="inspect_look_alikes").set_value(True).run()
+    assert not at.exception
+    summary = next(block.value for block in at.caption if block.value.startswith("Of the 8 nearest:"))
+    assert sum(int(part.split()[0]) for part in summary.removeprefix("Of the 8 nearest: ").split(", ")) == 8
+
+
+def test_a_training_image_is_its_own_nearest_look_alike(store):
+    from core.analysis import similar_training_images, training_features
+    from core.data import load_dataset
+    from core.leaks import training_file
+
+    data_dir, checkpoints = store
+    run = Run(checkpoints / "mnist-tiny")
+    data = load_dataset("mnist", data_dir)
+    features = training_features(run, data)
+    images = training_file(data)[0]
+    assert features.shape[0] == len(images) and features.dtype == np.float16
+    for position in (0, 17, len(images) - 1):
+        nearest, similarity = similar_training_images(run, run.load_model(), images[position], features, count=3)
+        assert similarity[0] == pytest.approx(1.0, abs=2e-3) and list(similarity) == sorted(similarity, reverse=True)
+        assert np.array_equal(images[nearest[0]], images[position])  # itself, or an identical copy
