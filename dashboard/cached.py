@@ -269,7 +269,7 @@ def run_onnx_layers(run: Run) -> pd.DataFrame:
     return _onnx_layers(str(run.path), _mtime(run.model_file))
 
 
-@st.cache_resource(show_spinner="Computing the run's features of every training image (once per run)…", max_entries=2)
+@st.cache_resource(show_spinner="Computing the run's features of every training image (once per run)…", max_entries=1)
 def _training_features(run_path: str, mtime: float, name: str, data_dir: str) -> np.ndarray:
     from core.analysis import training_features
 
@@ -277,7 +277,8 @@ def _training_features(run_path: str, mtime: float, name: str, data_dir: str) ->
 
 
 def run_training_features(run: Run) -> np.ndarray:
-    """The run's unit-length features of every training image, float16 (kept in memory for two runs)."""
+    """The run's unit-length features of every training image, float16 (one run at a time in memory: the
+    strong model's are 130 MB)."""
     return _training_features(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
 
 

@@ -162,7 +162,7 @@ def look_alike_summary(classes: list[str]) -> str:
 
 _LOOK_ALIKES_HELP = (
     "The first time for a run, its features of every training image are computed (a few seconds for a small "
-    "model, up to half a minute for the strong one) and kept in memory."
+    "model, about 25 s for the strong one on two cores) and kept in memory."
 )
 
 
