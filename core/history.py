@@ -12,6 +12,8 @@ CURVE_METRICS = ("loss", "accuracy")
 SPLIT_PREFIXES = (("train", "train_"), ("validation", "val_"))
 # Columns of every record that are not curves of their own.
 BOOKKEEPING = ("epoch", "lr", "seconds", "examples_seen", "batch_losses")
+# What an epoch curve can be drawn against: its label → the column ``curve_rows`` gives it.
+X_AXES = {"epoch": "epoch", "examples seen": "examples_seen", "training time": "elapsed"}
 
 
 def history_frame(history: list[dict]) -> pd.DataFrame:
@@ -20,22 +22,31 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
     return frame.drop(columns=["batch_losses"], errors="ignore")
 
 
+def progress(history: pd.DataFrame) -> pd.DataFrame:
+    """Per epoch: ``epoch``, ``examples_seen`` and ``elapsed`` (seconds of training so far); NaN where the
+    run didn't record it (an imported history)."""
+    frame = history[["epoch"]].copy()
+    frame["examples_seen"] = history["examples_seen"] if "examples_seen" in history else float("nan")
+    frame["elapsed"] = history["seconds"].cumsum() if "seconds" in history else float("nan")
+    return frame
+
+
 def curve_rows(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
-    """Epoch rows as (run, epoch, metric, split, value) rows: loss and accuracy, train and validation,
-    then every other number a run logged (``core.log_run``'s own metric names), each its own metric."""
-    parts = []
+    """Epoch rows as (run, epoch, examples_seen, elapsed, metric, split, value) rows: loss and accuracy,
+    train and validation, then every other number a run logged (``core.log_run``'s own metric names)."""
+    steps, parts = progress(history), []
     for metric in CURVE_METRICS:
         for split, prefix in SPLIT_PREFIXES:
             column = prefix + metric
             if column not in history:  # not measured by this run
                 continue
-            part = history[["epoch", column]].rename(columns={column: "value"}).dropna()
+            part = steps.assign(value=history[column]).dropna(subset=["value"])
             parts.append(part.assign(run=run_id, metric=metric, split=split))
     for column in other_metrics(history):
-        part = history[["epoch", column]].rename(columns={column: "value"}).dropna()
+        part = steps.assign(value=history[column]).dropna(subset=["value"])
         parts.append(part.assign(run=run_id, metric=column, split="logged"))
     if not parts:
-        return pd.DataFrame(columns=["epoch", "value", "run", "metric", "split"])
+        return pd.DataFrame(columns=["epoch", "examples_seen", "elapsed", "value", "run", "metric", "split"])
     return pd.concat(parts, ignore_index=True)
 
 

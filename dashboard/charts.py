@@ -109,23 +109,27 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
     )
 
 
-def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) -> alt.Chart:
-    """history: columns run, epoch, split (train/validation), value. Lines per run and split; the
-    kept epoch of each run marked with a rule."""
+X_TITLES = {"epoch": "epoch", "examples_seen": "examples seen", "elapsed": "training time (s)"}
+
+
+def epoch_curves(
+    history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame, x: str = "epoch", log_scale: bool = False
+) -> alt.Chart:
+    """history: columns run, split (train/validation), value, and ``x`` (epoch, examples_seen or elapsed:
+    ``core.history.curve_rows``). Lines per run and split; the kept epoch of each run marked with a rule
+    (``best_epochs``: run and the same ``x`` column)."""
     title = metric.replace("_", " ")
-    last_epoch = max(int(history["epoch"].max()) if len(history) else 1, 1)
-    # A little room past the last epoch, so that a kept-epoch rule there is not hidden by the frame.
-    epochs = alt.Scale(domain=[1, last_epoch + 0.3], nice=False)
+    percent = metric == "accuracy"
     lines = (
         alt.Chart(history)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch", scale=epochs),
+            x=_progress_axis(history, x),
             y=alt.Y(
                 "value:Q",
                 title=title,
-                scale=alt.Scale(zero=False),
-                axis=alt.Axis(format=".1%" if metric == "accuracy" else ".3f"),
+                scale=alt.Scale(type="log", zero=False) if log_scale else alt.Scale(zero=False),
+                axis=alt.Axis(format=".1%" if percent else ".3f"),
             ),
             color=alt.Color("run:N", title="run", scale=run_scale(history["run"])),
             # No legend for the dash: Vega-Lite draws it as the points' dots, identical for both splits;
@@ -135,7 +139,7 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
                 "run",
                 "split",
                 "epoch",
-                alt.Tooltip("value:Q", title=title, format=".2%" if metric == "accuracy" else ".4f"),
+                alt.Tooltip("value:Q", title=title, format=".2%" if percent else ".4f"),
             ],
         )
     )
@@ -143,12 +147,25 @@ def epoch_curves(history: pd.DataFrame, metric: str, best_epochs: pd.DataFrame) 
         alt.Chart(best_epochs)
         .mark_rule(strokeDash=[2, 2], opacity=0.6)
         .encode(
-            x=alt.X("epoch:Q", scale=epochs),
+            x=_progress_axis(history, x),
             color=alt.Color("run:N", scale=run_scale(history["run"])),
             tooltip=["run", alt.Tooltip("epoch:Q", title="kept epoch")],
         )
     )
     return (lines + kept).properties(height=280).interactive()
+
+
+def _progress_axis(history: pd.DataFrame, x: str) -> alt.X:
+    """The x axis of an epoch curve: whole epochs, examples seen (55k) or seconds of training."""
+    last = float(history[x].max()) if len(history) and history[x].notna().any() else 1.0
+    if x == "epoch":
+        # A little room past the last epoch, so that a kept-epoch rule there is not hidden by the frame.
+        scale = alt.Scale(domain=[1, max(last, 1) + 0.3], nice=False)
+        return alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch", scale=scale)
+    scale = alt.Scale(domain=[0, last * 1.03], nice=False)
+    return alt.X(
+        f"{x}:Q", axis=alt.Axis(format="~s" if x == "examples_seen" else ".0f"), title=X_TITLES[x], scale=scale
+    )
 
 
 def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:

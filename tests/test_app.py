@@ -102,6 +102,30 @@ def test_curves_page_offers_the_history_as_csv(store):
     assert set(history["run"]) == {"mnist-tiny"}
 
 
+@pytest.mark.parametrize("axis, field", [("examples seen", "examples_seen"), ("training time", "elapsed")])
+def test_the_curves_can_be_drawn_against_examples_or_time(store, axis, field):
+    import json
+
+    import pyarrow.ipc
+
+    from core.runs import Run
+
+    at = open_page(app({"dataset": "mnist", "run": "mnist-tiny"}), "curves.py")
+    at.segmented_control(key="curves_x").set_value(axis).run()
+    at.toggle(key="curves_epoch_log").set_value(True).run()
+    assert not at.exception
+    chart = at.get("vega_lite_chart")[0].proto
+    layers = json.loads(chart.spec)["layer"]
+    assert layers[0]["encoding"]["x"]["field"] == field and layers[0]["encoding"]["y"]["scale"]["type"] == "log"
+    history = Run(store / "mnist-tiny").history()
+    expected = [r["examples_seen"] for r in history] if field == "examples_seen" else [
+        sum(r["seconds"] for r in history[: i + 1]) for i in range(len(history))
+    ]  # fmt: skip
+    frames = [pyarrow.ipc.open_stream(named.data.data).read_all().to_pandas() for named in chart.datasets]
+    drawn = sorted(set(next(frame for frame in frames if "split" in frame)[field]))
+    assert drawn == pytest.approx(sorted(expected))
+
+
 def test_confusion_pair_picker_shows_exactly_that_pairs_images(store):
     [run_summary] = [s for s in list_runs(store) if s.id == "fashion-mnist-tiny"]
     at = open_page(app({"dataset": "fashion-mnist", "run": "fashion-mnist-tiny"}), "confusion.py")

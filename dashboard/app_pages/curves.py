@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.history import batch_loss_rows, curve_rows, history_frame, smooth
+from core.history import X_AXES, batch_loss_rows, curve_rows, history_frame, progress, smooth
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import open_run, run_history, runs_table
@@ -65,17 +65,20 @@ def page() -> None:
         except RunError as error:
             st.warning(f"{run_id}: {plain(error)}")
             continue
-        histories.append(history_frame(history).assign(run=run_id))
-        kept.append({"run": run_id, "epoch": best_epoch})
+        frame = history_frame(history)
+        histories.append(frame.assign(run=run_id))
+        steps = progress(frame)
+        kept_step = steps[steps["epoch"] == best_epoch].to_dict("records") or [{"epoch": best_epoch}]
+        kept.append({"run": run_id, **kept_step[0]})
         batches += batch_loss_rows(run_id, history)
     if not histories:
         return
     long = pd.concat([curve_rows(h["run"].iloc[0], h) for h in histories], ignore_index=True)
     kept_epochs = pd.DataFrame(kept)
 
-    metrics = list(dict.fromkeys(long["metric"])) or ["loss"]
-    metric = st.segmented_control("Metric", metrics, default=metrics[0], key="curves_metric") or metrics[0]
-    st.altair_chart(charts.epoch_curves(long[long["metric"] == metric], metric, kept_epochs))
+    metric, x, log_scale = curve_controls(long)
+    shown = long[long["metric"] == metric]
+    st.altair_chart(charts.epoch_curves(shown, metric, kept_epochs, x=x, log_scale=log_scale))
     st.caption(
         "Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation). "
         "CLI: `python -m core curves RUN`."
@@ -85,6 +88,21 @@ def page() -> None:
     if batches:
         batch_loss_section(pd.DataFrame(batches))
     history_table(histories, chosen)
+
+
+def curve_controls(long: pd.DataFrame) -> tuple[str, str, bool]:
+    """The metric, what the x axis counts (those every chosen run recorded) and whether y is logarithmic."""
+    controls = st.columns([4, 4, 2], vertical_alignment="bottom")
+    metrics = list(dict.fromkeys(long["metric"])) or ["loss"]
+    metric = controls[0].segmented_control("Metric", metrics, default=metrics[0], key="curves_metric") or metrics[0]
+    axes = [label for label, column in X_AXES.items() if long[column].notna().all()]
+    if st.session_state.get("curves_x") not in axes:  # a run chosen since has no record of it
+        st.session_state.pop("curves_x", None)
+    label = controls[1].segmented_control("X axis", axes, default=axes[0], key="curves_x") or axes[0]
+    log_scale = controls[2].toggle(
+        "Log axis", value=False, key="curves_epoch_log", disabled=metric == "accuracy", help="A logarithmic y axis"
+    )
+    return metric, X_AXES[label], log_scale and metric != "accuracy"
 
 
 def batch_loss_section(frame: pd.DataFrame) -> None:
