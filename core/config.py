@@ -194,6 +194,16 @@ class RunConfig(TrainConfig):
         return {**dataclasses.asdict(self), "classes": list(self.classes)}
 
 
+def require_batch_fits(config: TrainConfig, training_images: int) -> None:
+    """ConfigError when one batch would be bigger than the images trained on (the split, or the subset)."""
+    count = min(config.train_subset or training_images, training_images)
+    if config.batch_size > count:
+        raise ConfigError(
+            f"batch_size ({config.batch_size:,}) is larger than the {count:,} training images: "
+            "one batch would hold them all; choose a smaller one"
+        )
+
+
 def is_plain_record(value, depth: int = 0) -> bool:
     """A JSON object whose values are texts, numbers, booleans, null, or (one level down) such objects.
 

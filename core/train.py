@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from core.augment import make_augmentation
 from core.batchlosses import BatchLosses
-from core.config import RunConfig, TrainConfig
+from core.config import RunConfig, TrainConfig, require_batch_fits
 from core.data import DatasetSplits, load_dataset, normalize
 from core.devices import resolve_device
 from core.distributed import Ranks
@@ -284,6 +284,7 @@ def fit(
         hooks.on_begin(state)
         try:
             data = data or load_dataset(config.dataset, data_dir)
+            require_batch_fits(config, len(data.train))  # a job prepared by the page checks it here
             state.device = resolve_device(config.device)
             if ranks is not None:
                 state.device = ranks.start(state.device)

@@ -185,6 +185,23 @@ def test_train_form_refuses_bad_values(train_store):
     assert list_runs(train_store) == []
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("train_epochs", 0, "epochs must be"),
+        ("train_batch_size", 2_201, "larger than the 2,200 training images"),  # 2,400 less 1 in 12 held out
+        ("train_subset", -5, "must be a whole number from 1 to 60,000"),
+    ],
+)
+def test_an_out_of_range_value_is_refused_in_words_beside_the_button(train_store, field, value, message):
+    at = open_page(app(), "train.py")
+    at.number_input(key=field).set_value(value)
+    train_button(at).click().run()
+    errors = [block.value for block in at.error]
+    assert any(message in text for text in errors), errors
+    assert list_runs(train_store) == []
+
+
 def test_a_preset_fills_the_form(train_store):
     at = open_page(app(), "train.py")
     at.selectbox(key="train_preset").select("pytorch-example").run()

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 
 from core.cli.common import DATASET_HELP, add_checkpoints, add_data_dir
-from core.config import ConfigError, TrainConfig
+from core.config import ConfigError, TrainConfig, require_batch_fits
 from core.models import MODELS
 from core.presets import PRESETS, preset_config, recipe_config
 from core.train import Callback
@@ -120,6 +120,7 @@ def train_and_record(args, ranks=None) -> int:
     else:
         config = config_from_args(args)
         data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
+        require_batch_fits(config, len(data.train))
         run_folder = start_run(config, args.checkpoints, run_id=args.run_id)
     _use_threads(config, ranks)
     # SIGTERM (a cancel from the dashboard) ends the run like Ctrl-C: marked cancelled, best weights kept.

@@ -10,7 +10,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig
+from core.config import OPTIMIZERS, SCHEDULES, ConfigError, TrainConfig, require_batch_fits
 from core.data import get_dataset_info
 from core.devices import resolve_device
 from core.history import batch_loss_rows, curve_rows, history_frame
@@ -21,7 +21,7 @@ from core.presets import PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
 from core.storage import describe_error
 from dashboard import charts
-from dashboard.cached import run_history, runs_table
+from dashboard.cached import get_dataset, run_history, runs_table
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
@@ -52,6 +52,12 @@ def device_choices() -> dict[str, str]:
     if found == "mps":
         labels["mps"] = "MPS"
     return labels
+
+
+def training_count(dataset: str) -> int:
+    """How many images the dataset's training split holds (here, or as its record says when not fetched)."""
+    data = get_dataset(dataset)
+    return len(data.train) if data is not None else 55_000
 
 
 def form_config() -> TrainConfig:
@@ -99,16 +105,17 @@ def page() -> None:
         )
         st.caption(MODELS[model].description)
         row = st.columns(4)
-        row[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="train_epochs")
-        row[1].number_input("Batch size", min_value=1, max_value=55_000, step=1, key="train_batch_size")
-        row[2].number_input("Learning rate", min_value=0.0, format="%.5g", step=None, key="train_lr")
+        # No bounds on the inputs: a value out of range is refused beside the button, in words, by the
+        # same checks as the command line's (a number input's own bounds only show a hover tooltip).
+        row[0].number_input("Epochs", step=1, key="train_epochs")
+        row[1].number_input("Batch size", step=1, key="train_batch_size")
+        row[2].number_input("Learning rate", format="%.5g", step=None, key="train_lr")
         row[3].number_input(
             "Train subset",
-            min_value=0,
-            max_value=55_000,
             step=500,
             key="train_subset",
-            help="Train on this many training images (0 = all 55,000): a few thousand make a run of seconds.",
+            help=f"Train on this many training images (0 = all {training_count(dataset):,}): a few thousand make "
+            "a run of seconds.",
         )
         row = st.columns(4)
         row[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
@@ -132,14 +139,18 @@ def page() -> None:
         )
         if ahead:
             st.caption(f"A job is training: this one will be queued, {ahead} ahead.")
+        refusal = st.empty()  # beside the button: why a click did not queue the run
 
     if submitted:
         try:
-            started, ahead = submit(form_config(), run_id=name.strip() or None)
+            config = form_config()
+            config.validate()
+            require_batch_fits(config, training_count(dataset))
+            started, ahead = submit(config, run_id=name.strip() or None)
         except (ConfigError, RunError) as error:
-            st.error(f"Not queued: {plain(error)}")
+            refusal.error(f"Not queued: {plain(error)}", icon=":material/error:")
         except OSError as error:  # a full or read-only disk
-            st.error(f"Not queued: the run store can't be written ({plain(describe_error(error))}).")
+            refusal.error(f"Not queued: the run store can't be written ({plain(describe_error(error))}).")
         else:
             if started is not None:
                 st.session_state[LAST_RUN_KEY] = started.run_id
