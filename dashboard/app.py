@@ -11,6 +11,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from dashboard.cached import limit_torch_threads  # noqa: E402
+from dashboard.gallery import fold_sidebar_in_narrow_windows  # noqa: E402
 from dashboard.pages import PAGES  # noqa: E402
 from dashboard.sidebar import draw_sidebar  # noqa: E402
 
@@ -20,6 +21,8 @@ limit_torch_threads()
 # The pickers come before st.navigation: their values are bound to the URL's query
 # parameters, and they must claim them before the navigation resolves the page.
 link_notice = draw_sidebar()
+with st.sidebar:
+    fold_sidebar_in_narrow_windows()
 if link_notice:
     st.warning(link_notice, icon=":material/link_off:")
 PAGES_DIR = Path(__file__).parent / "app_pages"

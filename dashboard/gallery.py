@@ -188,3 +188,32 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     while text and draw.textlength(text + "…", font=font) > width:
         text = text[:-1]
     return text + "…"
+
+
+# A window narrower than this starts with the sidebar folded away (Streamlit itself folds it below 768 px).
+NARROW_WINDOW_PX = 900
+
+# Runs once per browser tab: in a narrow window, the sidebar's own collapse button is pressed, so the
+# pages get the width; the reader opens it again with the arrow as usual. Nothing happens if the
+# button isn't found.
+_NARROW_JS = """
+export default function (component) {
+  const width = component.data.width;
+  if (window.innerWidth >= width || sessionStorage.getItem("mnist-lens-sidebar-folded")) return;
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+  if (!sidebar || !button || sidebar.getBoundingClientRect().width === 0) return;
+  sessionStorage.setItem("mnist-lens-sidebar-folded", "1");
+  button.click();
+}
+"""
+
+
+@lru_cache(maxsize=1)
+def _narrow_window_component():
+    return st.components.v2.component("mnist_lens_narrow_window", js=_NARROW_JS)
+
+
+def fold_sidebar_in_narrow_windows() -> None:
+    """Start with the sidebar folded in a window narrower than ``NARROW_WINDOW_PX`` (call it in the sidebar)."""
+    _narrow_window_component()(key="narrow_window", data={"width": NARROW_WINDOW_PX})

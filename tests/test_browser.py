@@ -262,6 +262,27 @@ def test_links_that_ask_for_what_is_not_here_say_so(server, browser):
     page.close()
 
 
+def sidebar_width(page) -> float:
+    return page.get_by_test_id("stSidebar").evaluate("sidebar => sidebar.getBoundingClientRect().width")
+
+
+def test_a_narrow_window_starts_with_the_sidebar_folded_and_keeps_the_readers_choice(server, browser):
+    wide = browser.new_page(viewport={"width": 1400, "height": 900})
+    wide.goto(f"{server}/errors?dataset=mnist")
+    wait_for_page(wide, "Errors")
+    assert sidebar_width(wide) > 200
+    wide.close()
+    narrow = browser.new_page(viewport={"width": 800, "height": 900})
+    narrow.goto(f"{server}/errors?dataset=mnist")
+    wait_for_page(narrow, "Errors")
+    narrow.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').offsetWidth === 0")
+    narrow.get_by_test_id("stExpandSidebarButton").click()  # opened again by the reader: it stays open
+    narrow.get_by_test_id("stSidebarNav").get_by_text("Runs", exact=True).click()
+    wait_for_page(narrow, "Runs")
+    assert sidebar_width(narrow) > 200
+    narrow.close()
+
+
 def test_the_first_visit_and_the_train_form_follow_the_sidebar(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(server)
