@@ -25,6 +25,8 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
 def progress(history: pd.DataFrame) -> pd.DataFrame:
     """Per epoch: ``epoch``, ``examples_seen`` and ``elapsed`` (seconds of training so far); NaN where the
     run didn't record it (an imported history)."""
+    if "epoch" not in history:  # no epoch finished yet
+        return pd.DataFrame(columns=["epoch", "examples_seen", "elapsed"])
     frame = history[["epoch"]].copy()
     frame["examples_seen"] = history["examples_seen"] if "examples_seen" in history else float("nan")
     frame["elapsed"] = history["seconds"].cumsum() if "seconds" in history else float("nan")
