@@ -14,7 +14,7 @@ from dashboard.cached import get_dataset, open_run, run_predictions
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url
 from dashboard.inspect import select_test_index, selected_test_index
 from dashboard.pages import page_entry
-from dashboard.sidebar import selected_run_id
+from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.text import plain
 
 
@@ -34,7 +34,13 @@ def selected_run() -> Run | None:
     """The sidebar's run; None (after saying what to do) when there is none."""
     run = open_run(selected_run_id())
     if run is None:
-        st.info("Pick a run in the sidebar (or train one: `python -m core train --preset quick`).")
+        dataset = selected_dataset()
+        st.info(
+            f"No run of {dataset} to show yet. Train one on the Train page (the quick preset takes about half a "
+            f"minute on two CPU cores), or:\n\n```\npython -m core train --dataset {dataset} --preset quick\n```",
+            icon=":material/info:",
+        )
+        st.page_link(page_entry("train.py").script, label="Train a run", icon=":material/play_arrow:")
     return run
 
 

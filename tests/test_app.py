@@ -51,6 +51,17 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at.run()
 
 
+@pytest.mark.parametrize("page", ["errors.py", "confusion.py", "model_card.py", "train.py"])
+def test_an_empty_store_says_what_to_do_next_on_each_page(empty_store, page):
+    at = open_page(app(), page)
+    assert not at.exception
+    said = " ".join(block.value for block in [*at.info, *at.warning])
+    if page == "train.py":  # the form is there, and says the data must come first
+        assert "python -m core data fetch --dataset mnist" in said
+    else:
+        assert "No run of mnist to show yet" in said and "python -m core train --dataset mnist" in said
+
+
 def test_empty_store_says_how_to_fetch_and_train(empty_store):
     at = app().run()
     assert not at.exception

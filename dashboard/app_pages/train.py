@@ -82,6 +82,12 @@ def page() -> None:
         fill_from_preset()
     job = active_job()
     job_panel()
+    if get_dataset(dataset) is None:
+        st.warning(
+            f"{get_dataset_info(dataset).title} is not fetched here, so a run would fail at its start. Get it "
+            f"first:\n\n```\npython -m core data fetch --dataset {dataset}\n```",
+            icon=":material/download:",
+        )
 
     st.subheader("A new run")
     top = st.columns(2)
