@@ -106,36 +106,7 @@ def page() -> None:
         format_func=lambda name: f"{name} — {PRESETS[name].description}",
     )
     with st.form("train_form", border=True):
-        model = st.selectbox(
-            "Model", list(MODELS), key="train_model", format_func=lambda n: f"{n} ({parameter_count(n):,} parameters)"
-        )
-        st.caption(MODELS[model].description)
-        row = st.columns(4)
-        # No bounds on the inputs: a value out of range is refused beside the button, in words, by the
-        # same checks as the command line's (a number input's own bounds only show a hover tooltip).
-        row[0].number_input("Epochs", step=1, key="train_epochs")
-        row[1].number_input("Batch size", step=1, key="train_batch_size")
-        row[2].number_input("Learning rate", format="%.5g", step=None, key="train_lr")
-        row[3].number_input(
-            "Train subset",
-            step=500,
-            key="train_subset",
-            help=f"Train on this many training images (0 = all {training_count(dataset):,}): a few thousand make "
-            "a run of seconds.",
-        )
-        row = st.columns(4)
-        row[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
-        row[1].selectbox("Schedule", SCHEDULES, key="train_schedule")
-        row[2].number_input("Seed", min_value=0, step=1, key="train_seed")
-        devices = device_choices()
-        row[3].selectbox("Device", list(devices), format_func=devices.get, key="train_device")
-        st.toggle("Augmentation (shifts and small rotations)", key="train_augment")
-        name = st.text_input(
-            "Run name (optional)",
-            key="train_run_name",
-            placeholder="date-dataset-model",
-            help="Letters, digits, '.', '_' and '-'. Left empty, the run is named by its date, dataset and model.",
-        )
+        form_fields(dataset)
         ahead = (job is not None) + len(queued_jobs())
         submitted = st.form_submit_button(
             "Queue" if ahead else "Train",
@@ -146,23 +117,61 @@ def page() -> None:
         if ahead:
             st.caption(f"A job is training: this one will be queued, {ahead} ahead.")
         refusal = st.empty()  # beside the button: why a click did not queue the run
-
     if submitted:
-        try:
-            config = form_config()
-            config.validate()
-            require_batch_fits(config, training_count(dataset))
-            started, ahead = submit(config, run_id=name.strip() or None)
-        except (ConfigError, RunError) as error:
-            refusal.error(f"Not queued: {plain(error)}", icon=":material/error:")
-        except OSError as error:  # a full or read-only disk
-            refusal.error(f"Not queued: the run store can't be written ({plain(describe_error(error))}).")
+        queue_from_form(dataset, refusal)
+
+
+def form_fields(dataset: str) -> None:
+    """The form's fields, each bound to its session-state key (``key``)."""
+    model = st.selectbox(
+        "Model", list(MODELS), key="train_model", format_func=lambda n: f"{n} ({parameter_count(n):,} parameters)"
+    )
+    st.caption(MODELS[model].description)
+    row = st.columns(4)
+    # No bounds on the inputs: a value out of range is refused beside the button, in words, by the
+    # same checks as the command line's (a number input's own bounds only show a hover tooltip).
+    row[0].number_input("Epochs", step=1, key="train_epochs")
+    row[1].number_input("Batch size", step=1, key="train_batch_size")
+    row[2].number_input("Learning rate", format="%.5g", step=None, key="train_lr")
+    row[3].number_input(
+        "Train subset",
+        step=500,
+        key="train_subset",
+        help=f"Train on this many training images (0 = all {training_count(dataset):,}): a few thousand make "
+        "a run of seconds.",
+    )
+    row = st.columns(4)
+    row[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    row[1].selectbox("Schedule", SCHEDULES, key="train_schedule")
+    row[2].number_input("Seed", min_value=0, step=1, key="train_seed")
+    devices = device_choices()
+    row[3].selectbox("Device", list(devices), format_func=devices.get, key="train_device")
+    st.toggle("Augmentation (shifts and small rotations)", key="train_augment")
+    st.text_input(
+        "Run name (optional)",
+        key="train_run_name",
+        placeholder="date-dataset-model",
+        help="Letters, digits, '.', '_' and '-'. Left empty, the run is named by its date, dataset and model.",
+    )
+
+
+def queue_from_form(dataset: str, refusal) -> None:
+    """Queue the form's run (started at once when the store is idle), or say in ``refusal`` why not."""
+    try:
+        config = form_config()
+        config.validate()
+        require_batch_fits(config, training_count(dataset))
+        started, ahead = submit(config, run_id=st.session_state["train_run_name"].strip() or None)
+    except (ConfigError, RunError) as error:
+        refusal.error(f"Not queued: {plain(error)}", icon=":material/error:")
+    except OSError as error:  # a full or read-only disk
+        refusal.error(f"Not queued: the run store can't be written ({plain(describe_error(error))}).")
+    else:
+        if started is not None:
+            st.session_state[LAST_RUN_KEY] = started.run_id
         else:
-            if started is not None:
-                st.session_state[LAST_RUN_KEY] = started.run_id
-            else:
-                st.session_state[QUEUED_NOTICE_KEY] = f"Queued, {ahead} ahead."
-            st.rerun()  # the job panel above shows it at once
+            st.session_state[QUEUED_NOTICE_KEY] = f"Queued, {ahead} ahead."
+        st.rerun()  # the job panel above shows it at once
 
 
 def last_trained_run() -> str | None:
