@@ -171,9 +171,15 @@ def _progress_axis(history: pd.DataFrame, x: str) -> alt.X:
 def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.LayerChart:
     """batches: columns run, examples_seen, loss (running mean over the logging window) and smoothed.
     The smoothed line over the raw one drawn faint, as TensorBoard does."""
-    scale = alt.Scale(type="log", nice=False, zero=False) if log_scale else alt.Scale(zero=False)
     if "smoothed" not in batches:
         batches = batches.assign(smoothed=batches["loss"])
+    # The domain spans every point, raw and smoothed: Vega-Lite's own log domain cut the first ones off.
+    values = pd.concat([batches["loss"], batches["smoothed"]])
+    values = values[values > 0] if log_scale else values
+    domain = [float(values.min()), float(values.max())] if len(values) else None
+    scale = alt.Scale(
+        type="log" if log_scale else "linear", nice=False, zero=False, **({"domain": domain} if domain else {})
+    )
     base = alt.Chart(batches).encode(
         x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
         color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
@@ -199,6 +205,12 @@ def class_legend(class_names: list[str]) -> alt.Legend:
     return alt.Legend(symbolLimit=0, columns=1 + len(class_names) // 24, orient="right")
 
 
+def class_axis(class_names: list[str]) -> alt.Axis:
+    """A matrix's predicted-class axis: short names (digits) upright, longer ones turned to fit."""
+    short = max((len(str(name)) for name in class_names), default=0) <= 3
+    return alt.Axis(labelAngle=0 if short else -40, labelOverlap=False, labelFontSize=12)
+
+
 def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: bool) -> alt.LayerChart:
     """cells: columns true, predicted, count, rate, in the order of ``class_names`` (the axes follow it).
 
@@ -216,7 +228,7 @@ def confusion_heatmap(cells: pd.DataFrame, class_names: list[str], normalized: b
             "predicted:N",
             sort=list(class_names),
             title="predicted class",
-            axis=alt.Axis(labelAngle=-40, labelOverlap=False),  # every class named, however narrow the window
+            axis=class_axis(class_names),  # every class named, however narrow the window
         ),
         y=alt.Y("true:N", sort=list(class_names), title="true class", axis=alt.Axis(labelOverlap=False)),
     )
@@ -322,16 +334,20 @@ def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerCh
     or worse (red)."""
     gain = np.where(cells["true"] == cells["predicted"], cells["delta"], -cells["delta"])
     shaded = cells.assign(gain=gain, effect=np.select([gain > 0, gain < 0], ["better", "worse"], "same"))
-    limit = max(1, int(np.abs(gain).max())) if len(gain) else 1
-    labels = alt.Axis(labelAngle=-40, labelOverlap=False)
+    # The scale follows the errors, off the diagonal: the diagonal's changes (the sum of them all) would
+    # otherwise wash out a cell that got 3 worse. Diagonal cells past it take the scale's end colour.
+    off_diagonal = np.abs(gain[cells["true"].to_numpy() != cells["predicted"].to_numpy()])
+    limit = max(1, int(off_diagonal.max())) if len(off_diagonal) else 1
     base = alt.Chart(shaded).encode(
-        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=labels),
+        x=alt.X("predicted:N", sort=list(class_names), title="predicted class", axis=class_axis(class_names)),
         y=alt.Y("true:N", sort=list(class_names), title="true class", axis=alt.Axis(labelOverlap=False)),
     )
     heat = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
             "gain:Q",
-            scale=alt.Scale(domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR], interpolate="rgb"),
+            scale=alt.Scale(
+                domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR], interpolate="rgb", clamp=True
+            ),
             title="B against A",
             legend=alt.Legend(labelExpr="datum.value > 0 ? 'better' : datum.value < 0 ? 'worse' : 'same'"),
         ),

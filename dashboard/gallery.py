@@ -30,6 +30,9 @@ _GRID_CSS = """
 .tile:focus-visible img { outline: 2px solid #1c7ed6; }
 .tile.selected img { outline: 3px solid #1c7ed6; outline-offset: 1px; }
 .tile span { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; max-width: var(--width); }
+/* A class name longer than the thumbnail ("✗ 92% T-shirt/top") wraps to a second line, never more. */
+.tile .truth, .tile .guess { white-space: normal; overflow-wrap: anywhere; display: -webkit-box;
+                             -webkit-box-orient: vertical; -webkit-line-clamp: 2; }
 .tile .truth { margin-top: 3px; }
 .tile .guess { font-weight: 600; }
 .tile.wrong .guess { color: #c92a2a; }

@@ -54,10 +54,10 @@ def confidence_note(label_smoothing: float, num_classes: int) -> str:
     """What the percentages are: the model's raw softmax, and the ceiling label smoothing puts on them."""
     note = "The percentages are the model's raw softmax outputs, not calibrated probabilities."
     if label_smoothing > 0:
-        ceiling = 1 - label_smoothing + label_smoothing / num_classes
+        target = 1 - label_smoothing + label_smoothing / num_classes
         note += (
-            f" This run was trained with label smoothing {label_smoothing:g}, which teaches it to put at most "
-            f"about {ceiling:.0%} on any class: read {ceiling:.0%} as certain."
+            f" This run was trained with label smoothing {label_smoothing:g}: its target for the right class was "
+            f"{target:.0%}, not 100%, so its raw figures are modest — read about {target:.0%} or more as sure."
         )
     return note
 
@@ -92,15 +92,16 @@ def label_verdict(predictions: Predictions, row: int, class_names) -> str:
     ranking = label_issue_ranking(predictions.probs, predictions.labels)
     position = int(np.flatnonzero(ranking["row"].to_numpy() == row)[0])
     entry, flagged = ranking.iloc[position], int(ranking["flagged"].sum())
+    suspicion = f"{position + 1:,} of {len(ranking):,} by suspicion"
     if entry["flagged"]:
         return (
             f"**Label check:** cleanlab counts this label among the split's likely label errors "
-            f"(#{position + 1} of {flagged:,}); it suggests **{plain(class_names[int(entry['suggested'])])}**. "
+            f"(#{position + 1} of {flagged:,} flagged); it suggests **{plain(class_names[int(entry['suggested'])])}**. "
             "Review it on the Label issues page."
         )
     return (
-        f"**Label check:** cleanlab finds nothing wrong with this label (label quality {entry['score']:.2f}; "
-        f"{position + 1:,} of {len(ranking):,} by suspicion)."
+        f"**Label check:** cleanlab does not flag this label as a likely error ({suspicion}; label quality "
+        f"{entry['score']:.2f} of 1, low where the model doubts the label)."
     )
 
 
@@ -112,9 +113,14 @@ def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
         return ""
     calibrated = with_temperature(probs[None], temperature)[0]
     answer = int(calibrated.argmax())
+    why = (
+        "higher than the raw figure: the raw ones are too modest"
+        if temperature < 1
+        else "lower than the raw figure: the raw ones are over-confident"
+    )
     return (
-        f" Calibrated on the validation split (temperature {temperature:.2f}, fitted there): "
-        f"{calibrated[answer]:.1%} {class_names[answer]}."
+        f" Calibrated on the validation split, where one temperature ({temperature:.2f}) makes the figures match "
+        f"how often the model is right: {calibrated[answer]:.1%} {class_names[answer]} ({why})."
     )
 
 
@@ -157,7 +163,7 @@ def look_alikes(run: Run, image: np.ndarray, class_names) -> None:
 def look_alike_summary(classes: list[str]) -> str:
     """ "Of the 8 nearest: 6 Shirt, 2 T-shirt/top." — the classes the model sees this image among."""
     counts = pd.Series(classes).value_counts()
-    return f"Of the {len(classes)} nearest: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
+    return f"Of the {len(classes)} nearest: " + ", ".join(f"{n} labelled “{name}”" for name, n in counts.items()) + "."
 
 
 _LOOK_ALIKES_HELP = (

@@ -51,7 +51,7 @@ def test_label_issues_are_ranked_and_a_verdict_is_saved_and_shown_again(store):
     at = open_page("label_issues.py")
     cards = [block.value for block in at.markdown if block.value.startswith("**#")]
     assert cards, "the ranking should flag some of the 15% noisy labels"
-    scores = [float(card.rsplit("score ", 1)[1]) for card in cards]
+    scores = [float(card.rsplit("label quality ", 1)[1].split()[0]) for card in cards]
     assert scores == sorted(scores)
     # Each flagged image's given label disagrees with the run's confident answer.
     assert all(card.split("given **")[1].split("**")[0] != card.split("→ **")[1].split("**")[0] for card in cards)
@@ -188,11 +188,12 @@ def test_the_inspector_checks_the_label_calibrates_and_finds_look_alikes(store):
     shown_row = int(np.flatnonzero(predictions.indices == int(heading.split("#")[1].split("*")[0]))[0])
     flagged_rows = set(ranking[ranking["flagged"]]["row"])
     assert ("among the split's likely label errors" in verdict) == (shown_row in flagged_rows)
-    assert any("Calibrated on the validation split (temperature" in block.value for block in at.caption)
+    assert any("Calibrated on the validation split, where one temperature" in block.value for block in at.caption)
     at.toggle(key="inspect_look_alikes").set_value(True).run()
     assert not at.exception
     summary = next(block.value for block in at.caption if block.value.startswith("Of the 8 nearest:"))
     assert sum(int(part.split()[0]) for part in summary.removeprefix("Of the 8 nearest: ").split(", ")) == 8
+    assert summary.count("labelled “") >= 1
 
 
 def test_a_training_image_is_its_own_nearest_look_alike(store):

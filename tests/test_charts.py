@@ -27,3 +27,23 @@ def test_smoothing_is_tensorboard_s_debiased_moving_average():
     assert flat == pytest.approx([5.0] * 4)  # debiased: a flat curve stays flat from its first point
     steps = smooth([0.0, 10.0], 0.5)
     assert steps[1] == pytest.approx((0.5 * 0.5 * 0 + 0.5 * 10) / (1 - 0.25))
+
+
+def test_the_difference_matrix_scales_its_colours_to_the_errors_not_the_diagonal():
+    import pandas as pd
+
+    from dashboard.charts import diverging_matrix
+
+    cells = pd.DataFrame(
+        {"true": ["a", "a", "b", "b"], "predicted": ["a", "b", "a", "b"], "delta": [81, 3, -2, 40]}
+    )  # B: 81 and 40 more right on the diagonal, 3 more a→b errors (worse), 2 fewer b→a (better)
+    spec = diverging_matrix(cells, ["a", "b"]).to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert scale["domain"] == [-3, 0, 3] and scale["clamp"] is True  # a cell 3 worse gets the full red
+
+
+def test_digits_stand_upright_under_the_matrix_and_names_turn():
+    from dashboard.charts import class_axis
+
+    assert class_axis([str(d) for d in range(10)]).to_dict()["labelAngle"] == 0
+    assert class_axis(["T-shirt/top", "Trouser"]).to_dict()["labelAngle"] == -40

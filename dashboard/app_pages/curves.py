@@ -121,19 +121,24 @@ def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
     st.subheader("History")
     flat = pd.concat(histories, ignore_index=True)
     flat = flat[["run", *[c for c in flat.columns if c != "run"]]]
-    percent = st.column_config.NumberColumn(format="percent")
+    shown = flat.copy()  # accuracies as percentages with two decimals each (the CSV keeps the fractions)
+    for column in ("train_accuracy", "val_accuracy"):
+        if column in shown:
+            shown[column] = shown[column] * 100
+    percent = {"format": "%.2f%%"}
     st.dataframe(
-        flat,
+        shown,
         hide_index=True,
+        height=min(36 * (len(shown) + 1) + 4, 640),  # every epoch of a usual run without an inner scroll
         column_config={
             "run": st.column_config.TextColumn("run", pinned=True),
-            "train_loss": st.column_config.NumberColumn(format="%.4f"),
-            "val_loss": st.column_config.NumberColumn(format="%.4f"),
-            "train_accuracy": percent,
-            "val_accuracy": percent,
-            "lr": st.column_config.NumberColumn(format="%.3g"),
-            "seconds": st.column_config.NumberColumn(format="%.1f s"),
-            "examples_seen": st.column_config.NumberColumn(format="localized"),
+            "train_loss": st.column_config.NumberColumn("train loss", format="%.4f"),
+            "val_loss": st.column_config.NumberColumn("validation loss", format="%.4f"),
+            "train_accuracy": st.column_config.NumberColumn("train accuracy", **percent),
+            "val_accuracy": st.column_config.NumberColumn("validation accuracy", **percent),
+            "lr": st.column_config.NumberColumn("learning rate", format="%.3g"),
+            "seconds": st.column_config.NumberColumn("seconds", format="%.1f s"),
+            "examples_seen": st.column_config.NumberColumn("examples seen", format="localized"),
         },
     )
     st.download_button(

@@ -102,8 +102,8 @@ def leaks(data) -> None:
     name = data.info.name
     exact = dataset_exact_duplicates(name)
     st.markdown(
-        f"**{len(exact):,}** test images are exact copies of training images "
-        f"(`python -m core leaks {name}`){'.' if exact else ': none.'}"
+        f"**{len(exact):,}** {images(len(exact))} exact copies of training images, byte for byte "
+        f"(`python -m core leaks {name}`)."
     )
     near = near_pairs(data)
     pairs = exact + (near or [])
@@ -134,12 +134,22 @@ def near_pairs(data) -> list[LeakPair] | None:
         return None
     least = st.slider("Least pixel correlation of a near pair", 0.90, 1.0, 0.99, 0.005, key="leaks_correlation")
     near = near_duplicates(nearest, distances, data, min_correlation=least)
+    count = len({p.test_index for p in near})
     st.markdown(
-        f"**{len({p.test_index for p in near}):,}** test images nearly copy a training image: "
+        f"**{count:,}** {images(count, verb='nearly copies', verbs='nearly copy')} a training image: "
         f"{run.id}'s nearest training image, with pixels correlating at least {least:g} "
         f"(`python -m core leaks {data.info.name} --run {run.id} --min-correlation {least:g}`)."
     )
     return near
+
+
+def images(count: int, verb: str = "is", verbs: str = "are") -> str:
+    """ "1 test image is" / "3 test images are": the noun and its verb agreeing with the count."""
+    return f"test image {verb}" if count == 1 else f"test images {verbs}"
+
+
+def _correlation(value: float) -> str:
+    return "> 0.9995" if value >= 0.9995 else f"{value:.3f}"
 
 
 def training_images_by_index(data) -> dict[int, tuple[np.ndarray, int]]:
@@ -157,7 +167,10 @@ def pair_tile(position: int, pair: LeakPair, training: dict, data) -> Tile:
     test, test_label = data.test.images[pair.test_index].numpy(), int(data.test.labels[pair.test_index])
     gap = np.full((train.shape[0], 2), 255, dtype=np.uint8)
     labels = classes[test_label] if pair.same_label else f"{classes[train_label]} ≠ {classes[test_label]}"
-    how = "identical" if pair.distance == 0 and pair.correlation == 1 else f"pixels r = {pair.correlation:.3f}"
+    # A near copy is not byte for byte the same, even where its correlation rounds to 1.000.
+    how = (
+        "identical" if pair.distance == 0 and pair.correlation == 1 else f"pixels r = {_correlation(pair.correlation)}"
+    )
     return Tile(
         id=position,
         src=png_data_url(np.hstack([train, gap, test])),

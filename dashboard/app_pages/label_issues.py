@@ -41,13 +41,14 @@ def issue_grid(shown, rank: int, image_of, class_names, indices, marks: dict, wh
                 st.markdown(
                     f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
                     f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
-                    f"score {issue.score:.4f}"
+                    f"label quality {issue.score:.4f} (0–1, low: doubtful)"
                 )
                 widget_key = f"verdict_{dataset}_{split}_{index}"
                 st.session_state.setdefault(widget_key, marks.get(str(index)))
                 st.segmented_control(
                     "Verdict",
                     list(REVIEW_VERDICTS),
+                    format_func=lambda verdict: f"label {verdict}",  # the label is judged, not the flag
                     key=widget_key,
                     on_change=save_verdict,
                     args=(split, index, widget_key, dataset),
