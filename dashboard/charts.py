@@ -345,11 +345,19 @@ def diverging_matrix(cells: pd.DataFrame, class_names: list[str]) -> alt.LayerCh
     heat = base.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
             "gain:Q",
+            # Symlog: a cell 3 worse shows beside one 40 better (linear, it would be near white).
             scale=alt.Scale(
-                domain=[-limit, 0, limit], range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR], interpolate="rgb", clamp=True
+                type="symlog",
+                domain=[-limit, 0, limit],
+                range=[WRONG_COLOR, "#f8f9fa", RIGHT_COLOR],
+                interpolate="rgb",
+                clamp=True,
             ),
             title="B against A",
-            legend=alt.Legend(labelExpr="datum.value > 0 ? 'better' : datum.value < 0 ? 'worse' : 'same'"),
+            legend=alt.Legend(
+                values=[-limit, 0, limit],
+                labelExpr="datum.value > 0 ? 'better' : datum.value < 0 ? 'worse' : 'same'",
+            ),
         ),
         tooltip=["true", "predicted", alt.Tooltip("delta:Q", format="+d", title="images, B − A"), "effect"],
     )

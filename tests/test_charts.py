@@ -40,6 +40,7 @@ def test_the_difference_matrix_scales_its_colours_to_the_errors_not_the_diagonal
     spec = diverging_matrix(cells, ["a", "b"]).to_dict()
     scale = spec["layer"][0]["encoding"]["color"]["scale"]
     assert scale["domain"] == [-3, 0, 3] and scale["clamp"] is True  # a cell 3 worse gets the full red
+    assert scale["type"] == "symlog"  # and one 1 worse, a visible share of it
 
 
 def test_digits_stand_upright_under_the_matrix_and_names_turn():
