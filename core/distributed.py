@@ -55,6 +55,11 @@ class Ranks:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def require_even_shares(self, batch_size: int) -> None:
+        """ConfigError unless every rank's share of every batch is the same size: the gradients are averaged
+        over the ranks, which weighs each image alike only then."""
+        require_even_shares(batch_size, self.world)
+
     def start(self, device: torch.device) -> torch.device:
         """Join the process group (NCCL on GPUs, gloo on the CPU); returns this rank's device."""
         if device.type == "cuda":
@@ -100,6 +105,16 @@ class Ranks:
         """Rank 0's batch-norm statistics on every rank, so that every rank validates the same model."""
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
+
+
+def require_even_shares(batch_size: int, processes: int) -> None:
+    from core.config import ConfigError
+
+    if batch_size % processes:
+        raise ConfigError(
+            f"the batch size ({batch_size}) must be a multiple of the {processes} processes, so that each takes an "
+            f"equal share: e.g. {batch_size - batch_size % processes or processes}"
+        )
 
 
 def _collective_device() -> torch.device:

@@ -287,6 +287,7 @@ def fit(
             require_batch_fits(config, len(data.train))  # a job prepared by the page checks it here
             state.device = resolve_device(config.device)
             if ranks is not None:
+                ranks.require_even_shares(config.batch_size)
                 state.device = ranks.start(state.device)
             train_epochs(config, data, state, hooks)
             state.model.load_state_dict(state.best_state)

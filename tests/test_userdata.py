@@ -197,10 +197,10 @@ def test_the_cli_adds_trains_and_evaluates_a_folder(tmp_path, capsys):
     data, store = ["--data-dir", str(tmp_path / "data")], ["--checkpoints", str(tmp_path / "runs")]
     assert main(["data", "add", "shapes", "--from", str(tmp_path / "pictures"), *data]) == 0
     assert "120 training and 24 test images of 3 classes" in capsys.readouterr().out
-    assert (
-        main(["train", "--dataset", "shapes", "--preset", "quick", "--epochs", "1", "--run-id", "s", *data, *store])
-        == 0
-    )
+    quick = ["train", "--dataset", "shapes", "--preset", "quick", "--epochs", "1", "--run-id", "s", *data, *store]
+    assert main(quick) == 2  # the quick preset's batch of 256 would hold all 110 training images
+    assert "larger than the 110 training images" in capsys.readouterr().err
+    assert main([*quick, "--batch-size", "32"]) == 0
     assert main(["confusion", "s", *store]) == 0
     assert "circle" in capsys.readouterr().out
     assert main(["data", "add", "shapes", "--from", str(tmp_path / "pictures"), *data]) == 1

@@ -174,11 +174,13 @@ def launch_processes(args) -> int:
     """``--nproc N``: this command again, N times (``core.distributed``); returns the processes' exit status."""
     import subprocess
 
-    from core.distributed import launch_command, launch_environment, launch_here
+    from core.distributed import launch_command, launch_environment, launch_here, require_even_shares
 
-    _config(args).validate()  # a bad value is one message here, not one per process
+    config = _config(args)
+    config.validate()  # a bad value is one message here, not one per process
     if not 1 <= args.nproc <= 1024 or not 1 <= args.nnodes <= 1024:
         raise ConfigError("--nproc and --nnodes must be from 1 to 1,024")
+    require_even_shares(config.batch_size, args.nproc * args.nnodes)
     if args.nnodes > 1 and not args.rdzv_endpoint:
         raise ConfigError("--nnodes above 1 needs --rdzv-endpoint HOST:PORT, the same on every machine")
     if not args.rdzv_endpoint:  # this machine only: nothing listens beyond 127.0.0.1
