@@ -100,6 +100,43 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(fit.x)
 
 
+TEMPERATURE_RESULT = "temperature"
+LABEL_CHECK_RESULT = "label-issues-test"
+
+
+def validation_temperature(run: Run, data: DatasetSplits) -> float:
+    """The temperature that calibrates the run, fitted on its validation split; kept in the run folder."""
+    from core.evaluate import split_predictions
+
+    def compute() -> dict[str, np.ndarray]:
+        val = split_predictions(run, "val", data=data)
+        return {"temperature": np.array([fit_temperature(val.probs, val.labels)])}
+
+    def valid(arrays: dict[str, np.ndarray]) -> bool:
+        value = arrays.get("temperature")
+        return value is not None and value.shape == (1,) and bool(np.isfinite(value).all() and value[0] > 0)
+
+    return float(stored_result(run, TEMPERATURE_RESULT, compute, valid)["temperature"][0])
+
+
+def stored_label_issues(run: Run, predictions: Predictions) -> pd.DataFrame:
+    """``label_issues`` of the run's test predictions, kept in the run folder (cleanlab runs once per run)."""
+    import pandas as pd
+
+    columns = ("row", "given", "suggested", "score", "flagged")
+
+    def compute() -> dict[str, np.ndarray]:
+        ranking = label_issues(predictions.probs, predictions.labels)
+        kinds = {"row": np.int32, "given": np.int32, "suggested": np.int32, "score": np.float32, "flagged": bool}
+        return {name: ranking[name].to_numpy().astype(kinds[name]) for name in columns}
+
+    def valid(arrays: dict[str, np.ndarray]) -> bool:
+        return all(name in arrays and arrays[name].shape == (len(predictions.labels),) for name in columns)
+
+    arrays = stored_result(run, LABEL_CHECK_RESULT, compute, valid)
+    return pd.DataFrame({name: arrays[name] for name in columns})
+
+
 def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """``probs`` re-scaled by a temperature (``fit_temperature``): the same order, other confidences."""
     return np.exp(_log_softmax(_log(probs) / temperature))

@@ -282,14 +282,25 @@ def run_training_features(run: Run) -> np.ndarray:
     return _training_features(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
 
 
-@st.cache_data(show_spinner="Calibrating on the validation split…", max_entries=32)
-def _temperature(run_path: str, mtime: float, data_dir: str) -> float:
-    from core.analysis import fit_temperature
+@st.cache_data(show_spinner="Calibrating on the validation split (once per run)…", max_entries=32)
+def _temperature(run_path: str, mtime: float, name: str, data_dir: str) -> float:
+    from core.analysis import validation_temperature
 
-    predictions = _split_predictions(run_path, mtime, "val", data_dir)
-    return fit_temperature(predictions.probs, predictions.labels)
+    return validation_temperature(Run(Path(run_path)), _dataset(name, data_dir))
 
 
 def run_temperature(run: Run) -> float:
-    """The temperature that calibrates the run's probabilities, fitted on its validation split."""
-    return _temperature(str(run.path), _mtime(run.model_file), str(default_data_dir()))
+    """The temperature that calibrates the run's probabilities, fitted on its validation split (kept in the run)."""
+    return _temperature(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
+
+
+@st.cache_data(show_spinner="Checking the test labels with cleanlab (once per run)…", max_entries=16)
+def _test_label_issues(run_path: str, model_mtime: float, predictions_mtime: float) -> pd.DataFrame:
+    from core.analysis import stored_label_issues
+
+    return stored_label_issues(Run(Path(run_path)), _predictions(run_path, predictions_mtime))
+
+
+def run_test_label_issues(run: Run) -> pd.DataFrame:
+    """cleanlab's ranking of the run's test labels (``core.analysis.label_issues``), kept in the run folder."""
+    return _test_label_issues(str(run.path), _mtime(run.model_file), _mtime(run.path / PREDICTIONS_FILE))

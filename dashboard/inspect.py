@@ -18,10 +18,10 @@ from core.runs import Predictions, Run, RunError
 from dashboard import charts
 from dashboard.cached import (
     get_dataset,
-    label_issue_ranking,
     run_explanation,
     run_model,
     run_temperature,
+    run_test_label_issues,
     run_training_features,
 )
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
@@ -77,7 +77,7 @@ def inspect_image(
         f"true **{plain(class_names[label])}**, predicted **{plain(class_names[answer])}** "
         f"({probs[answer]:.1%}, {verdict})"
     )
-    left.markdown(label_verdict(predictions, row, class_names))
+    left.markdown(label_verdict(run, predictions, row, class_names))
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
     right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
     right.caption(
@@ -87,9 +87,12 @@ def inspect_image(
     saliency(run, image, probs, label, class_names, int(predictions.indices[row]))
 
 
-def label_verdict(predictions: Predictions, row: int, class_names) -> str:
-    """Whether cleanlab counts this image's label among the split's likely label errors (Label issues page)."""
-    ranking = label_issue_ranking(predictions.probs, predictions.labels)
+def label_verdict(run: Run, predictions: Predictions, row: int, class_names) -> str:
+    """Whether cleanlab counts this test image's label among the split's likely label errors (Label issues page)."""
+    try:
+        ranking = run_test_label_issues(run)
+    except RunError as error:
+        return f"**Label check:** not available ({plain(error)})."
     position = int(np.flatnonzero(ranking["row"].to_numpy() == row)[0])
     entry, flagged = ranking.iloc[position], int(ranking["flagged"].sum())
     suspicion = f"{position + 1:,} of {len(ranking):,} by suspicion"

@@ -282,3 +282,26 @@ def test_attribution_colours_fade_with_opacity_and_the_bar_runs_blue_to_red():
     bar = np.asarray(colour_bar(width=9, height=2))
     assert (bar[0, 0] == AGAINST_CLASS.astype(np.uint8)).all() and (bar[0, -1] == FOR_CLASS.astype(np.uint8)).all()
     assert (bar[0, 4] == 255).all()
+
+
+def test_the_inspectors_label_check_and_temperature_are_kept_in_the_run(trained_store, tmp_path, monkeypatch):
+    import shutil
+
+    import core.analysis as analysis
+    from core.data import load_dataset
+    from core.runs import Run
+
+    data_dir, checkpoints = trained_store
+    run = Run(shutil.copytree(checkpoints / "mnist-tiny", tmp_path / "mnist-tiny"))
+    data, predictions = load_dataset("mnist", data_dir), run.load_predictions()
+    temperature = analysis.validation_temperature(run, data)
+    ranking = analysis.stored_label_issues(run, predictions)
+    assert temperature > 0 and sorted(ranking["row"]) == list(range(len(predictions.labels)))
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(analysis, "fit_temperature", not_again)
+    monkeypatch.setattr(analysis, "label_issues", not_again)
+    assert analysis.validation_temperature(run, data) == temperature  # read from the run folder
+    assert analysis.stored_label_issues(run, predictions).equals(ranking)
