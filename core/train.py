@@ -358,7 +358,8 @@ def parallel_model(model: torch.nn.Module, state: LoopState, shuffle: torch.Gene
 
 
 def epoch_size(count: int, ranks: Ranks | None) -> int:
-    return count if ranks is None else count - count % ranks.world
+    """How many training images an epoch goes through (``Ranks.whole_batches`` cuts it under torchrun)."""
+    return count if ranks is None else len(ranks.whole_batches(torch.arange(count)))
 
 
 def validate(model: torch.nn.Module, data: DatasetSplits, state: LoopState) -> tuple[float, float]:

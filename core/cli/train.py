@@ -112,13 +112,12 @@ def train_and_record(args, ranks=None) -> int:
     from core.runs import Run
     from core.train import fit, start_run
 
+    config = _config(args)
     if args.run_dir:  # prepared by the dashboard: fit() itself marks the run failed if the data is missing
         run_folder = Run(args.run_dir)
-        config = TrainConfig.from_dict(run_folder.config.train_values())
         config.validate()
         data = None
     else:
-        config = config_from_args(args)
         data = load_dataset(config.dataset, args.data_dir)  # a missing dataset stops here, before any run folder
         require_batch_fits(config, len(data.train))
         run_folder = start_run(config, args.checkpoints, run_id=args.run_id)
