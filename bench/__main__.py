@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import streamlit
 import torch
 
 from core.data import PROJECT_ROOT
@@ -35,21 +34,25 @@ from core.storage import atomic_write_json, atomic_write_text
 
 RESULTS = PROJECT_ROOT / "results"
 DATASETS_TIMED = ("mnist", "fashion-mnist")
-SECTIONS = ("commands", "engine", "accuracy", "inference", "pages", "browser", "sharing")
+SECTIONS = ("commands", "engine", "accuracy", "inference", "pages", "browser", "sharing", "gpu")
 
 
 def machine() -> dict:
     """Where the figures were measured: the commit, the CPU, the versions (core.evidence), and a short name."""
+    try:  # a GPU machine may hold only what core needs
+        import streamlit
+    except ImportError:
+        streamlit = None
     return {
         **environment(),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()})",
         "torch": torch.__version__,
-        "streamlit": streamlit.__version__,
+        "streamlit": streamlit.__version__ if streamlit else None,
     }
 
 
 def run_section(name: str, pairs: int, smoke: bool = False):
-    from bench import browser, commands, dashboard, sharing, training
+    from bench import browser, commands, dashboard, gpu, sharing, training
 
     if name == "commands":
         return commands.bench_commands(pairs, smoke=smoke)
@@ -63,6 +66,8 @@ def run_section(name: str, pairs: int, smoke: bool = False):
         return dashboard.bench_pages(repeats=1 if smoke else 7)
     if name == "browser":
         return browser.bench_browser()
+    if name == "gpu":
+        return gpu.bench_gpu(smoke=smoke)
     return sharing.bench_sharing(pairs)
 
 
@@ -147,11 +152,50 @@ def markdown(results: dict) -> str:
             f"| cached page rerun while that job trains | alone {share['page_rerun_alone_ms']:.0f} ms "
             f"| {share['page_rerun_while_training_ms']:.0f} ms | {share['page_ratio']:.2f}× slower | |",
         ]
+    lines += gpu_lines(results.get("gpu"))
     if pages := results.get("pages"):
         lines += ["", "Page timings (AppTest script time, ms):", "", "| run | page | first visit | cached rerun |"]
         lines.append("| --- | --- | ---: | ---: |")
         lines += [f"| {r['run']} | {r['page']} | {r['first_ms']:.0f} | {r['rerun_ms']:.0f} |" for r in pages]
     return "\n".join(lines) + "\n"
+
+
+def gpu_lines(gpu: dict | None) -> list[str]:
+    """The GPU section's own table: its figures come from another machine than the rest."""
+    if not gpu:
+        return []
+    m = gpu["machine"]
+    lines = [
+        "",
+        f"On a GPU (`python -m bench --only gpu`): {m['gpu']}, CUDA {m['cuda']}, {m['cores']} CPU cores; "
+        f"torch {m['versions'].get('torch', '?')}, Python {m['python']}; {m['date']}, commit {m['commit']}.",
+        "",
+        "| what | training | start to exit | test accuracy | goal |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for key, title in (
+        ("quick_mnist", "quick preset, MNIST"),
+        ("quick_fashion-mnist", "quick preset, Fashion-MNIST"),
+        ("strong_mnist", "strong preset, MNIST"),
+        ("strong_fashion-mnist", "strong preset, Fashion-MNIST"),
+    ):
+        if row := gpu.get(key):
+            seeds = f"seeds 0–{len(row['runs']) - 1}" if len(row["runs"]) > 1 else "seed 0"
+            lines.append(
+                f"| {title} ({seeds}, medians) | {_s(row['training_s'], 2)} | {_s(row['command_s'])} "
+                f"| {row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}, lowest {row['accuracy_min']:.2%} "
+                f"| training ≤ {row['training_goal_s']:g} s |"
+            )
+    if inference := gpu.get("strong_inference"):
+        lines.append(
+            f"| predict the {inference['images']:,} test images, mnist-strong, in-process | | "
+            f"{_s(inference['seconds'], 3)} | | |"
+        )
+    if "evaluate_mnist_strong_s" in gpu:
+        lines.append(
+            f"| `python -m core evaluate mnist-strong --device cuda` | | {_s(gpu['evaluate_mnist_strong_s'])} | | |"
+        )
+    return lines
 
 
 def smoke(sections: list[str]) -> dict:
@@ -192,7 +236,10 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     for name in chosen:
         started = time.perf_counter()
-        results[name] = run_section(name, args.pairs)
+        measured = run_section(name, args.pairs)
+        if not measured:  # e.g. the gpu section on a machine without one: the last figures stay
+            continue
+        results[name] = measured
         print(f"[{name}: {time.perf_counter() - started:.0f} s]")
         results["machine"] = machine()
         atomic_write_json(path, results)  # after each section, so an interrupted run keeps what it measured
