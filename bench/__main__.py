@@ -52,22 +52,31 @@ def machine() -> dict:
 
 
 def run_section(name: str, pairs: int, smoke: bool = False):
-    from bench import browser, commands, dashboard, gpu, sharing, training
-
+    # Each section imports only its own module: a GPU machine may lack the dashboard's packages.
     if name == "commands":
+        from bench import commands
+
         return commands.bench_commands(pairs, smoke=smoke)
-    if name == "engine":
-        return training.bench_engine(pairs)
-    if name == "accuracy":
-        return training.bench_time_to_accuracy(pairs)
-    if name == "inference":
-        return training.bench_inference()
+    if name in ("engine", "accuracy", "inference"):
+        from bench import training
+
+        if name == "engine":
+            return training.bench_engine(pairs)
+        return training.bench_time_to_accuracy(pairs) if name == "accuracy" else training.bench_inference()
     if name == "pages":
+        from bench import dashboard
+
         return dashboard.bench_pages(repeats=1 if smoke else 7)
     if name == "browser":
+        from bench import browser
+
         return browser.bench_browser()
     if name == "gpu":
+        from bench import gpu
+
         return gpu.bench_gpu(smoke=smoke)
+    from bench import sharing
+
     return sharing.bench_sharing(pairs)
 
 

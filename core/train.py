@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from core.augment import make_augmentation
 from core.batchlosses import BatchLosses
@@ -29,6 +28,7 @@ from core.distributed import Ranks
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import create_model
 from core.runs import Run, create_run, epoch_score, now_iso
+from core.steps import make_passes
 from core.storage import describe_error
 
 HEARTBEAT_EVERY_S = 1.0  # status.json also carries the live progress a page polls
@@ -313,6 +313,7 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
     # Channels-last convolutions are faster on the GPU and on this CPU too (README, "Models").
     model = state.model = create_model(config.model, info.num_classes).to(device, memory_format=torch.channels_last)
     forward, augment = parallel_model(model, state, shuffle)
+    passes = make_passes(forward, config.label_smoothing, device, config.batch_size, graphs=state.ranks is None)
     optimizer = make_optimizer(config, model)
     state.batches = math.ceil(epoch_size(len(labels), state.ranks) / config.batch_size)
     schedule = make_schedule(config, optimizer, steps_per_epoch=state.batches)
@@ -330,7 +331,7 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
             inputs = normalize(images[index], info.mean, info.std, augment).contiguous(
                 memory_format=torch.channels_last
             )
-            loss, correct = train_step(forward, optimizer, inputs, labels[index], config, state)
+            loss, correct = train_step(passes, optimizer, inputs, labels[index], config, state)
             if schedule is not None:
                 schedule.step()
             state.after_batch(len(batch), loss, correct)
@@ -390,12 +391,11 @@ def epoch_hooks(state: LoopState, hooks: Callback, record: dict) -> None:
         raise stop or StopEarly("stopped by rank 0")
 
 
-def train_step(model, optimizer, inputs, targets, config: TrainConfig, state: LoopState) -> tuple[float, int]:
-    """One optimiser step on one batch; returns its loss and how many it got right (before the step)."""
-    with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=state.device.type == "cuda"):
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
-    loss_value, correct = loss.item(), int((logits.argmax(1) == targets).sum().item())
+def train_step(passes, optimizer, inputs, targets, config: TrainConfig, state: LoopState) -> tuple[float, int]:
+    """One optimiser step on one batch (``passes``: core.steps); returns its loss and how many it got
+    right (before the step)."""
+    loss, correct = passes(inputs, targets)
+    loss_value, correct = loss.item(), int(correct.item())
     if state.ranks is not None:  # the whole batch's, so that every rank sees the same loss
         loss_sum, correct_sum = state.ranks.sums(loss_value * len(targets), correct)
         loss_value, correct = loss_sum / (len(targets) * state.ranks.world), int(correct_sum)
@@ -405,8 +405,6 @@ def train_step(model, optimizer, inputs, targets, config: TrainConfig, state: Lo
             f"(learning rate {optimizer.param_groups[0]['lr']:g}). "
             f"Try a smaller learning rate, e.g. {config.lr / 10:g}."
         )
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
     optimizer.step()
     return loss_value, correct
 
