@@ -88,8 +88,13 @@ def _x(value) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
+def _goal(goal: str, met: bool) -> str:
+    """A goal with its status, as the table shows it."""
+    return f"{goal}: {'**met**' if met else 'not met'}"
+
+
 def markdown(results: dict) -> str:
-    """The README's table: every figure with its goal."""
+    """The README's table: every figure with its goal and whether it is met."""
     m = results["machine"]
     lines = [
         "# Benchmark",
@@ -101,72 +106,117 @@ def markdown(results: dict) -> str:
         "| what | baseline | ours | ratio | goal |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
-    if commands := results.get("commands"):
-        lines.append(f"| `import core.train` | | {_s(commands['import_core_train_s'])} | | |")
-        for dataset in ("mnist", "fashion-mnist"):
-            if row := commands.get(f"quick_{dataset}"):
-                lines.append(
-                    f"| `python -m core train --dataset {dataset} --preset quick`, start to exit "
-                    f"(seeds {row['seeds'][0]}–{row['seeds'][-1]}) | | {_s(row['seconds'])}, test accuracy "
-                    f"{row['accuracy_mean']:.2%} mean, {row['accuracy_min']:.2%} lowest | | "
-                    f"≤ {row['goal_s']:g} s, ≥ {row['goal_accuracy']:.0%} |"
-                )
-        if "evaluate_mnist_strong_s" in commands:
-            lines.append(
-                f"| `python -m core evaluate mnist-strong`, start to exit | | "
-                f"{_s(commands['evaluate_mnist_strong_s'])} | | ≤ 4 s |"
-            )
-    if engine := results.get("engine"):
-        lines.append(
-            f"| one MNIST epoch, two-conv dropout CNN, Adam, batch 64 ({engine['images']:,} images) "
-            f"| tutorial pipeline {_s(engine['tutorial_s'])} | engine {_s(engine['engine_s'])} "
-            f"| {_x(engine['ratio'])} | ≥ 1.5× |"
-        )
-    for dataset, row in (results.get("accuracy") or {}).items():
-        lines.append(
-            f"| training time to {row['target']:.0%} test accuracy on {dataset} "
-            f"| {row['tutorial_model']} recipe {_s(row['tutorial_s'])} ({row['tutorial_epochs']} epochs) "
-            f"| quick preset {_s(row['quick_s'])} ({row['quick_epochs']} epochs) | {_x(row['ratio'])} "
-            f"| ≥ 6× |"
-        )
-    for row in results.get("inference") or []:
-        goal = "≤ 3 s" if row["model"] == "strong-cnn" else ""
-        lines.append(
-            f"| predict the {row['images']:,} test images, {row['run']} ({row['model']}) | | "
-            f"{row['seconds']:.2f} s ({row['per_second']:,.0f} images/s) | | {goal} |"
-        )
-    if pages := results.get("pages"):
-        reruns = [r["rerun_ms"] for r in pages]
-        errors = [r["rerun_ms"] for r in pages if r["page"].startswith("Errors")]
-        slowest = max(pages, key=lambda r: r["rerun_ms"])
-        lines.append(
-            f"| cached rerun of a page (AppTest, every page, both datasets) | | {min(reruns):.0f}–{max(reruns):.0f} ms "
-            f"(slowest: {slowest['page']}) | | ≤ 300 ms |"
-        )
-        if errors:
-            lines.append(f"| errors page with 100 images, cached rerun | | {max(errors):.0f} ms | | ≤ 500 ms |")
-    if web := results.get("browser"):
-        lines += [
-            f"| cold start: `streamlit run` to the first page drawn in Chromium | | {_s(web['cold_start_s'])} | | |",
-            f"| peak memory of the server after visiting every page | | {web['peak_memory_mb']:.0f} MB | | ≤ 1.5 GB |",
-            f"| {web['sessions']} sessions open the errors page at once while a job trains "
-            f"(the browser's tabs share the 2 cores too) | one session alone {_s(web.get('one_session_alone_s'))} "
-            f"| all drawn within {_s(web['sessions_slowest_s'])} | | every one drawn |",
-        ]
-    if share := results.get("sharing"):
-        lines += [
-            f"| quick-preset epoch as a job ({share['job_threads']} thread) while a page reruns every second "
-            f"| alone {_s(share['epoch_alone_s'])} | {_s(share['epoch_while_browsing_s'])} | "
-            f"{share['epoch_ratio']:.2f}× slower | ≤ 1.3× |",
-            f"| cached page rerun while that job trains | alone {share['page_rerun_alone_ms']:.0f} ms "
-            f"| {share['page_rerun_while_training_ms']:.0f} ms | {share['page_ratio']:.2f}× slower | |",
-        ]
+    lines += command_rows(results.get("commands"))
+    lines += training_rows(results.get("engine"), results.get("accuracy"), results.get("inference"))
+    lines += dashboard_rows(results.get("pages"), results.get("browser"), results.get("sharing"))
     lines += gpu_lines(results.get("gpu"))
     if pages := results.get("pages"):
         lines += ["", "Page timings (AppTest script time, ms):", "", "| run | page | first visit | cached rerun |"]
         lines.append("| --- | --- | ---: | ---: |")
         lines += [f"| {r['run']} | {r['page']} | {r['first_ms']:.0f} | {r['rerun_ms']:.0f} |" for r in pages]
     return "\n".join(lines) + "\n"
+
+
+QUICK_LOWEST_ACCURACY = {"mnist": 0.989}  # no seed below this, beside the mean's goal
+
+
+def command_rows(commands: dict | None) -> list[str]:
+    if not commands:
+        return []
+    lines = [f"| `import core.train` | | {_s(commands['import_core_train_s'])} | | |"]
+    for dataset in ("mnist", "fashion-mnist"):
+        if row := commands.get(f"quick_{dataset}"):
+            lowest = QUICK_LOWEST_ACCURACY.get(dataset, 0.0)
+            met = (
+                row["seconds"] <= row["goal_s"]
+                and row["accuracy_mean"] >= row["goal_accuracy"]
+                and row["accuracy_min"] >= lowest
+            )
+            accuracy = f"{row['accuracy_mean']:.2%}"
+            if "accuracy_std" in row:
+                accuracy += f" ± {row['accuracy_std']:.2%}"
+            goal = f"≤ {row['goal_s']:g} s, mean ≥ {row['goal_accuracy']:.0%}" + (
+                f", none < {lowest:.1%}" if lowest else ""
+            )
+            lines.append(
+                f"| `python -m core train --dataset {dataset} --preset quick`, start to exit "
+                f"(seeds {row['seeds'][0]}–{row['seeds'][-1]}) | | {_s(row['seconds'])}, test accuracy "
+                f"{accuracy}, lowest {row['accuracy_min']:.2%} | | {_goal(goal, met)} |"
+            )
+    if "evaluate_mnist_strong_s" in commands:
+        seconds = commands["evaluate_mnist_strong_s"]
+        lines.append(
+            f"| `python -m core evaluate mnist-strong`, start to exit | | {_s(seconds)} | "
+            f"| {_goal('≤ 4 s', seconds <= 4)} |"
+        )
+    return lines
+
+
+def training_rows(engine: dict | None, accuracy: dict | None, inference: list | None) -> list[str]:
+    lines = []
+    if engine:
+        lines.append(
+            f"| one MNIST epoch, two-conv dropout CNN, Adam, batch 64 ({engine['images']:,} images) "
+            f"| tutorial pipeline {_s(engine['tutorial_s'])} | engine {_s(engine['engine_s'])} "
+            f"| {_x(engine['ratio'])} | {_goal('≥ 1.5×', engine['ratio'] >= 1.5)} |"
+        )
+    for dataset, row in (accuracy or {}).items():
+        lines.append(
+            f"| training time to {row['target']:.0%} test accuracy on {dataset} "
+            f"| {row['tutorial_model']} recipe {_s(row['tutorial_s'])} ({row['tutorial_epochs']} epochs) "
+            f"| quick preset {_s(row['quick_s'])} ({row['quick_epochs']} epochs) | {_x(row['ratio'])} "
+            f"| {_goal('≥ 6×', (row['ratio'] or 0) >= 6)} |"
+        )
+    for row in inference or []:
+        goal = _goal("≤ 1.5 s", row["seconds"] <= 1.5) if row["model"] == "strong-cnn" else ""
+        lines.append(
+            f"| predict the {row['images']:,} test images, {row['run']} ({row['model']}) | | "
+            f"{row['seconds']:.2f} s ({row['per_second']:,.0f} images/s) | | {goal} |"
+        )
+    return lines
+
+
+def dashboard_rows(pages: list | None, web: dict | None, share: dict | None) -> list[str]:
+    lines = []
+    if pages:
+        reruns = [r["rerun_ms"] for r in pages]
+        errors = [r["rerun_ms"] for r in pages if r["page"].startswith("Errors")]
+        slowest = max(pages, key=lambda r: r["rerun_ms"])
+        first = max(pages, key=lambda r: r["first_ms"])
+        lines += [
+            f"| first visit of a page (AppTest, every page, both datasets) | | up to {first['first_ms']:.0f} ms "
+            f"(slowest: {first['page']}) | | {_goal('≤ 1 s', first['first_ms'] <= 1000)} |",
+            f"| cached rerun of a page (AppTest, every page, both datasets) | | {min(reruns):.0f}–{max(reruns):.0f} ms "
+            f"(slowest: {slowest['page']}) | | {_goal('≤ 150 ms', max(reruns) <= 150)} |",
+        ]
+        if errors:
+            lines.append(
+                f"| errors page with 100 images, cached rerun | | {max(errors):.0f} ms | | "
+                f"{_goal('≤ 500 ms', max(errors) <= 500)} |"
+            )
+    if web:
+        lines += [
+            f"| cold start: `streamlit run` to the first page drawn in Chromium | | {_s(web['cold_start_s'])} | | "
+            f"{_goal('≤ 3 s', web['cold_start_s'] <= 3)} |",
+            f"| peak memory of the server after visiting every page | | {web['peak_memory_mb']:.0f} MB | | "
+            f"{_goal('≤ 1.5 GB', web['peak_memory_mb'] <= 1536)} |",
+            f"| {web['sessions']} sessions open the errors page at once while a job trains "
+            f"(the browser's tabs share the 2 cores too) | one session alone {_s(web.get('one_session_alone_s'))} "
+            f"| all drawn within {_s(web['sessions_slowest_s'])} | | every one drawn |",
+        ]
+    if share:
+        lines += [
+            f"| quick-preset epoch as a job ({share['job_threads']} thread) while a page reruns every second "
+            f"| alone {_s(share['epoch_alone_s'])} | {_s(share['epoch_while_browsing_s'])} | "
+            f"{share['epoch_ratio']:.2f}× slower | {_goal('≤ 1.3×', share['epoch_ratio'] <= 1.3)} |",
+            f"| cached page rerun while that job trains | alone {share['page_rerun_alone_ms']:.0f} ms "
+            f"| {share['page_rerun_while_training_ms']:.0f} ms | {share['page_ratio']:.2f}× slower | |",
+        ]
+    return lines
+
+
+def _training_goal(seconds: float | None, measured: float) -> str:
+    return "" if seconds is None else _goal(f"training ≤ {seconds:g} s", measured <= seconds)
 
 
 def gpu_lines(gpu: dict | None) -> list[str]:
@@ -193,8 +243,14 @@ def gpu_lines(gpu: dict | None) -> list[str]:
             lines.append(
                 f"| {title} ({seeds}, medians) | {_s(row['training_s'], 2)} | {_s(row['command_s'])} "
                 f"| {row['accuracy_mean']:.2%} ± {row['accuracy_std']:.2%}, lowest {row['accuracy_min']:.2%} "
-                f"| training ≤ {row['training_goal_s']:g} s |"
+                f"| {_training_goal(row['training_goal_s'], row['training_s'])} |"
             )
+    if warm := gpu.get("quick_mnist_in_process"):
+        lines.append(
+            f"| quick preset, MNIST, a second run in the same process (CUDA's libraries loaded) "
+            f"| {_s(warm['training_s'], 2)} (the first: {_s(warm['first_training_s'], 2)}) | | "
+            f"| {_training_goal(1.0, warm['training_s'])} |"
+        )
     if inference := gpu.get("strong_inference"):
         lines.append(
             f"| predict the {inference['images']:,} test images, mnist-strong, in-process | | "

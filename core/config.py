@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 
 from core.data import VAL_SEED, VAL_SIZE, dataset_names, get_dataset_info, is_known_dataset
-from core.models import MODELS, parameter_count
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 KEEP_BEST_BY = ("val_loss", "val_accuracy")
@@ -68,6 +67,8 @@ class TrainConfig:
         """Raise ConfigError naming the first bad value and what is allowed."""
         if not is_known_dataset(self.dataset):
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(dataset_names())}")
+        from core.models import MODELS  # here, not at the top: reading a run's config needs no torch
+
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         self.check_values()
@@ -141,6 +142,8 @@ class RunConfig(TrainConfig):
     @classmethod
     def for_training(cls, config: TrainConfig) -> RunConfig:
         """The config a new run of ``config`` records (its dataset's classes and statistics)."""
+        from core.models import parameter_count
+
         info = get_dataset_info(config.dataset)
         return cls(
             **config.train_values(),

@@ -21,10 +21,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.storage import read_regular_file
+
+if TYPE_CHECKING:
+    import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_IDX_BYTES = 2**30  # the largest IDX file read: EMNIST's 550 MB; MNIST's training images are 47 MB
@@ -307,6 +309,8 @@ class DatasetSplits:
 
 def validation_indices(total: int = 60_000, size: int = VAL_SIZE, seed: int = VAL_SEED) -> torch.Tensor:
     """The fixed, sorted positions in the official training file that form the validation split."""
+    import torch  # in the functions that need it: the dashboard's first page is drawn before torch loads
+
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(total, generator=generator)[:size].sort().values
 
@@ -318,6 +322,8 @@ def validation_size(total: int) -> int:
 
 def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     """Read all three splits of a dataset into memory as uint8 tensors."""
+    import torch
+
     root = Path(root or default_data_dir())
     info = get_dataset_info(name, root)
     if not is_present(name, root):
@@ -376,6 +382,8 @@ def read_idx(path: Path, dimensions: int) -> torch.Tensor:
     int32, then the values. Read here rather than with torchvision's reader, whose import (every
     torchvision model with it) costs seconds on each start; the bytes go straight into the tensor.
     """
+    import torch
+
     data = bytearray(read_regular_file(path, MAX_IDX_BYTES))
     header = 4 + 4 * dimensions
     if len(data) < header or data[:2] != b"\0\0" or data[2] not in (IDX_UBYTE, IDX_INT32) or data[3] != dimensions:

@@ -8,10 +8,12 @@ far slower than either alone.
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from core.config import ConfigError
+
+if TYPE_CHECKING:  # torch is imported by the functions that use it: a page without a model needs none
+    import torch
 
 
 def available_cores() -> int:
@@ -23,6 +25,8 @@ def available_cores() -> int:
 
 def use_threads(count: int | None) -> int:
     """Set torch's CPU threads for this process (None: every core it may use); return the count."""
+    import torch
+
     count = count or available_cores()
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
@@ -31,6 +35,8 @@ def use_threads(count: int | None) -> int:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
+    import torch
+
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")

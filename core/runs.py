@@ -27,12 +27,10 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from core.config import ConfigError, RunConfig
 from core.data import PROJECT_ROOT
@@ -44,6 +42,9 @@ from core.storage import (
     read_file_head,
     read_regular_file,
 )
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: listing runs needs none
+    import torch
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -161,6 +162,8 @@ class Run:
         return records
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load as load_safetensors
+
         data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing=NO_WEIGHTS_YET)
         try:
             return load_safetensors(data)
@@ -206,6 +209,8 @@ class Run:
         except RuntimeError as error:
             first = str(error).splitlines()[0]
             raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config.model!r} ({first})") from None
+        import torch
+
         # Channels-last like the inputs predict() gives it: mixing layouts costs a layout change per layer.
         return model.to(device, memory_format=torch.channels_last).eval()
 
@@ -317,6 +322,8 @@ class Run:
 
     def save_state_dict(self, state_dict: dict[str, torch.Tensor], epoch: int | None = None) -> None:
         """Keep the weights; ``epoch`` (the one they come from) is written inside the file (``weights_epoch``)."""
+        from safetensors.torch import save as save_safetensors
+
         tensors = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
         metadata = {"model": self.config.model, **({"epoch": str(epoch)} if epoch is not None else {})}
         data = save_safetensors(tensors, metadata=metadata)

@@ -10,12 +10,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from dashboard.cached import limit_torch_threads  # noqa: E402
 from dashboard.gallery import fold_sidebar_in_narrow_windows  # noqa: E402
 from dashboard.pages import PAGES  # noqa: E402
 from dashboard.sidebar import draw_sidebar  # noqa: E402
+from dashboard.warmup import finish_loading, limit_torch_threads, start_loading  # noqa: E402
 
 st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
+finish_loading()  # a run while the first page's background import is under way waits for it
 limit_torch_threads()
 
 # The pickers come before st.navigation: their values are bound to the URL's query
@@ -39,3 +40,5 @@ def navigation_sections() -> dict[str, list]:
 
 # Every page listed: with more than twelve, Streamlit would hide all but ten behind "View more".
 st.navigation(navigation_sections(), expanded=True).run()
+# The first page drawn needed no torch; load it and the analysis code now, before the next click.
+start_loading()

@@ -7,7 +7,6 @@ returns (a Predictions, an Evaluation, a DatasetSummary…), never a shape of it
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +17,13 @@ import torch
 from core.analysis import Explanation, explain, label_issues
 from core.analysis import run_embedding as core_run_embedding
 from core.data import (
-    DATASETS,
     DataError,
     DatasetSplits,
     DatasetSummary,
-    dataset_names,
     default_data_dir,
-    is_present,
     load_dataset,
     summarize_dataset,
 )
-from core.devices import use_threads
 from core.evaluate import Evaluation, split_predictions
 from core.modelcard import layer_table, onnx_bytes
 from core.models import MODELS, create_model
@@ -39,64 +34,10 @@ from core.runs import (
     PREDICTIONS_FILE,
     Predictions,
     Run,
-    RunError,
-    RunSummary,
-    default_checkpoints_dir,
-    list_runs,
-    run_in_store,
 )
+from dashboard.warmup import limit_torch_threads
 
-# The dashboard leaves the other core to a training job: two torch processes that each use
-# every core run far slower than either alone.
-DASHBOARD_TORCH_THREADS = 1
-
-
-def limit_torch_threads() -> None:
-    use_threads(DASHBOARD_TORCH_THREADS)
-
-
-def store_locations() -> tuple[str, str]:
-    return str(default_data_dir()), str(default_checkpoints_dir())
-
-
-def offered_datasets(table: pd.DataFrame | None = None) -> list[str]:
-    """The datasets the sidebar offers: those fetched or added, and those the store has runs of.
-
-    The rest of the family (``DATASETS``) is listed on the Dataset page with how to get it, so that a
-    fresh machine's picker isn't a list of datasets that can't be opened.
-    """
-    table = runs_table() if table is None else table
-    with_runs = set(table["dataset"])
-    offered = [name for name in dataset_names() if name in with_runs or is_present(name)]
-    return offered or list(DATASETS)
-
-
-def unreadable_datasets() -> list[tuple[str, str]]:
-    """(name, why) for the data root's own datasets whose manifest can't be read."""
-    from core.userdata import unreadable_user_datasets
-
-    return unreadable_user_datasets(default_data_dir())
-
-
-def missing_datasets() -> list[str]:
-    """Offered datasets whose files aren't here (their runs are listed, their images can't be shown)."""
-    return [name for name in offered_datasets() if not is_present(name)]
-
-
-def runs_table() -> pd.DataFrame:
-    """One row per run; read fresh each time (listing is cheap and runs change under us)."""
-    columns = [field.name for field in dataclasses.fields(RunSummary)]
-    return pd.DataFrame([dataclasses.asdict(s) for s in list_runs()], columns=columns)
-
-
-def open_run(run_id: str | None) -> Run | None:
-    """The run with this id in the store, or None (also for ids that would leave the store)."""
-    if not run_id:
-        return None
-    try:
-        return run_in_store(run_id)
-    except RunError:
-        return None
+limit_torch_threads()  # for the thread that loads this module; app.py sets it for each later run
 
 
 def _mtime(path: Path) -> float:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data import DATASETS, is_known_dataset
-from dashboard.cached import offered_datasets, runs_table
+from dashboard.store import offered_datasets, runs_table
 from dashboard.text import plain
 
 DATASET_KEY = "dataset"

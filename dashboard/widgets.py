@@ -10,11 +10,12 @@ from core.config import RunConfig
 from core.data import DatasetSplits
 from core.evaluate import prediction_details
 from core.runs import Predictions, Run, RunError
-from dashboard.cached import get_dataset, open_run, run_predictions
+from dashboard.cached import get_dataset, run_predictions
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url
 from dashboard.inspect import select_test_index, selected_test_index
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.store import open_run
 from dashboard.text import plain
 
 
@@ -132,14 +133,3 @@ def rows_in_brush(event, points: pd.DataFrame) -> np.ndarray:
         return points.index[:0].to_numpy()
     (x0, x1), (y0, y1) = sorted(brush["x"]), sorted(brush["y"])
     return points.index[points["x"].between(x0, x1) & points["y"].between(y0, y1)].to_numpy()
-
-
-def open_links(run_id: str, dataset: str) -> None:
-    """A labelled row of links that open the selected run on the pages that study it."""
-    row = st.container(horizontal=True, wrap=True, vertical_alignment="center")  # wraps, never cuts a label
-    row.markdown(f"**Open {plain(run_id)} in**")
-    for file in ("curves.py", "confusion.py", "errors.py", "model_card.py"):
-        entry = page_entry(file)
-        row.page_link(
-            entry.script, label=entry.title, icon=entry.icon, query_params={"dataset": dataset, "run": run_id}
-        )

@@ -73,12 +73,63 @@ def test_the_table_has_every_section_with_its_goal():
             "page_ratio": 1.1,
         },
     }
+    quick = {"seeds": [0, 1, 2, 3, 4], "goal_s": 10.0, "goal_accuracy": 0.99, "accuracy_std": 0.001}
+    results["commands"] = {
+        "import_core_train_s": 2.0,
+        # Fast enough and a mean over 99%, but one seed under 98.9%: not met.
+        "quick_mnist": {**quick, "seconds": 9.0, "accuracy_mean": 0.991, "accuracy_min": 0.988},
+        "quick_fashion-mnist": {
+            **quick,
+            "seconds": 14.0,
+            "accuracy_mean": 0.915,
+            "accuracy_min": 0.91,
+            "goal_s": 15.0,
+            "goal_accuracy": 0.91,
+        },
+        "evaluate_mnist_strong_s": 3.5,
+    }
+    gpu_run = {"seed": 0, "command_s": 9.0, "training_s": 0.8, "epochs": 2, "test_accuracy": 0.992}
+    results["gpu"] = {
+        "machine": {
+            "gpu": "G",
+            "cuda": "13",
+            "cores": 16,
+            "versions": {"torch": "2"},
+            "python": "3",
+            "date": "d",
+            "commit": "c",
+        },
+        "quick_mnist": {
+            "runs": [gpu_run],
+            "command_s": 9.0,
+            "training_s": 0.8,
+            "accuracy_mean": 0.992,
+            "accuracy_std": 0.0,
+            "accuracy_min": 0.992,
+            "training_goal_s": 1.0,
+        },
+        "strong_mnist": {
+            "runs": [gpu_run],
+            "command_s": 40.0,
+            "training_s": 31.0,
+            "accuracy_mean": 0.996,
+            "accuracy_std": 0.0,
+            "accuracy_min": 0.996,
+            "training_goal_s": 30.0,
+        },
+    }
     table = markdown(results)
-    assert "| 2.50× | ≥ 1.5× |" in table
-    assert "quick preset 15.0 s (2 epochs) | 6.00× | ≥ 6× |" in table
-    assert "two-conv-dropout recipe not reached (15 epochs)" in table
-    assert "1.50 s (6,667 images/s) | | ≤ 3 s |" in table
-    assert "20–120 ms" in table and "| 900 MB |" in table and "1.07× slower | ≤ 1.3× |" in table
+    assert "| 2.50× | ≥ 1.5×: **met** |" in table
+    assert "quick preset 15.0 s (2 epochs) | 6.00× | ≥ 6×: **met** |" in table
+    assert "two-conv-dropout recipe not reached (15 epochs)" in table and "| – | ≥ 6×: not met |" in table
+    assert "1.50 s (6,667 images/s) | | ≤ 1.5 s: **met** |" in table
+    assert "20–120 ms" in table and "≤ 150 ms: **met**" in table and "up to 400 ms" in table
+    assert (
+        "4.0 s | | ≤ 3 s: not met |" in table and "| 900 MB |" in table and "1.07× slower | ≤ 1.3×: **met** |" in table
+    )
+    assert "99.10% ± 0.10%, lowest 98.80% | | ≤ 10 s, mean ≥ 99%, none < 98.9%: not met |" in table
+    assert "lowest 91.00% | | ≤ 15 s, mean ≥ 91%: **met** |" in table and "3.5 s | | ≤ 4 s: **met** |" in table
+    assert "| 0.80 s | 9.0 s |" in table and "training ≤ 1 s: **met**" in table and "training ≤ 30 s: not met" in table
 
 
 def test_a_result_file_with_only_some_sections_still_makes_a_table():

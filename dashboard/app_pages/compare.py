@@ -7,8 +7,9 @@ import streamlit as st
 from core.analysis import RunComparison, compare_run_predictions
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
-from dashboard.cached import get_dataset, open_run, run_predictions, runs_table
+from dashboard.cached import get_dataset, run_predictions
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.store import open_run, runs_table
 from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, show_details
 

@@ -6,8 +6,9 @@ import streamlit as st
 from core.history import X_AXES, batch_loss_rows, curve_rows, history_frame, progress, smooth
 from core.runs import RunError
 from dashboard import charts
-from dashboard.cached import open_run, run_history, runs_table
+from dashboard.cached import run_history
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.store import open_run, runs_table
 from dashboard.text import plain
 
 

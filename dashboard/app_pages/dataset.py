@@ -8,17 +8,10 @@ from core.data import DATASETS, get_dataset_info
 from core.leaks import NEAREST_RESULT, LeakPair, near_duplicates
 from core.runs import RunError
 from dashboard import charts
-from dashboard.cached import (
-    dataset_exact_duplicates,
-    dataset_summary,
-    get_dataset,
-    offered_datasets,
-    open_run,
-    run_nearest_training_images,
-    unreadable_datasets,
-)
+from dashboard.cached import dataset_exact_duplicates, dataset_summary, get_dataset, run_nearest_training_images
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
 from dashboard.sidebar import selected_dataset, selected_run_id
+from dashboard.store import offered_datasets, open_run, unreadable_datasets
 from dashboard.text import plain
 
 SAMPLES_KEY = "dataset_samples_seed"

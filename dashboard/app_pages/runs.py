@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.cached import missing_datasets, runs_table, store_locations
+from dashboard.links import open_links
 from dashboard.pages import page_entry
 from dashboard.sidebar import select_run, selected_dataset, selected_run_id
-from dashboard.widgets import open_links
+from dashboard.store import missing_datasets, runs_table, store_locations
 
 TABLE_KEY = "runs_table"
 COLUMNS = [

@@ -7,9 +7,9 @@ from core.config import ConfigError
 from core.runs import RunError
 from core.sweeps import SweepSpec, create_sweep, parse_param, queue_trials, sweep_names, sweep_summary
 from dashboard import charts
+from dashboard.links import open_links
 from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
-from dashboard.widgets import open_links
 
 SWEEP_KEY, STARTED_KEY = "sweep", "sweep_started"
 EXAMPLE_PARAMS = "lr=loguniform:0.01:0.5\nepochs=choice:1,2,3"

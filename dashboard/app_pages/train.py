@@ -21,9 +21,10 @@ from core.presets import PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
 from core.storage import describe_error
 from dashboard import charts
-from dashboard.cached import get_dataset, run_history, runs_table
+from dashboard.cached import get_dataset, run_history
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset
+from dashboard.store import runs_table
 from dashboard.text import plain
 
 LAST_RUN_KEY = "train_last_run"

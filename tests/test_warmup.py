@@ -1,0 +1,52 @@
+"""The first page is drawn without torch; torch and the analysis code load in the background after it.
+
+Each check runs in a fresh Python process: the test process itself imported torch long ago.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from core.data import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "dashboard" / "app.py")
+
+FIRST_PAGE = """
+import sys
+from streamlit.testing.v1 import AppTest
+{before}
+at = AppTest.from_file({app!r}, default_timeout=120)
+at.run()
+assert not at.exception, [e.message for e in at.exception]
+assert at.title[0].value == "MNIST Lens", "not the Runs page"
+assert len(at.dataframe) == 1, "no runs table"
+{after}
+print("ok")
+"""
+
+
+def run_python(code: str, store) -> subprocess.CompletedProcess:
+    data_dir, checkpoints = store
+    env = {"DATA_DIR": str(data_dir), "CHECKPOINTS_DIR": str(checkpoints), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=PROJECT_ROOT, capture_output=True, text=True, env=env
+    )
+
+
+def test_the_first_page_is_drawn_without_importing_torch(trained_store):
+    # torch made unimportable: anything the first page's path imports from it fails the page.
+    code = FIRST_PAGE.format(app=APP, before="sys.modules['torch'] = None", after="")
+    done = run_python(code, trained_store)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_torch_and_the_analysis_code_are_loaded_after_the_first_page(trained_store):
+    after = """
+from dashboard.warmup import finish_loading
+finish_loading()
+assert "dashboard.cached" in sys.modules and "torch" in sys.modules, "nothing loaded after the first page"
+"""
+    done = run_python(FIRST_PAGE.format(app=APP, before="", after=after), trained_store)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
