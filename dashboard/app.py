@@ -13,19 +13,8 @@ if str(PROJECT_ROOT) not in sys.path:
 from dashboard.gallery import fold_sidebar_in_narrow_windows  # noqa: E402
 from dashboard.pages import PAGES  # noqa: E402
 from dashboard.sidebar import draw_sidebar  # noqa: E402
-from dashboard.warmup import finish_loading, limit_torch_threads, start_loading  # noqa: E402
+from dashboard.warmup import begin_run, end_run  # noqa: E402
 
-st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
-finish_loading()  # a run while the first page's background import is under way waits for it
-limit_torch_threads()
-
-# The pickers come before st.navigation: their values are bound to the URL's query
-# parameters, and they must claim them before the navigation resolves the page.
-link_notice = draw_sidebar()
-with st.sidebar:
-    fold_sidebar_in_narrow_windows()
-if link_notice:
-    st.warning(link_notice, icon=":material/link_off:")
 PAGES_DIR = Path(__file__).parent / "app_pages"
 
 
@@ -38,7 +27,22 @@ def navigation_sections() -> dict[str, list]:
     return sections
 
 
-# Every page listed: with more than twelve, Streamlit would hide all but ten behind "View more".
-st.navigation(navigation_sections(), expanded=True).run()
-# The first page drawn needed no torch; load it and the analysis code now, before the next click.
-start_loading()
+def draw_app() -> None:
+    # The pickers come before st.navigation: their values are bound to the URL's query
+    # parameters, and they must claim them before the navigation resolves the page.
+    link_notice = draw_sidebar()
+    with st.sidebar:
+        fold_sidebar_in_narrow_windows()
+    if link_notice:
+        st.warning(link_notice, icon=":material/link_off:")
+    # Every page listed: with more than twelve, Streamlit would hide all but ten behind "View more".
+    st.navigation(navigation_sections(), expanded=True).run()
+
+
+st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
+# Between script runs the heavy imports go on in the background (dashboard.warmup); never during one.
+begin_run()
+try:
+    draw_app()
+finally:
+    end_run()

@@ -1,14 +1,19 @@
-"""Torch and the analysis code, loaded in the background once the first page is drawn.
+"""Torch, the analysis code and the libraries the pages use, loaded in the background between runs.
 
-The sidebar and the Runs page need no torch (``dashboard.store``); torch and the modules over it
-take about 3 s to import on a small machine. So a fresh server draws its first page without them,
-then loads them in a thread while the reader looks at that page, and the next page opens at once.
-A script run that starts while the thread is still loading waits for it (``finish_loading``): two
-threads importing the same modules at once could deadlock on Python's import locks.
+The sidebar and the Runs page need no torch (``dashboard.store``), while torch and the libraries the
+other pages import (scikit-learn, captum, cleanlab…) take seconds to import on a small machine. So a
+fresh server draws its first page without them, then imports them, one module at a time, in a thread
+that runs only while no script run is under way: a run that starts waits for the module being
+imported, never for the whole list, and the thread goes on after it. Two threads importing the same
+modules at once could deadlock on Python's import locks; this never lets them.
+
+app.py calls ``begin_run`` first and ``end_run`` last (in a ``finally``) on every script run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 import threading
 
@@ -18,7 +23,23 @@ from core.devices import use_threads
 # every core run far slower than either alone.
 DASHBOARD_TORCH_THREADS = 1
 
-_started = threading.Lock()
+# In the order a reader is likely to need them: torch and the caches first.
+BACKGROUND_IMPORTS = (
+    "dashboard.cached",  # torch, core's data and evaluation code
+    "dashboard.charts",  # altair
+    "dashboard.widgets",
+    "sklearn.metrics",  # the confusion matrix
+    "captum.attr",  # the inspector's saliency
+    "cleanlab.filter",  # label issues
+    "cleanlab.rank",
+    "scipy.cluster.hierarchy",  # the confusion matrix's order for many classes
+    "torchinfo",  # the model card
+)
+
+_lock = threading.Lock()
+_pause = threading.Event()
+_pending = list(BACKGROUND_IMPORTS)
+_running_scripts = 0
 _loader: threading.Thread | None = None
 
 
@@ -28,24 +49,43 @@ def limit_torch_threads() -> None:
         use_threads(DASHBOARD_TORCH_THREADS)
 
 
-def start_loading() -> None:
-    """Import the heavy modules in a background thread, once per server process."""
-    global _loader
-    with _started:
-        if _loader is None:
-            _loader = threading.Thread(target=_load, name="dashboard-warm-up", daemon=True)
-            _loader.start()
+def begin_run() -> None:
+    """A script run starts: pause the background imports, waiting for the one under way if any."""
+    global _running_scripts
+    with _lock:
+        _running_scripts += 1
+        _pause.set()
+        loader = _loader
+    if loader is not None:
+        loader.join()
+    limit_torch_threads()
 
 
-def finish_loading() -> None:
-    """Wait for the background import, if one is under way."""
-    if _loader is not None:
-        _loader.join()
+def end_run() -> None:
+    """A script run ended: with none left running, go on with the imports not yet done."""
+    global _running_scripts, _loader
+    with _lock:
+        _running_scripts -= 1
+        if _running_scripts or not _pending or (_loader is not None and _loader.is_alive()):
+            return
+        _pause.clear()
+        _loader = threading.Thread(target=_import_pending, name="dashboard-imports", daemon=True)
+        _loader.start()
 
 
-def _load() -> None:
-    try:
-        import dashboard.charts  # noqa: F401  altair
-        import dashboard.widgets  # noqa: F401  torch, core's analysis, the caches (dashboard.cached)
-    except Exception:  # noqa: BLE001 - a page that imports them later reports the error where it can be read
-        return
+def pending_imports() -> list[str]:
+    """The background imports not done yet."""
+    return list(_pending)
+
+
+def loading() -> bool:
+    """Whether the background imports are under way right now."""
+    return _loader is not None and _loader.is_alive()
+
+
+def _import_pending() -> None:
+    while _pending and not _pause.is_set():
+        # A module that fails to import is left to the page that imports it: it reports the error there.
+        with contextlib.suppress(Exception):
+            importlib.import_module(_pending[0])
+        _pending.pop(0)

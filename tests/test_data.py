@@ -112,3 +112,15 @@ def test_labels_outside_the_classes_are_refused(tmp_path):
     (raw_dir(DATASETS["mnist"], tmp_path) / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(100, 12, np.uint8)))
     with pytest.raises(DataError, match="labels outside 0–9"):
         load_dataset("mnist", tmp_path)
+
+
+def test_the_intensity_histogram_is_numpys_16_bins_over_0_to_256(synthetic_data):
+    import numpy as np
+
+    from core.data import summarize_dataset
+
+    histogram = summarize_dataset(synthetic_data).histogram
+    counts, edges = np.histogram(synthetic_data.train.images.numpy(), bins=16, range=(0, 256))
+    assert histogram["fraction"].tolist() == (counts / counts.sum()).tolist()
+    assert histogram["intensity"].tolist() == edges[:-1].tolist()
+    assert histogram["intensity_end"].tolist() == edges[1:].tolist()

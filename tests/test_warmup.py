@@ -42,11 +42,23 @@ def test_the_first_page_is_drawn_without_importing_torch(trained_store):
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
 
 
-def test_torch_and_the_analysis_code_are_loaded_after_the_first_page(trained_store):
+def test_the_heavy_imports_go_on_between_script_runs_and_pause_during_one(trained_store):
     after = """
-from dashboard.warmup import finish_loading
-finish_loading()
-assert "dashboard.cached" in sys.modules and "torch" in sys.modules, "nothing loaded after the first page"
+import time
+from dashboard import warmup
+assert warmup.loading(), "no background imports after the first page"
+warmup.begin_run()  # a script run starts: it waits for the module under way, not for the whole list
+assert not warmup.loading() and warmup.pending_imports(), "the imports did not pause"
+paused_at = warmup.pending_imports()
+time.sleep(1.0)
+assert warmup.pending_imports() == paused_at, "imports went on during a script run"
+warmup.end_run()
+deadline = time.monotonic() + 180
+while warmup.pending_imports() and time.monotonic() < deadline:
+    time.sleep(0.2)
+assert not warmup.pending_imports(), warmup.pending_imports()
+for name in ("torch", "dashboard.cached", "sklearn.metrics", "captum.attr", "cleanlab.filter"):
+    assert name in sys.modules, name
 """
     done = run_python(FIRST_PAGE.format(app=APP, before="", after=after), trained_store)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
