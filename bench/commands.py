@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from core.data import PROJECT_ROOT
+from core.evidence import mean_std
 from core.runs import default_checkpoints_dir
 
 QUICK_GOALS = {"mnist": (10.0, 0.99), "fashion-mnist": (15.0, 0.91)}  # seconds, test accuracy
@@ -53,9 +54,11 @@ def bench_commands(pairs: int, smoke: bool = False) -> dict:
             runs = [quick_command(dataset, seed, store, extra) for seed in range(pairs)]
             seconds = [s for s, _ in runs]
             accuracies = [a for _, a in runs]
+            accuracy_mean, accuracy_std = mean_std(accuracies)
             results[f"quick_{dataset}"] = {
                 "seconds": statistics.median(seconds),
-                "accuracy_mean": statistics.mean(accuracies),
+                "accuracy_mean": accuracy_mean,
+                "accuracy_std": accuracy_std,
                 "accuracy_min": min(accuracies),
                 "seeds": list(range(pairs)),
                 "goal_s": goal_s,

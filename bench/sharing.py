@@ -1,7 +1,7 @@
 """Sharing two cores: a page rerun while a job trains, and a job's epoch while someone browses.
 
 Each against its time alone, in the same invocation, alternating. The job is started the way
-the train page starts it (core.jobs.start_job: every core but one for torch); the "browser" is
+the train page starts it (core.jobs.start_job, with core.jobs.child_threads); the "browser" is
 an AppTest session rerunning the confusion-matrix page once a second, as a person clicking would.
 """
 
