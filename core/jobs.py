@@ -69,10 +69,11 @@ class Job:
 
 
 def child_threads() -> int:
-    """Torch threads for a job started from the dashboard: every core. Measured on 2 cores with a page
-    rerunning every second beside the job (README, "Threads"): with both cores the job's epoch took
-    11.7–12.0 s against 14.7–16.5 s with one, and the page's rerun 181–196 ms against 157–181 ms."""
-    return available_cores()
+    """Torch threads for a job started from the dashboard: every core but one, so pages stay quick.
+
+    Both cores were measured on 2 (README, "Threads"): the job alone is faster, but with a browser
+    watching it train the second thread bought nothing, and a page's rerun beside it got slower."""
+    return max(1, available_cores() - 1)
 
 
 def _lock_path(root: Path) -> Path:
