@@ -208,7 +208,8 @@ def dashboard_rows(pages: list | None, web: dict | None, share: dict | None) -> 
         ]
     if share:
         lines += [
-            f"| quick-preset epoch as a job ({share['job_threads']} torch threads) while a page reruns every second "
+            f"| quick-preset epoch as a job ({share['job_threads']} torch thread{'s' * (share['job_threads'] > 1)}) "
+            "while a page reruns every second "
             f"| alone {_s(share['epoch_alone_s'])} | {_s(share['epoch_while_browsing_s'])} | "
             f"{share['epoch_ratio']:.2f}× slower | {_goal('≤ 1.3×', share['epoch_ratio'] <= 1.3)} |",
             f"| cached page rerun while that job trains | alone {share['page_rerun_alone_ms']:.0f} ms "
