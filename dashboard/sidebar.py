@@ -27,8 +27,9 @@ def draw_sidebar() -> str | None:
         dataset = st.selectbox("Dataset", dataset_options(table, asked_dataset), key=DATASET_KEY, bind="query-params")
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
         if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
-            # No run picked yet, or the picked one is of another dataset (or gone): the best finished one.
-            st.session_state[RUN_KEY] = default_run(runs)
+            # No run picked yet, or the picked one is of another dataset (or gone): the one the link
+            # names if it is of this dataset, else the best finished one.
+            st.session_state[RUN_KEY] = asked_run if asked_run in runs.index else default_run(runs)
         run_id = st.selectbox(
             "Run", list(runs.index), key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset"
         )

@@ -1,6 +1,8 @@
 """Every dashboard page through Streamlit's AppTest, against a small store the tests make."""
 
+import json
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -276,3 +278,19 @@ def test_a_short_run_from_the_page_completes_and_links_to_its_results(train_stor
     assert (stored.momentum, stored.nesterov, stored.label_smoothing) == (0.9, True, 0.1)
     assert stored.train_subset == 2_000
     assert any("Test accuracy" in block.value for block in at.success)
+
+
+def test_a_link_opens_the_run_it_names_rather_than_the_best_one(trained_store, tmp_path, monkeypatch):
+    data_dir, checkpoints = trained_store
+    runs = tmp_path / "runs"
+    for name in ("mnist-tiny", "mnist-worse"):
+        shutil.copytree(checkpoints / "mnist-tiny", runs / name)
+    status_file = runs / "mnist-worse" / "status.json"
+    status = json.loads(status_file.read_text())
+    status["test_accuracy"] /= 2  # the sidebar's default is the best run: the link must win over it
+    status_file.write_text(json.dumps(status))
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(runs))
+    linked = app({"dataset": "mnist", "run": "mnist-worse"}).run()
+    assert linked.sidebar.selectbox[1].value == "mnist-worse" and not linked.warning
+    assert app({"dataset": "mnist"}).run().sidebar.selectbox[1].value == "mnist-tiny"
