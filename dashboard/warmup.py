@@ -4,8 +4,9 @@ The sidebar and the Runs page need no torch (``dashboard.store``), while torch a
 other pages import (scikit-learn, captum, cleanlab…) take seconds to import on a small machine. So a
 fresh server draws its first page without them, then imports them, one module at a time, in a thread
 that runs only while no script run is under way: a run that starts waits for the module being
-imported, never for the whole list, and the thread goes on after it. Two threads importing the same
-modules at once could deadlock on Python's import locks; this never lets them.
+imported, never for the whole list, and the thread goes on after it. Two threads importing modules
+that import each other can deadlock on Python's import locks, so this thread never imports while a
+script run is under way.
 
 app.py calls ``begin_run`` first and ``end_run`` last (in a ``finally``) on every script run.
 """
