@@ -32,13 +32,24 @@ def timed(args: list[str]) -> float:
     return seconds
 
 
-def quick_command(dataset: str, seed: int, store: Path, extra: tuple[str, ...] = ()) -> tuple[float, float]:
-    """One ``python -m core train --preset quick`` end to end: its seconds and the run's test accuracy."""
-    run_id = f"{dataset}-seed{seed}-{time.time_ns()}"
-    args = [sys.executable, "-m", "core", "train", "--dataset", dataset, "--preset", "quick", "--quiet"]
-    seconds = timed([*args, "--seed", str(seed), "--run-id", run_id, "--checkpoints", str(store), *extra])
-    status = json.loads((store / run_id / "status.json").read_text())
-    return seconds, status["test_accuracy"]
+def train_command(dataset: str, preset: str, seed: int, store: Path, device: str | None = None, extra=()) -> dict:
+    """One ``python -m core train`` end to end (on ``device``, else the default): its seconds from start to
+    exit, the training seconds the run recorded (its epochs', validation included), its test accuracy."""
+    run_id = f"{dataset}-{preset}-seed{seed}-{time.time_ns()}"
+    args = [sys.executable, "-m", "core", "train", "--dataset", dataset, "--preset", preset, "--quiet"]
+    args += ["--seed", str(seed), "--run-id", run_id, "--checkpoints", str(store), *extra]
+    seconds = timed([*args, *(("--device", device) if device else ())])
+    run = store / run_id
+    epochs = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
+    status = json.loads((run / "status.json").read_text())
+    return {
+        "seed": seed,
+        "command_s": seconds,
+        "training_s": sum(epoch["seconds"] for epoch in epochs),
+        "epochs": len(epochs),
+        "test_accuracy": status["test_accuracy"],
+        "device": status["device"],
+    }
 
 
 def bench_commands(pairs: int, smoke: bool = False) -> dict:
@@ -51,9 +62,9 @@ def bench_commands(pairs: int, smoke: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder)
         for dataset, (goal_s, goal_accuracy) in QUICK_GOALS.items():
-            runs = [quick_command(dataset, seed, store, extra) for seed in range(pairs)]
-            seconds = [s for s, _ in runs]
-            accuracies = [a for _, a in runs]
+            runs = [train_command(dataset, "quick", seed, store, extra=extra) for seed in range(pairs)]
+            seconds = [run["command_s"] for run in runs]
+            accuracies = [run["test_accuracy"] for run in runs]
             accuracy_mean, accuracy_std = mean_std(accuracies)
             results[f"quick_{dataset}"] = {
                 "seconds": statistics.median(seconds),

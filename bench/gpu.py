@@ -16,12 +16,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from bench.commands import timed
+from bench.commands import timed, train_command
 from core.evidence import environment, mean_std
 from core.runs import default_checkpoints_dir
 
@@ -29,25 +28,6 @@ from core.runs import default_checkpoints_dir
 QUICK_TRAINING_GOAL_S = 1.0
 STRONG_TRAINING_GOAL_S = 30.0
 SEEDS = range(5)
-
-
-def train_command(dataset: str, preset: str, seed: int, store: Path, device: str, extra=()) -> dict:
-    """One ``python -m core train`` on ``device``: start-to-exit and training seconds, test accuracy."""
-    run_id = f"{dataset}-{preset}-seed{seed}-{time.time_ns()}"
-    args = [sys.executable, "-m", "core", "train", "--dataset", dataset, "--preset", preset, "--quiet"]
-    args += ["--seed", str(seed), "--run-id", run_id, "--checkpoints", str(store), "--device", device, *extra]
-    seconds = timed(args)
-    run = store / run_id
-    epochs = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines() if line.strip()]
-    status = json.loads((run / "status.json").read_text())
-    return {
-        "seed": seed,
-        "command_s": seconds,
-        "training_s": sum(epoch["seconds"] for epoch in epochs),
-        "epochs": len(epochs),
-        "test_accuracy": status["test_accuracy"],
-        "device": status["device"],
-    }
 
 
 def summarize(rows: list[dict], goal_s: float | None) -> dict:
@@ -63,24 +43,19 @@ def summarize(rows: list[dict], goal_s: float | None) -> dict:
     }
 
 
-def strong_inference(device: str, repeats: int = 5) -> dict | None:
+def strong_inference(device: str) -> dict | None:
     """The shipped strong MNIST model on the 10,000 test images, in-process, after a warm-up."""
+    from bench.training import prediction_seconds
     from core.data import load_dataset
-    from core.evaluate import predict
     from core.runs import load_run
 
     if not (default_checkpoints_dir() / "mnist-strong" / "model.safetensors").exists():
         return None
     run = load_run("mnist-strong")
-    model = run.load_model(device)
     images = load_dataset("mnist").test.images
-    predict(model, images, run.config.mean, run.config.std, device=device)  # warm-up: kernels, cuDNN's choice
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predict(model, images, run.config.mean, run.config.std, device=device).cpu()
-        times.append(time.perf_counter() - started)
-    return {"images": len(images), "seconds": statistics.median(times)}
+    # The warm-up on every image: each batch shape's kernels load on its first use.
+    seconds = prediction_seconds(run.load_model(device), images, run.config, device, repeats=5, warm_up=len(images))
+    return {"images": len(images), "seconds": seconds}
 
 
 def quick_in_process(device: str, smoke: bool) -> dict:

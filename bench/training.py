@@ -138,21 +138,26 @@ def bench_time_to_accuracy(pairs: int) -> dict:
 # --- 3. inference -----------------------------------------------------------------------------------
 
 
+def prediction_seconds(model, images, config, device: str = "cpu", repeats: int = 3, warm_up: int = 1000) -> float:
+    """Median seconds of ``predict`` over ``images`` (standardised with the run ``config``'s mean and std),
+    after a warm-up on the first ``warm_up`` of them."""
+    predict(model, images[:warm_up], config.mean, config.std, device=device)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predict(model, images, config.mean, config.std, device=device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def bench_inference(repeats: int = 3) -> list[dict]:
     rows = []
     for summary in list_runs():
         if summary.state != "completed":
             continue
         run = load_run(summary.id)
-        model = run.load_model()
         data = load_dataset(run.config.dataset)
-        predict(model, data.test.images[:1000], data.info.mean, data.info.std)  # warm-up
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            predict(model, data.test.images, data.info.mean, data.info.std)
-            times.append(time.perf_counter() - started)
-        seconds = statistics.median(times)
+        seconds = prediction_seconds(run.load_model(), data.test.images, run.config, repeats=repeats)
         rows.append(
             {
                 "run": summary.id,

@@ -58,14 +58,16 @@ class GraphedPasses(EagerPasses):
         self.failed = False
 
     def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.graph is None and (self.failed or len(inputs) != self.batch_size):
-            return super().__call__(inputs, targets)
-        if self.graph is None and self.eager_batches < WARMUP_BATCHES:
-            self.eager_batches += 1
-            return self._on_side_stream(inputs, targets)
-        if self.graph is None and not self._capture(inputs, targets):
-            return super().__call__(inputs, targets)
-        if len(inputs) != self.batch_size:  # the epoch's last, smaller batch
+        full = len(inputs) == self.batch_size
+        if self.graph is None:  # before the capture: eager, the first full batches on a side stream
+            if self.failed or not full:
+                return super().__call__(inputs, targets)
+            if self.eager_batches < WARMUP_BATCHES:
+                self.eager_batches += 1
+                return self._on_side_stream(inputs, targets)
+            if not self._capture(inputs, targets):
+                return super().__call__(inputs, targets)
+        elif not full:  # the epoch's last, smaller batch: eager, into the graph's gradient tensors
             for parameter in self.model.parameters():
                 if parameter.grad is not None:
                     parameter.grad.zero_()
