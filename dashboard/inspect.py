@@ -24,6 +24,7 @@ from dashboard.cached import (
     run_test_label_issues,
     run_training_features,
 )
+from dashboard.chartview import draw_chart
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
 from dashboard.text import plain
 
@@ -79,7 +80,7 @@ def inspect_image(
     )
     left.markdown(label_verdict(run, predictions, row, class_names))
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
-    right.altair_chart(charts.probability_bars(probabilities, list(class_names), class_names[label]))
+    draw_chart(right, charts.probability_bars, probabilities, list(class_names), class_names[label])
     right.caption(
         confidence_note(run.config.label_smoothing, len(class_names)) + calibrated_note(run, probs, class_names)
     )

@@ -1,5 +1,7 @@
 """Chart builders: a DataFrame in, a chart out, for any number of classes."""
 
+import copy
+
 import pytest
 
 from dashboard.charts import CLASS_PALETTE, class_colors, class_scale
@@ -48,3 +50,52 @@ def test_digits_stand_upright_under_the_matrix_and_names_turn():
 
     assert class_axis([str(d) for d in range(10)]).to_dict()["labelAngle"] == 0
     assert class_axis(["T-shirt/top", "Trouser"]).to_dict()["labelAngle"] == -40
+
+
+class _Canvas:
+    """Stands in for a Streamlit container: keeps what each chart call was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def vega_lite_chart(self, spec, **options):
+        self.calls.append((copy.deepcopy(spec), options))
+        spec.pop("datasets")  # as Streamlit does with the spec it is handed
+
+
+def test_a_chart_is_built_once_per_input_and_each_draw_gets_a_whole_spec():
+    import altair as alt
+    import pandas as pd
+
+    from dashboard.chartview import draw_chart
+
+    built = []
+
+    def bars(frame: pd.DataFrame) -> alt.Chart:
+        built.append(len(frame))
+        return alt.Chart(frame).mark_bar().encode(x="a:Q", y="b:Q")
+
+    canvas = _Canvas()
+    frame = pd.DataFrame({"a": range(6000), "b": range(6000)})  # past Altair's default limit of 5,000 rows
+    draw_chart(canvas, bars, frame)
+    draw_chart(canvas, bars, frame.copy(), key="again")  # equal data: no new build
+    assert built == [6000]
+    (first, _), (second, options) = canvas.calls
+    assert options == {"key": "again"}
+    assert second == first and "datasets" in second  # the kept spec survived the first draw's changes to its copy
+    draw_chart(canvas, bars, frame.head(10))
+    assert built == [6000, 10]
+    spec = canvas.calls[-1][0]
+    assert "config" not in spec  # no default theme's fixed 300-pixel view, as st.altair_chart sends it
+
+
+def test_a_selectable_chart_reruns_the_page_on_a_selection():
+    import altair as alt
+    import pandas as pd
+
+    from dashboard.chartview import draw_chart
+
+    canvas = _Canvas()
+    frame = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
+    draw_chart(canvas, lambda f: alt.Chart(f).mark_point().encode(x="a"), frame, key="k", selection_mode="brush")
+    assert canvas.calls[0][1] == {"key": "k", "on_select": "rerun", "selection_mode": "brush"}

@@ -8,6 +8,7 @@ from core.analysis import RunComparison, compare_run_predictions
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
 from dashboard.cached import get_dataset, run_predictions
+from dashboard.chartview import draw_chart
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import open_run, runs_table
 from dashboard.text import plain
@@ -47,7 +48,7 @@ def delta_charts(diff: RunComparison, class_names) -> None:
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Recall per class, B − A")
-        st.altair_chart(charts.recall_deltas(diff.per_class, class_names))
+        draw_chart(st, charts.recall_deltas, diff.per_class, class_names)
     with right:
         st.subheader("Confusion matrix, B − A")
         cells = pd.DataFrame(
@@ -57,7 +58,7 @@ def delta_charts(diff: RunComparison, class_names) -> None:
                 for p in range(len(class_names))
             ]
         )
-        st.altair_chart(charts.diverging_matrix(cells, class_names))
+        draw_chart(st, charts.diverging_matrix, cells, class_names)
         st.caption(
             "Each number: how many more (+) or fewer (−) images B puts in that cell than A. Green where that is "
             "better (more right answers on the diagonal, fewer errors off it), red where it is worse."

@@ -7,6 +7,7 @@ import streamlit as st
 from core.evaluate import cell_predictions, confusion_order, most_confused_classes, normalize_rows
 from dashboard import charts
 from dashboard.cached import get_dataset, run_evaluation
+from dashboard.chartview import draw_chart
 from dashboard.inspect import inspect_image
 from dashboard.pages import page_entry
 from dashboard.text import plain
@@ -62,8 +63,10 @@ def page() -> None:
     normalized = controls[0].toggle("Rates per true class", value=False, key="confusion_rates")
     shown = shown_classes(evaluation.confusion, class_names, controls) if many else list(range(len(class_names)))
     cells = cells_frame(evaluation.confusion, class_names, shown)
-    chart = charts.confusion_heatmap(cells, [class_names[i] for i in shown], normalized)
-    event = st.altair_chart(chart, on_select="rerun", key=CHART_KEY, selection_mode="cell")
+    shown_names = [class_names[i] for i in shown]
+    event = draw_chart(
+        st, charts.confusion_heatmap, cells, shown_names, normalized, key=CHART_KEY, selection_mode="cell"
+    )
     apply_clicked_cell(event, class_names)
 
     cell_gallery(run, predictions, evaluation, class_names)  # right under the matrix: a click shows its images

@@ -7,6 +7,7 @@ from core.history import X_AXES, batch_loss_rows, curve_rows, history_frame, pro
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_history
+from dashboard.chartview import draw_chart
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import open_run, runs_table
 from dashboard.text import plain
@@ -79,7 +80,7 @@ def page() -> None:
 
     metric, x, log_scale = curve_controls(long)
     shown = long[long["metric"] == metric]
-    st.altair_chart(charts.epoch_curves(shown, metric, kept_epochs, x=x, log_scale=log_scale))
+    draw_chart(st, charts.epoch_curves, shown, metric, kept_epochs, x=x, log_scale=log_scale)
     st.caption(
         "Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation). "
         "CLI: `python -m core curves RUN`."
@@ -113,7 +114,7 @@ def batch_loss_section(frame: pd.DataFrame) -> None:
     weight = controls[0].slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="curves_smoothing")
     log_scale = controls[1].toggle("Log axis", value=True, key="curves_log")
     frame["smoothed"] = frame.groupby("run")["loss"].transform(lambda loss: smooth(list(loss), weight))
-    st.altair_chart(charts.batch_loss_curve(frame, log_scale))
+    draw_chart(st, charts.batch_loss_curve, frame, log_scale)
     st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
 
 

@@ -9,6 +9,7 @@ from core.leaks import NEAREST_RESULT, LeakPair, near_duplicates
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import dataset_exact_duplicates, dataset_summary, get_dataset, run_nearest_training_images
+from dashboard.chartview import draw_chart
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import offered_datasets, open_run, unreadable_datasets
@@ -30,7 +31,7 @@ def page() -> None:
     samples(data)
     summary = dataset_summary(name)
     st.subheader("Class balance")
-    st.altair_chart(charts.class_distribution(summary.counts, list(info.classes)))
+    draw_chart(st, charts.class_distribution, summary.counts, list(info.classes))
     left, right = st.columns(2)
     with left:
         st.subheader("Mean image of each class")
@@ -41,7 +42,7 @@ def page() -> None:
             )
     with right:
         st.subheader("Pixel intensities")
-        st.altair_chart(charts.pixel_histogram(summary.histogram))
+        draw_chart(st, charts.pixel_histogram, summary.histogram)
     leaks(data)
     more_datasets()
 

@@ -11,6 +11,7 @@ from core.images import ACCEPTED_FORMATS, MAX_UPLOAD_BYTES, ImageError, decode_i
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_model
+from dashboard.chartview import draw_chart
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
 from dashboard.inspect import confidence_note
 from dashboard.text import plain
@@ -114,7 +115,7 @@ def one_picture(run, info, picture: bytes, origin: str, prepared_column, result_
     best = int(probs.argmax())
     result_column.markdown(f"**{plain(class_names[best])}** ({probs[best]:.1%}) — from {plain(origin)}")
     frame = pd.DataFrame({"class": class_names, "probability": probs})
-    result_column.altair_chart(charts.probability_bars(frame, class_names))
+    draw_chart(result_column, charts.probability_bars, frame, class_names)
     result_column.caption(confidence_note(config.label_smoothing, len(class_names)))
 
 

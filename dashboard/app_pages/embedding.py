@@ -7,6 +7,7 @@ import streamlit as st
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_embedding
+from dashboard.chartview import draw_chart
 from dashboard.inspect import inspect_image
 from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
@@ -62,9 +63,11 @@ def page() -> None:
         f"reads ({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
         f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
     )
-    event = st.altair_chart(
-        charts.embedding_scatter(shown, class_names),
-        on_select="rerun",
+    event = draw_chart(
+        st,
+        charts.embedding_scatter,
+        shown,
+        class_names,
         key=f"{CHART_KEY}-{method}-{errors_only}",
         selection_mode="brush",
     )

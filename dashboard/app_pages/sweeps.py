@@ -7,6 +7,7 @@ from core.config import ConfigError
 from core.runs import RunError
 from core.sweeps import SweepSpec, create_sweep, parse_param, queue_trials, sweep_names, sweep_summary
 from dashboard import charts
+from dashboard.chartview import draw_chart
 from dashboard.links import open_links
 from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
@@ -55,13 +56,13 @@ def sweep_view(name: str) -> None:
     if len(finished) >= 2:
         frame = pd.DataFrame([{"trial": t["number"], "value": t["value"], **t["params"]} for t in finished])
         log_params = {n for n, text in spec.params.items() if text.startswith("loguniform")}
-        st.altair_chart(charts.parallel_coordinates(frame, list(spec.params), log_params))
+        draw_chart(st, charts.parallel_coordinates, frame, list(spec.params), log_params)
         st.caption("A pruned trial shows the accuracy it had when it was stopped.")
     else:
         st.caption("The chart appears when two trials have finished.")
     st.subheader("What mattered")
     if summary.importance:
-        st.altair_chart(charts.importance_bars(summary.importance))
+        draw_chart(st, charts.importance_bars, summary.importance)
     else:
         st.caption("Parameter importance needs two complete trials with different values.")
     trials_table(spec, trials)

@@ -22,6 +22,7 @@ from core.runs import Run, RunError, RunStatus, run_in_store
 from core.storage import describe_error
 from dashboard import charts
 from dashboard.cached import get_dataset, run_history
+from dashboard.chartview import draw_chart
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset
 from dashboard.store import runs_table
@@ -281,12 +282,12 @@ def live_curves(run: Run, status: RunStatus) -> None:
     points = batch_loss_rows(run.id, history, live=status.batch_losses)
     left, right = st.columns(2)
     if len(points) >= 2:
-        left.altair_chart(charts.batch_loss_curve(pd.DataFrame(points)))
+        draw_chart(left, charts.batch_loss_curve, pd.DataFrame(points))
     rows = curve_rows(run.id, history_frame(history))
     accuracy = rows[rows["metric"] == "accuracy"]
     if len(accuracy):
         kept = run.kept_epoch(history, status)
-        right.altair_chart(charts.epoch_curves(accuracy, "accuracy", pd.DataFrame([{"run": run.id, "epoch": kept}])))
+        draw_chart(right, charts.epoch_curves, accuracy, "accuracy", pd.DataFrame([{"run": run.id, "epoch": kept}]))
         right.caption("Accuracy per epoch. Solid: training; dashed: validation; the dotted rule: the kept epoch.")
 
 
