@@ -26,13 +26,16 @@ def draw_sidebar() -> str | None:
         table = runs_table()
         dataset = st.selectbox("Dataset", dataset_options(table, asked_dataset), key=DATASET_KEY, bind="query-params")
         runs = table[(table["dataset"] == dataset) & (table["state"] != "unreadable")].set_index("id")
+        best = default_run(runs) if len(runs) else None
         if len(runs) and st.session_state.get(RUN_KEY) not in runs.index:
             # No run picked yet, or the picked one is of another dataset (or gone): the one the link
             # names if it is of this dataset, else the best finished one.
-            st.session_state[RUN_KEY] = asked_run if asked_run in runs.index else default_run(runs)
-        run_id = st.selectbox(
-            "Run", list(runs.index), key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset"
-        )
+            st.session_state[RUN_KEY] = asked_run if asked_run in runs.index else best
+        # The best run first: Streamlit leaves a bound widget's first option out of the URL, and a
+        # link without a run opens the best one, so any other order would make a copied link open
+        # another run than the one on screen.
+        options = [best, *(run for run in runs.index if run != best)] if best else []
+        run_id = st.selectbox("Run", options, key=RUN_KEY, bind="query-params", placeholder="No runs for this dataset")
         if run_id in runs.index:
             run = runs.loc[run_id]
             accuracy = f", test accuracy {run['test_accuracy']:.2%}" if pd.notna(run["test_accuracy"]) else ""

@@ -293,4 +293,6 @@ def test_a_link_opens_the_run_it_names_rather_than_the_best_one(trained_store, t
     monkeypatch.setenv("CHECKPOINTS_DIR", str(runs))
     linked = app({"dataset": "mnist", "run": "mnist-worse"}).run()
     assert linked.sidebar.selectbox[1].value == "mnist-worse" and not linked.warning
+    # The URL leaves out the first option: it must be the run a link without one opens.
+    assert linked.sidebar.selectbox[1].options[0] == "mnist-tiny"
     assert app({"dataset": "mnist"}).run().sidebar.selectbox[1].value == "mnist-tiny"
