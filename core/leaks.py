@@ -17,7 +17,6 @@ Indices are positions in the official files (``Split.indices``), as everywhere e
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,23 +57,41 @@ def training_labels(data: DatasetSplits) -> np.ndarray:
 def exact_duplicates(data: DatasetSplits) -> list[LeakPair]:
     """Every (training image, test image) pair with identical pixels, by test index then training index."""
     images, labels, indices = training_file(data)
-    by_bytes: dict[bytes, list[int]] = defaultdict(list)
-    for position, image in enumerate(images):
-        by_bytes[image.tobytes()].append(position)
     test_images, test_labels = data.test.images.numpy(), data.test.labels.numpy()
+    # Equal images have equal fingerprints; the few test images whose fingerprint a training image
+    # shares are then compared pixel by pixel (a fingerprint is not proof). 30 ms for MNIST, where a
+    # dictionary of every image's bytes took 220 ms.
+    train_prints, test_prints = _fingerprints(images), _fingerprints(test_images)
+    order = np.argsort(train_prints, kind="stable")
+    sorted_prints = train_prints[order]
     pairs = []
-    for test_position, image in enumerate(test_images):
-        for position in by_bytes.get(image.tobytes(), ()):
-            pairs.append(
-                LeakPair(
-                    int(indices[position]),
-                    int(data.test.indices[test_position]),
-                    0.0,
-                    1.0,
-                    bool(labels[position] == test_labels[test_position]),
+    for test_position in np.flatnonzero(np.isin(test_prints, train_prints)):
+        start, stop = (
+            np.searchsorted(sorted_prints, test_prints[test_position], side="left"),
+            np.searchsorted(sorted_prints, test_prints[test_position], side="right"),
+        )
+        for position in order[start:stop]:
+            if np.array_equal(images[position], test_images[test_position]):
+                pairs.append(
+                    LeakPair(
+                        int(indices[position]),
+                        int(data.test.indices[test_position]),
+                        0.0,
+                        1.0,
+                        bool(labels[position] == test_labels[test_position]),
+                    )
                 )
-            )
     return sorted(pairs, key=lambda p: (p.test_index, p.train_index))
+
+
+def _fingerprints(images: np.ndarray) -> np.ndarray:
+    """A 64-bit number per uint8 image that equal images share: a weighted sum of its 8-byte words."""
+    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
+    if flat.shape[1] % 8:  # whole words: pad with zeros (every image alike, so equal images stay equal)
+        flat = np.pad(flat, ((0, 0), (0, 8 - flat.shape[1] % 8)))
+    words = flat.view(np.uint64)
+    weights = np.arange(1, words.shape[1] + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (words * weights).sum(axis=1)  # wraps around modulo 2**64, as intended
 
 
 def near_duplicates(

@@ -184,6 +184,21 @@ def tile(
     return picture
 
 
+def tile_png(images: np.ndarray, columns: int, scale: int = 2) -> bytes:
+    """``tile`` as PNG bytes for ``st.image``, kept: pages draw the same strips again on every rerun,
+    and Streamlit would otherwise encode each picture again each time."""
+    pixels = np.ascontiguousarray(images, dtype=np.uint8)
+    return _tile_png(pixels.tobytes(), pixels.shape, columns, scale)
+
+
+@lru_cache(maxsize=512)  # a Dataset page's strips and means: a few kB each
+def _tile_png(pixels: bytes, shape: tuple[int, ...], columns: int, scale: int) -> bytes:
+    buffer = io.BytesIO()
+    images = np.frombuffer(pixels, dtype=np.uint8).reshape(shape)
+    tile(images, columns=columns, scale=scale).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     """Shorten text with an ellipsis until it fits the cell."""
     if draw.textlength(text, font=font) <= width:

@@ -25,7 +25,7 @@ from dashboard.cached import (
     run_training_features,
 )
 from dashboard.chartview import draw_chart
-from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
 from dashboard.text import plain
 
 IMAGE_PARAM = "image"
@@ -71,7 +71,7 @@ def inspect_image(
     answer = int(probs.argmax())
     st.subheader(heading)
     left, right = st.columns([1, 3])
-    left.image(tile(image[None], columns=1, scale=8), output_format="PNG")
+    left.image(tile_png(image[None], columns=1, scale=8))
     verdict = "right" if answer == label else "wrong"
     left.markdown(
         f"Test image **#{int(predictions.indices[row])}**  \n"

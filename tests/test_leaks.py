@@ -51,6 +51,24 @@ def test_exact_copies_are_found_with_their_official_indices(leaky):
     assert [p.same_label for p in pairs] == [True, False]  # the relabelled copy disagrees
 
 
+def test_a_shared_fingerprint_is_not_taken_for_a_copy(leaky, monkeypatch):
+    import core.leaks
+
+    data = load_dataset("mnist", leaky[0])
+    monkeypatch.setattr(core.leaks, "_fingerprints", lambda images: np.zeros(len(images), dtype=np.uint64))
+    pairs = exact_duplicates(data)  # every image now collides with every other: the pixels must decide
+    assert [(p.test_index, p.train_index) for p in pairs] == sorted(EXACT.items())
+
+
+def test_fingerprints_of_images_of_any_size_tell_copies_apart():
+    from core.leaks import _fingerprints
+
+    images = np.random.default_rng(0).integers(0, 256, (50, 5, 7), dtype=np.uint8)  # 35 bytes: not whole words
+    images[7] = images[3]
+    prints = _fingerprints(images)
+    assert prints[7] == prints[3] and len(set(prints.tolist())) == 49
+
+
 def test_near_copies_need_both_close_features_and_alike_pixels(leaky):
     data = load_dataset("mnist", leaky[0])
     images, _, indices = training_file(data)

@@ -10,7 +10,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import dataset_exact_duplicates, dataset_summary, get_dataset, run_nearest_training_images
 from dashboard.chartview import draw_chart
-from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import offered_datasets, open_run, unreadable_datasets
 from dashboard.text import plain
@@ -37,9 +37,7 @@ def page() -> None:
         st.subheader("Mean image of each class")
         columns = st.columns(5)
         for position, (mean, class_name) in enumerate(zip(summary.means, info.classes, strict=True)):
-            columns[position % 5].image(
-                tile(mean[None], columns=1, scale=3), output_format="PNG", caption=plain(class_name)
-            )
+            columns[position % 5].image(tile_png(mean[None], columns=1, scale=3), caption=plain(class_name))
     with right:
         st.subheader("Pixel intensities")
         draw_chart(st, charts.pixel_histogram, summary.histogram)
@@ -75,13 +73,12 @@ def samples(data) -> None:
                 picks = rng.choice(members, min(per_class, len(members)), replace=False)
                 left, right = cell.columns([1, 9 if rows_of == 1 else 5], vertical_alignment="center")
                 left.markdown(f"**{plain(info.classes[class_index])}**")
-                right.image(tile(data.train.images[picks].numpy(), columns=per_class), output_format="PNG")
+                right.image(tile_png(data.train.images[picks].numpy(), columns=per_class))
     else:
         members = np.flatnonzero(labels == info.classes.index(focus))
         picks = rng.choice(members, min(per_class * 8, len(members)), replace=False)
         st.image(
-            tile(data.train.images[picks].numpy(), columns=per_class * 2),
-            output_format="PNG",
+            tile_png(data.train.images[picks].numpy(), columns=per_class * 2),
             caption=f"{len(picks)} random training images of {plain(focus)}",
         )
 

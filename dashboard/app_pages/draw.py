@@ -12,7 +12,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_model
 from dashboard.chartview import draw_chart
-from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
 from dashboard.inspect import confidence_note
 from dashboard.text import plain
 from dashboard.widgets import selected_run
@@ -104,9 +104,7 @@ def one_picture(run, info, picture: bytes, origin: str, prepared_column, result_
         return
     height, width = info.image_size
     prepared_column.markdown("**What the model sees**")
-    prepared_column.image(
-        tile(image[None], columns=1, scale=4), output_format="PNG", caption=f"{height}×{width}, prepared"
-    )
+    prepared_column.image(tile_png(image[None], columns=1, scale=4), caption=f"{height}×{width}, prepared")
     try:
         probs = classify_image(run_model(run), image, config.mean, config.std)
     except RunError as error:

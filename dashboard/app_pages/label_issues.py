@@ -9,7 +9,7 @@ from core.analysis import REVIEW_VERDICTS, ReviewsUnreadable, label_reviews
 from core.data import default_data_dir, get_dataset_info
 from core.runs import RunError
 from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
-from dashboard.gallery import tile
+from dashboard.gallery import tile_png
 from dashboard.text import plain
 from dashboard.widgets import selected_run
 
@@ -37,7 +37,7 @@ def issue_grid(shown, rank: int, image_of, class_names, indices, marks: dict, wh
             rank += 1
             index = int(indices[issue.row])
             with column.container(border=True):
-                st.image(tile(image_of(issue.row), columns=1, scale=4), output_format="PNG")
+                st.image(tile_png(image_of(issue.row), columns=1, scale=4))
                 st.markdown(
                     f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
                     f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
