@@ -377,6 +377,38 @@ def quick_cnn(num_classes: int = 10) -> nn.Module:
 
 
 @register_model(
+    "small-cnn",
+    "Our small CNN (the quick preset's): 3×3 conv-pool-BatchNorm-ReLU blocks of 8 and 16 channels, "
+    "then 32 channels at 7×7 without pooling, 1568→10",
+    Recipe(
+        "sgd",
+        0.2,
+        256,
+        2,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        keep_best_by="val_accuracy",
+        source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
+    ),
+    classifier="4",
+)
+def small_cnn(num_classes: int = 10) -> nn.Module:
+    # quick-cnn's blocks at half the width cost a CPU step 2.4× less (the narrow early layers are
+    # cheap); the last block keeps its 7×7 map (no pooling) for the classifier, which is what holds
+    # 99% on MNIST in two epochs (pooled to 3×3 at this width: 98.85–98.93% over seeds 0–2).
+    return nn.Sequential(
+        _conv_pool_bn(1, 8),  # 14×14
+        _conv_pool_bn(8, 16),  # 7×7
+        _conv_bn(16, 32),  # 7×7
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, num_classes),
+    )
+
+
+@register_model(
     "strong-cnn",
     "Our strong CNN: five 3×3 conv-BatchNorm-ReLU layers (32 at 28×28, pool, 64-64 at 14×14, pool, "
     "128-128 at 7×7, pool), 1152→10",

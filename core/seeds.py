@@ -27,6 +27,7 @@ class SeedRow:
     training_seconds: list[float]  # the epochs' seconds, summed, per seed
     epochs: int
     environment: dict
+    model: str = ""  # a preset's model can change: the row says which one it measured
 
     @property
     def summary(self) -> tuple[float, float]:
@@ -35,7 +36,7 @@ class SeedRow:
 
 def train_seeds(preset: str, dataset: str, seeds: list[int], store: Path | None = None, report=None) -> SeedRow:
     """Train the preset once per seed (runs in ``store``, else thrown away) and collect the test accuracies."""
-    accuracies, seconds, epochs = [], [], 0
+    accuracies, seconds, epochs, model = [], [], 0, ""
     with tempfile.TemporaryDirectory() as scratch:
         for seed in seeds:
             config = preset_config(preset, dataset, seed=seed)
@@ -45,10 +46,10 @@ def train_seeds(preset: str, dataset: str, seeds: list[int], store: Path | None 
                 raise RuntimeError(f"seed {seed} ended {result.state}: {result.error}")
             accuracies.append(result.test_accuracy)
             seconds.append(sum(record["seconds"] for record in result.history))
-            epochs = config.epochs
+            epochs, model = config.epochs, config.model
             if report:
                 report(seed, result.test_accuracy, seconds[-1])
-    return SeedRow(dataset, preset, list(seeds), accuracies, seconds, epochs, environment())
+    return SeedRow(dataset, preset, list(seeds), accuracies, seconds, epochs, environment(), model)
 
 
 def markdown(rows: list[SeedRow]) -> str:
@@ -66,8 +67,9 @@ def markdown(rows: list[SeedRow]) -> str:
         mean, std = row.summary
         time_mean, time_std = mean_std(row.training_seconds)
         seeds = f"{min(row.seeds)}–{max(row.seeds)}" if len(row.seeds) > 1 else str(row.seeds[0])
+        recipe = f"{row.model}, {row.epochs} epochs" if row.model else f"{row.epochs} epochs"
         lines.append(
-            f"| {row.dataset} | {row.preset} ({row.epochs} epochs) | {seeds} | {mean:.2%} ± {std:.2%} "
+            f"| {row.dataset} | {row.preset} ({recipe}) | {seeds} | {mean:.2%} ± {std:.2%} "
             f"| {min(row.test_accuracies):.2%} | {time_mean:.1f} ± {time_std:.1f} s | {describe(row.environment)} |"
         )
     return "\n".join(lines) + "\n"
