@@ -42,3 +42,13 @@ def test_core_prints_only_from_its_command_line():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 printing.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
     assert not printing, printing
+
+
+def test_pages_draw_charts_through_draw_chart():
+    """``st.altair_chart`` builds and validates the chart again on every rerun; ``draw_chart`` keeps it."""
+    direct = []
+    for path in python_files("dashboard"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "altair_chart":
+                direct.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
+    assert not direct, f"use dashboard.chartview.draw_chart: {direct}"
