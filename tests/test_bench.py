@@ -152,3 +152,20 @@ def test_every_section_of_the_benchmark_runs_on_tiny_data():
     for section in SECTIONS:
         assert f"[{section}: done]" in done.stdout
     assert "| `python -m core train --dataset mnist --preset quick`" in done.stdout
+
+
+def test_a_preset_that_never_reaches_the_target_is_reported_not_a_crash(monkeypatch):
+    import bench.training as training
+
+    monkeypatch.setattr(training, "load_dataset", lambda name: None)
+    # The tutorial recipe gets there; the quick preset never does.
+    monkeypatch.setattr(
+        training,
+        "seconds_to_accuracy",
+        lambda config, data, target: (None, 3) if config.preset == "quick" else (40.0, 4),
+    )
+    rows = training.bench_time_to_accuracy(pairs=2)
+    assert all(row["quick_s"] is None and row["ratio"] is None and row["tutorial_s"] == 40.0 for row in rows.values())
+    assert all(
+        len(row["pairs"]) == 2 and row["pairs"][0] == {"tutorial_s": 40.0, "quick_s": None} for row in rows.values()
+    )

@@ -22,7 +22,7 @@ def test_a_preset_per_tutorial_recipe_plus_quick_and_strong():
 
 def test_per_dataset_values_and_overrides():
     assert preset_config("quick", "mnist").epochs == 2
-    assert preset_config("quick", "fashion-mnist").epochs == 4
+    assert preset_config("quick", "fashion-mnist").epochs == 3
     assert preset_config("quick", "fashion-mnist", epochs=1, seed=7).epochs == 1
 
 
