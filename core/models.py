@@ -378,7 +378,7 @@ def quick_cnn(num_classes: int = 10) -> nn.Module:
 
 @register_model(
     "small-cnn",
-    "Our small CNN (the quick preset's): 3×3 conv-pool-BatchNorm-ReLU blocks of 8 and 16 channels, "
+    "Our small CNN (the quick preset's on MNIST): 3×3 conv-pool-BatchNorm-ReLU blocks of 8 and 16 channels, "
     "then 32 channels at 7×7 without pooling, 1568→10",
     Recipe(
         "sgd",

@@ -25,14 +25,11 @@ class Preset:
     per_dataset: dict[str, dict] = field(default_factory=dict)
 
     def values(self, dataset: str) -> dict:
-        """TrainConfig values: the model's recipe, then this preset's changes for the dataset."""
-        return {
-            "dataset": dataset,
-            "model": self.model,
-            **MODELS[self.model].recipe.config_values(),
-            **self.per_dataset.get(dataset, {}),
-            "preset": self.name,
-        }
+        """TrainConfig values: the recipe of the model the dataset gets, then this preset's changes for it."""
+        changes = self.per_dataset.get(dataset, {})
+        model = changes.get("model", self.model)
+        recipe = MODELS[model].recipe.config_values()
+        return {"dataset": dataset, "model": model, **recipe, **changes, "preset": self.name}
 
 
 OUR_PRESETS = (

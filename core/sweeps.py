@@ -19,7 +19,7 @@ A storage URL's password is never written to a run's config or printed: only the
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core.config import ConfigError, TrainConfig
@@ -179,6 +179,8 @@ def create_sweep(spec: SweepSpec, root: Path | None = None, storage: str | None 
     import optuna
 
     spec.validate()
+    # A preset's model can change from one version to the next; every trial of a sweep trains the same one.
+    spec = replace(spec, overrides={"model": spec.base_config().model, **spec.overrides})
     root = Path(root or default_checkpoints_dir())
     samplers = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=0),

@@ -64,17 +64,13 @@ class _Canvas:
 
 
 def test_a_chart_is_built_once_per_input_and_each_draw_gets_a_whole_spec():
-    import altair as alt
     import pandas as pd
 
     from dashboard.chartview import draw_chart
 
-    built = []
-
-    def bars(frame: pd.DataFrame) -> alt.Chart:
-        built.append(len(frame))
-        return alt.Chart(frame).mark_bar().encode(x="a:Q", y="b:Q")
-
+    built = _BUILT_ROWS
+    built.clear()
+    bars = _counted_bars
     canvas = _Canvas()
     frame = pd.DataFrame({"a": range(6000), "b": range(6000)})  # past Altair's default limit of 5,000 rows
     draw_chart(canvas, bars, frame)
@@ -90,12 +86,47 @@ def test_a_chart_is_built_once_per_input_and_each_draw_gets_a_whole_spec():
 
 
 def test_a_selectable_chart_reruns_the_page_on_a_selection():
-    import altair as alt
     import pandas as pd
 
     from dashboard.chartview import draw_chart
 
     canvas = _Canvas()
     frame = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
-    draw_chart(canvas, lambda f: alt.Chart(f).mark_point().encode(x="a"), frame, key="k", selection_mode="brush")
+    draw_chart(canvas, _points, frame, key="k", selection_mode="brush")
     assert canvas.calls[0][1] == {"key": "k", "on_select": "rerun", "selection_mode": "brush"}
+
+
+def test_only_a_module_level_builder_is_kept_and_a_live_chart_is_not():
+    import altair as alt
+    import pandas as pd
+
+    from dashboard.chartview import draw_chart
+
+    canvas, frame = _Canvas(), pd.DataFrame({"a": [1, 2], "b": [3, 4]})
+    for closure in (lambda f: alt.Chart(f).mark_point(), _points_of("b")):  # a key couldn't tell them apart
+        with pytest.raises(ValueError, match="module-level"):
+            draw_chart(canvas, closure, frame)
+    draw_chart(canvas, _points_of("b"), frame, kept=False)  # built each time: nothing to tell apart
+    assert canvas.calls[-1][0]["encoding"]["x"]["field"] == "b"
+
+
+def _points(frame):
+    import altair as alt
+
+    return alt.Chart(frame).mark_point().encode(x="a")
+
+
+def _points_of(column: str):
+    import altair as alt
+
+    return lambda frame: alt.Chart(frame).mark_point().encode(x=column)
+
+
+_BUILT_ROWS = []  # the frame sizes _counted_bars was built for
+
+
+def _counted_bars(frame):
+    import altair as alt
+
+    _BUILT_ROWS.append(len(frame))
+    return alt.Chart(frame).mark_bar().encode(x="a:Q", y="b:Q")

@@ -11,7 +11,7 @@ import pytest
 from core.config import ConfigError
 from core.data import PROJECT_ROOT
 from core.runs import list_runs, load_run
-from core.sweeps import SweepSpec, create_sweep, safe_url, sweep_summary, work
+from core.sweeps import SweepSpec, create_sweep, load_sweep, safe_url, sweep_summary, work
 from tests.test_jobs import store, wait_for  # noqa: F401 (store is a fixture)
 
 FAST = {"train_subset": 1_200, "threads": 1, "log_every": 5}
@@ -50,6 +50,9 @@ def test_every_trial_is_a_run_and_its_objective_is_the_validation_accuracy(store
     with pytest.raises(ConfigError, match="exists already"):
         create_sweep(spec(), store)
     assert work("s", store) == 4
+    models = {load_run(t["run_id"], store).config.model for t in sweep_summary("s", store).trials}
+    assert models == {spec().base_config().model}
+    assert load_sweep("s", store)[1].overrides["model"] == spec().base_config().model  # pinned, whatever the preset
     summary = sweep_summary("s", store)
     assert len(summary.trials) == 4 and {t["state"] for t in summary.trials} <= {"complete", "pruned"}
     for trial in summary.trials:

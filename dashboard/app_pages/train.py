@@ -282,7 +282,8 @@ def live_curves(run: Run, status: RunStatus) -> None:
     points = batch_loss_rows(run.id, history, live=status.batch_losses)
     left, right = st.columns(2)
     if len(points) >= 2:
-        draw_chart(left, charts.batch_loss_curve, pd.DataFrame(points))
+        # While the run trains, its batch loss is new on every poll: not worth keeping.
+        draw_chart(left, charts.batch_loss_curve, pd.DataFrame(points), kept=status.state != "running")
     rows = curve_rows(run.id, history_frame(history))
     accuracy = rows[rows["metric"] == "accuracy"]
     if len(accuracy):
