@@ -348,22 +348,26 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
+# The quick preset's recipe, shared by the two quick models.
+QUICK_RECIPE = Recipe(
+    "sgd",
+    0.2,
+    256,
+    2,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=5e-4,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    keep_best_by="val_accuracy",
+    source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
+)
+
+
 @register_model(
     "quick-cnn",
     "Our quick CNN: three 3×3 conv-pool-BatchNorm-ReLU blocks (16-32-64), 576→10",
-    Recipe(
-        "sgd",
-        0.2,
-        256,
-        2,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        schedule="onecycle",
-        label_smoothing=0.1,
-        keep_best_by="val_accuracy",
-        source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
-    ),
+    QUICK_RECIPE,
     classifier="4",
 )
 def quick_cnn(num_classes: int = 10) -> nn.Module:
@@ -380,19 +384,7 @@ def quick_cnn(num_classes: int = 10) -> nn.Module:
     "small-cnn",
     "Our small CNN (the quick preset's on MNIST): 3×3 conv-pool-BatchNorm-ReLU blocks of 8 and 16 channels, "
     "then 32 channels at 7×7 without pooling, 1568→10",
-    Recipe(
-        "sgd",
-        0.2,
-        256,
-        2,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        schedule="onecycle",
-        label_smoothing=0.1,
-        keep_best_by="val_accuracy",
-        source="ours: SGD Nesterov, OneCycle to lr 0.2, batch 256, label smoothing 0.1, 2 epochs",
-    ),
+    QUICK_RECIPE,
     classifier="4",
 )
 def small_cnn(num_classes: int = 10) -> nn.Module:
