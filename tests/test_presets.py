@@ -36,3 +36,19 @@ def test_unknown_preset_and_bad_override():
 def test_cli_refuses_a_preset_and_a_model_together(capsys):
     assert main(["train", "--preset", "quick", "--model", "mlp"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_a_dataset_given_another_model_gets_that_model_s_recipe():
+    from core.models import MODELS
+    from core.presets import Preset
+
+    preset = Preset("p", "small-cnn", "", per_dataset={"fashion-mnist": {"model": "two-conv-dropout", "epochs": 1}})
+    values = preset.values("fashion-mnist")
+    recipe = MODELS["two-conv-dropout"].recipe.config_values()
+    assert values["model"] == "two-conv-dropout" and values["epochs"] == 1
+    assert (values["optimizer"], values["lr"], values["batch_size"]) == (
+        recipe["optimizer"],
+        recipe["lr"],
+        recipe["batch_size"],
+    )
+    assert preset.values("mnist")["model"] == "small-cnn"
