@@ -348,7 +348,14 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-# The quick preset's recipe, shared by the two quick models.
+def _strided_conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    """Half the resolution in the convolution itself: a quarter of its work, and no pooling layer."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
+
+
+# The recipe of the two earlier quick models.
 QUICK_RECIPE = Recipe(
     "sgd",
     0.2,
@@ -394,6 +401,39 @@ def small_cnn(num_classes: int = 10) -> nn.Module:
     return nn.Sequential(
         _conv_pool_bn(1, 8),  # 14×14
         _conv_pool_bn(8, 16),  # 7×7
+        _conv_bn(16, 32),  # 7×7
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, num_classes),
+    )
+
+
+@register_model(
+    "fast-cnn",
+    "Our fast CNN (the quick preset's on MNIST): a strided 3×3 conv to 14×14 and a conv-pool, both 16 "
+    "channels, then 32 at 7×7 without pooling, 1568→10",
+    Recipe(
+        "sgd",
+        0.25,
+        128,
+        1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        keep_best_by="val_accuracy",
+        source="ours: SGD Nesterov, OneCycle to lr 0.25, batch 128, label smoothing 0.1, 1 epoch",
+    ),
+    classifier="4",
+)
+def fast_cnn(num_classes: int = 10) -> nn.Module:
+    # small-cnn with its first conv strided instead of pooled: nothing at 28×28 but that conv's output,
+    # where max-pooling's gradient (zero-filled, then scattered) and BatchNorm were a quarter of a CPU step.
+    # One epoch in batches of 128 gives twice the updates of small-cnn's batches of 256 for half the
+    # images seen: 99.05% mean over seeds 0–4 against small-cnn's 99.01% on that recipe (results/seeds.md).
+    return nn.Sequential(
+        _strided_conv_bn(1, 16),  # 14×14
+        _conv_pool_bn(16, 16),  # 7×7
         _conv_bn(16, 32),  # 7×7
         nn.Flatten(),
         nn.Linear(32 * 7 * 7, num_classes),

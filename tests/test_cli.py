@@ -214,3 +214,37 @@ def test_saliency_verb_writes_a_png_of_both_maps(capsys, tiny, tmp_path):
         assert picture.format == "PNG" and picture.width > 2 * picture.height  # two maps side by side
     code = main(["saliency", "mnist-tiny", "99999", *store, *data])
     assert code == 2 and "not among" in capsys.readouterr().err
+
+
+# A module-level object whose finaliser speaks: it runs only if Python tears its modules down.
+_TEARDOWN_PROBE = """
+import runpy, sys
+
+class SaysWhenTornDown:
+    def __del__(self):
+        sys.stderr.write("torn down\\n")
+
+probe = SaysWhenTornDown()
+sys.argv = ["core", *sys.argv[1:]]
+runpy.run_module("core", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "said"),
+    [
+        (["runs", "--checkpoints", "{empty}"], 0, "no runs in"),  # the command returns
+        (["--help"], 0, "usage:"),  # argparse exits
+        (["train", "--epochs", "0"], 2, "epochs must be a whole number"),  # a refusal
+    ],
+)
+def test_the_command_ends_without_tearing_python_down_and_keeps_its_output_and_code(argv, code, said, tmp_path):
+    """Python's teardown costs a second with torch loaded: skipped, yet every line printed (to a pipe,
+    so buffered) arrives and the exit code is the command's."""
+    argv = [part.format(empty=tmp_path / "none") for part in argv]
+    ended = subprocess.run(
+        [sys.executable, "-c", _TEARDOWN_PROBE, *argv], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120
+    )
+    assert ended.returncode == code, ended.stderr
+    assert said in ended.stdout + ended.stderr
+    assert "torn down" not in ended.stderr
