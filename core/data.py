@@ -320,6 +320,22 @@ def validation_size(total: int) -> int:
     return min(VAL_SIZE, max(1, total // 12))
 
 
+def training_split_size(name: str, root: Path | None = None) -> int | None:
+    """How many images the dataset's training split holds, from its labels file's header alone (no
+    torch, no pixels); None when the file is not here or is not an IDX file."""
+    root = Path(root or default_data_dir())
+    info = get_dataset_info(name, root)
+    try:
+        with open(raw_dir(info, root) / info.files.train[1], "rb") as labels:
+            header = labels.read(8)
+    except OSError:
+        return None
+    if len(header) < 8 or header[:2] != b"\0\0" or header[2] not in (IDX_UBYTE, IDX_INT32):
+        return None
+    total = int.from_bytes(header[4:8], "big")
+    return total - validation_size(total) if total else 0
+
+
 def load_dataset(name: str, root: Path | None = None) -> DatasetSplits:
     """Read all three splits of a dataset into memory as uint8 tensors."""
     import torch

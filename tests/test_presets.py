@@ -1,6 +1,6 @@
 import pytest
 
-from core.__main__ import main
+from core.cli import main
 from core.config import ConfigError
 from core.data import DATASETS
 from core.models import MODELS
@@ -21,7 +21,7 @@ def test_a_preset_per_tutorial_recipe_plus_quick_and_strong():
 
 
 def test_per_dataset_values_and_overrides():
-    assert preset_config("quick", "mnist").epochs == 2
+    assert preset_config("quick", "mnist").epochs == 1
     assert preset_config("quick", "fashion-mnist").epochs == 3
     assert preset_config("quick", "fashion-mnist", epochs=1, seed=7).epochs == 1
 
@@ -52,3 +52,28 @@ def test_a_dataset_given_another_model_gets_that_model_s_recipe():
         recipe["batch_size"],
     )
     assert preset.values("mnist")["model"] == "small-cnn"
+
+
+def test_the_quick_preset_gives_a_small_dataset_more_epochs_of_its_fewer_batches(tmp_path, monkeypatch):
+    """At least one MNIST epoch's worth of steps (430 batches of 128): 5,500 training images make 43
+    batches, so 10 epochs; given epochs win; a dataset not here keeps the recipe's."""
+    from core.presets import MAX_SCALED_EPOCHS, preset_config
+    from core.synthetic import write_idx_dataset
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert preset_config("quick", "mnist").epochs == 1  # nothing fetched into this root
+    write_idx_dataset(tmp_path, "mnist", train_count=6_000)  # 500 held out for validation
+    assert preset_config("quick", "mnist").epochs == 10
+    assert preset_config("quick", "mnist", batch_size=64).epochs == 5
+    assert preset_config("quick", "mnist", epochs=2).epochs == 2
+    assert preset_config("quick", "mnist", train_subset=500).epochs == MAX_SCALED_EPOCHS  # 4 batches
+    assert preset_config("strong", "mnist").epochs == 14  # a preset without a step floor
+
+
+def test_the_training_split_size_comes_from_the_labels_header(tmp_path):
+    from core.data import load_dataset, training_split_size
+    from core.synthetic import write_idx_dataset
+
+    assert training_split_size("fashion-mnist", tmp_path) is None
+    write_idx_dataset(tmp_path, "fashion-mnist", train_count=1_200)
+    assert training_split_size("fashion-mnist", tmp_path) == len(load_dataset("fashion-mnist", tmp_path).train) == 1_100

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.__main__ import main
+from core.cli import main
 from core.config import ConfigError, TrainConfig
 from core.data import DATASETS, PROJECT_ROOT
 from core.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, decode_image, prepare_like_dataset
@@ -167,7 +167,7 @@ def write_then_hang(path, write):
     real_write(path, write)
 
 core.runs.atomic_write_with = write_then_hang
-from core.__main__ import main
+from core.cli import main
 sys.exit(main(argv))
 """
 

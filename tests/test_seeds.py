@@ -38,10 +38,12 @@ def test_results_keep_other_rows_and_record_where_they_came_from(tmp_path):
     assert "91.00% ± 0.20%" in table and "99.20% ± 0.00%" in table and "commit " in table
 
 
-def test_each_seed_is_a_real_run(idx_data_dir, monkeypatch):
+def test_each_seed_is_a_real_run(idx_data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(idx_data_dir))
     seen = []
-    result = train_seeds("quick", "mnist", [0, 1, 2], report=lambda *args: seen.append(args))
+    store = tmp_path / "runs"
+    result = train_seeds("quick", "mnist", [0, 1, 2], store=store, report=lambda *args: seen.append(args))
     assert [args[0] for args in seen] == [0, 1, 2]
-    assert len(set(result.test_accuracies)) > 1, "different seeds, different runs"
+    weights = {(store / f"seeds-mnist-quick-{seed}" / "model.safetensors").read_bytes() for seed in (0, 1, 2)}
+    assert len(weights) == 3, "different seeds, different runs"
     assert all(0 <= accuracy <= 1 for accuracy in result.test_accuracies)
