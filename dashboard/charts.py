@@ -159,9 +159,11 @@ def _progress_axis(history: pd.DataFrame, x: str) -> alt.X:
     """The x axis of an epoch curve: whole epochs, examples seen (55k) or seconds of training."""
     last = float(history[x].max()) if len(history) and history[x].notna().any() else 1.0
     if x == "epoch":
-        # A little room past the last epoch, so that a kept-epoch rule there is not hidden by the frame.
-        scale = alt.Scale(domain=[1, max(last, 1) + 0.3], nice=False)
-        return alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch", scale=scale)
+        # Room around the first and last epochs, so that a kept-epoch rule there is not hidden by the
+        # frame, and a run of one epoch (the quick preset's) sits in the middle, not against the axis.
+        pad = 0.5 if last <= 1 else 0.3
+        scale = alt.Scale(domain=[1 - pad, max(last, 1) + pad], nice=False)
+        return alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d"), title="epoch", scale=scale)
     scale = alt.Scale(domain=[0, last * 1.03], nice=False)
     return alt.X(
         f"{x}:Q", axis=alt.Axis(format="~s" if x == "examples_seen" else ".0f"), title=X_TITLES[x], scale=scale

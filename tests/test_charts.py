@@ -130,3 +130,16 @@ def _counted_bars(frame):
 
     _BUILT_ROWS.append(len(frame))
     return alt.Chart(frame).mark_bar().encode(x="a:Q", y="b:Q")
+
+
+@pytest.mark.parametrize(("epochs", "domain"), [(1, [0.5, 1.5]), (14, [0.7, 14.3])])
+def test_epoch_axis_leaves_room_around_the_epochs(epochs, domain):
+    """A one-epoch run's points sit mid-chart, not on the axis; a kept rule at the last epoch shows."""
+    import pandas as pd
+
+    from dashboard.charts import epoch_curves
+
+    history = pd.DataFrame({"run": "r", "split": "validation", "epoch": range(1, epochs + 1), "value": [0.9] * epochs})
+    spec = epoch_curves(history, "accuracy", pd.DataFrame({"run": ["r"], "epoch": [epochs]})).to_dict()
+    x = spec["layer"][0]["encoding"]["x"]
+    assert x["scale"]["domain"] == pytest.approx(domain) and x["axis"]["format"] == "d"
