@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.storage import read_regular_file
+from core.storage import UnsafeFile, read_file_head, read_regular_file
 
 if TYPE_CHECKING:
     import torch
@@ -325,10 +325,9 @@ def training_split_size(name: str, root: Path | None = None) -> int | None:
     torch, no pixels); None when the file is not here or is not an IDX file."""
     root = Path(root or default_data_dir())
     info = get_dataset_info(name, root)
-    try:
-        with open(raw_dir(info, root) / info.files.train[1], "rb") as labels:
-            header = labels.read(8)
-    except OSError:
+    try:  # as every file under data/ is read: a FIFO or a device in its place is refused, not waited on
+        header = read_file_head(raw_dir(info, root) / info.files.train[1], 8)
+    except (OSError, UnsafeFile):
         return None
     if len(header) < 8 or header[:2] != b"\0\0" or header[2] not in (IDX_UBYTE, IDX_INT32):
         return None

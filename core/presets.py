@@ -26,6 +26,7 @@ class Preset:
     per_dataset: dict[str, dict] = field(default_factory=dict)
     # The fewest optimiser steps a run takes unless its epochs are given: a dataset smaller than the
     # one the recipe was made on gets more epochs of its fewer batches, up to MAX_SCALED_EPOCHS.
+    # (A sweep pins the epochs when it is created, so its trials all train as many.)
     min_steps: int | None = None
 
     def values(self, dataset: str) -> dict:
@@ -91,14 +92,13 @@ MAX_SCALED_EPOCHS = 30  # a tiny dataset's run stays seconds long: each epoch al
 
 def epochs_for_steps(min_steps: int, values: dict) -> int:
     """The recipe's epochs, or more when that is fewer than ``min_steps`` batches of this dataset's
-    training split (its ``train_subset`` if smaller). Unknown sizes and bad values leave the epochs
-    as they are: validation reports the values, the run the missing data."""
-    epochs, batch, subset = values["epochs"], values.get("batch_size"), values.get("train_subset")
+    training split. A ``train_subset`` is not counted: it asks for a shorter run, and each epoch still
+    validates on the whole validation split. Unknown sizes and bad values leave the epochs as they
+    are: validation reports the values, the run the missing data."""
+    epochs, batch = values["epochs"], values.get("batch_size")
     count = training_split_size(values["dataset"])
-    if count is None or not (isinstance(batch, int) and batch > 0):
+    if count is None or isinstance(batch, bool) or not (isinstance(batch, int) and batch > 0):
         return epochs
-    if isinstance(subset, int) and subset > 0:
-        count = min(count, subset)
     batches = max(1, math.ceil(count / batch))
     return max(epochs, min(MAX_SCALED_EPOCHS, math.ceil(min_steps / batches)))
 

@@ -179,8 +179,11 @@ def create_sweep(spec: SweepSpec, root: Path | None = None, storage: str | None 
     import optuna
 
     spec.validate()
-    # A preset's model can change from one version to the next; every trial of a sweep trains the same one.
-    spec = replace(spec, overrides={"model": spec.base_config().model, **spec.overrides})
+    # A preset's model can change from one version to the next, and its epochs with the dataset's size
+    # (the quick preset's step floor): every trial of a sweep trains the same model for as many epochs,
+    # so that the pruner compares like with like.
+    base = spec.base_config()
+    spec = replace(spec, overrides={"model": base.model, "epochs": base.epochs, **spec.overrides})
     root = Path(root or default_checkpoints_dir())
     samplers = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=0),

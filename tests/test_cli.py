@@ -1,6 +1,7 @@
 """The command line, in-process (fast) and once as a real subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -243,8 +244,31 @@ def test_the_command_ends_without_tearing_python_down_and_keeps_its_output_and_c
     so buffered) arrives and the exit code is the command's."""
     argv = [part.format(empty=tmp_path / "none") for part in argv]
     ended = subprocess.run(
-        [sys.executable, "-c", _TEARDOWN_PROBE, *argv], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120
+        [sys.executable, "-c", _TEARDOWN_PROBE, *argv],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        env=_BUFFERED,
     )
     assert ended.returncode == code, ended.stderr
     assert said in ended.stdout + ended.stderr
     assert "torn down" not in ended.stderr
+
+
+_BUFFERED = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+
+
+def test_output_that_cannot_be_written_at_exit_is_an_error_as_in_python(tmp_path):
+    """stdout on a full disk: the buffered line fails to flush at exit, and the exit code says so (120,
+    Python's own), not the command's 0."""
+    with open("/dev/full", "w") as full:
+        ended = subprocess.run(
+            [sys.executable, "-m", "core", "runs", "--checkpoints", str(tmp_path)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            cwd=PROJECT_ROOT,
+            timeout=120,
+            env=_BUFFERED,
+        )
+    assert ended.returncode == 120

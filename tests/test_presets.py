@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from core.cli import main
@@ -66,8 +68,12 @@ def test_the_quick_preset_gives_a_small_dataset_more_epochs_of_its_fewer_batches
     assert preset_config("quick", "mnist").epochs == 10
     assert preset_config("quick", "mnist", batch_size=64).epochs == 5
     assert preset_config("quick", "mnist", epochs=2).epochs == 2
-    assert preset_config("quick", "mnist", train_subset=500).epochs == MAX_SCALED_EPOCHS  # 4 batches
+    assert preset_config("quick", "mnist", train_subset=500).epochs == 10  # a subset asks for less: not counted
+    with pytest.raises(ConfigError, match="batch_size"):  # refused by validation, not scaled with
+        preset_config("quick", "mnist", batch_size=True)
     assert preset_config("strong", "mnist").epochs == 14  # a preset without a step floor
+    write_idx_dataset(tmp_path, "mnist", train_count=240)  # 20 held out: 220 images, 2 batches
+    assert preset_config("quick", "mnist").epochs == MAX_SCALED_EPOCHS
 
 
 def test_the_training_split_size_comes_from_the_labels_header(tmp_path):
@@ -75,5 +81,10 @@ def test_the_training_split_size_comes_from_the_labels_header(tmp_path):
     from core.synthetic import write_idx_dataset
 
     assert training_split_size("fashion-mnist", tmp_path) is None
+    labels = tmp_path / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.parent.mkdir(parents=True)
+    os.mkfifo(labels)  # would block a plain open() forever
+    assert training_split_size("fashion-mnist", tmp_path) is None
+    labels.unlink()
     write_idx_dataset(tmp_path, "fashion-mnist", train_count=1_200)
     assert training_split_size("fashion-mnist", tmp_path) == len(load_dataset("fashion-mnist", tmp_path).train) == 1_100

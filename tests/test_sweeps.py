@@ -52,7 +52,8 @@ def test_every_trial_is_a_run_and_its_objective_is_the_validation_accuracy(store
     assert work("s", store) == 4
     models = {load_run(t["run_id"], store).config.model for t in sweep_summary("s", store).trials}
     assert models == {spec().base_config().model}
-    assert load_sweep("s", store)[1].overrides["model"] == spec().base_config().model  # pinned, whatever the preset
+    pinned = load_sweep("s", store)[1].overrides  # whatever the preset and the data make later
+    assert pinned["model"] == spec().base_config().model and pinned["epochs"] == spec().base_config().epochs
     summary = sweep_summary("s", store)
     assert len(summary.trials) == 4 and {t["state"] for t in summary.trials} <= {"complete", "pruned"}
     for trial in summary.trials:
