@@ -51,9 +51,9 @@ def run_and_exit() -> None:
     global _exit_code, _interrupted
     if _no_exit_handlers_yet():
         atexit.register(_end_process)
-    from core.cli import main  # torch and the rest register their exit handlers after ours
-
     try:
+        from core.cli import main  # torch and the rest register their exit handlers after ours
+
         _exit_code = main()
     except SystemExit as stop:  # argparse's --help and usage errors
         _exit_code = stop.code
