@@ -67,7 +67,8 @@ def markdown(rows: list[SeedRow]) -> str:
         mean, std = row.summary
         time_mean, time_std = mean_std(row.training_seconds)
         seeds = f"{min(row.seeds)}–{max(row.seeds)}" if len(row.seeds) > 1 else str(row.seeds[0])
-        recipe = f"{row.model}, {row.epochs} epochs" if row.model else f"{row.epochs} epochs"
+        epochs = "1 epoch" if row.epochs == 1 else f"{row.epochs} epochs"
+        recipe = f"{row.model}, {epochs}" if row.model else epochs
         lines.append(
             f"| {row.dataset} | {row.preset} ({recipe}) | {seeds} | {mean:.2%} ± {std:.2%} "
             f"| {min(row.test_accuracies):.2%} | {time_mean:.1f} ± {time_std:.1f} s | {describe(row.environment)} |"

@@ -47,3 +47,9 @@ def test_each_seed_is_a_real_run(idx_data_dir, monkeypatch, tmp_path):
     weights = {(store / f"seeds-mnist-quick-{seed}" / "model.safetensors").read_bytes() for seed in (0, 1, 2)}
     assert len(weights) == 3, "different seeds, different runs"
     assert all(0 <= accuracy <= 1 for accuracy in result.test_accuracies)
+
+
+def test_the_table_says_one_epoch_in_the_singular(tmp_path):
+    one = SeedRow("mnist", "quick", [0, 1, 2], [0.99] * 3, [5.0] * 3, 1, environment(), "fast-cnn")
+    write_results(one, tmp_path)
+    assert "| quick (fast-cnn, 1 epoch) |" in (tmp_path / "seeds.md").read_text()
