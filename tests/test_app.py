@@ -217,7 +217,11 @@ def test_an_out_of_range_value_is_refused_in_words_beside_the_button(train_store
 
 def test_a_preset_fills_the_form(train_store):
     at = open_page(app(), "train.py")
+    # quick: at least 430 batches; 2,200 training images are 18 batches of 128, so 24 epochs, and why
+    assert at.number_input(key="train_epochs").value == 24
+    assert "at least 430 batches" in at.number_input(key="train_epochs").help
     at.selectbox(key="train_preset").select("pytorch-example").run()
+    assert not at.number_input(key="train_epochs").help
     assert at.selectbox(key="train_model").value == "pytorch-example"
     assert at.number_input(key="train_lr").value == pytest.approx(0.01)
     assert at.number_input(key="train_epochs").value == 3

@@ -17,7 +17,7 @@ from core.history import batch_loss_rows, curve_rows, history_frame
 from core.jobqueue import move_queued, queued_jobs, remove_queued, start_next, submit
 from core.jobs import active_job, cancel_job, child_threads
 from core.models import MODELS, parameter_count
-from core.presets import PRESETS, preset_config
+from core.presets import MAX_SCALED_EPOCHS, PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
 from core.storage import describe_error
 from dashboard import charts
@@ -132,7 +132,7 @@ def form_fields(dataset: str) -> None:
     row = st.columns(4)
     # No bounds on the inputs: a value out of range is refused beside the button, in words, by the
     # same checks as the command line's (a number input's own bounds only show a hover tooltip).
-    row[0].number_input("Epochs", step=1, key="train_epochs")
+    row[0].number_input("Epochs", step=1, key="train_epochs", help=epochs_help())
     row[1].number_input("Batch size", step=1, key="train_batch_size")
     row[2].number_input("Learning rate", format="%.5g", step=None, key="train_lr")
     row[3].number_input(
@@ -154,6 +154,17 @@ def form_fields(dataset: str) -> None:
         key="train_run_name",
         placeholder="date-dataset-model",
         help="Letters, digits, '.', '_' and '-'. Left empty, the run is named by its date, dataset and model.",
+    )
+
+
+def epochs_help() -> str | None:
+    """Why the quick preset's epochs differ from one dataset to the next (None for a fixed recipe)."""
+    preset = PRESETS[st.session_state["train_preset"]]
+    if not preset.min_steps:
+        return None
+    return (
+        f"The {preset.name} preset trains at least {preset.min_steps:,} batches: a dataset smaller than MNIST "
+        f"gets more epochs of its fewer batches (up to {MAX_SCALED_EPOCHS}). A number typed here is kept."
     )
 
 
