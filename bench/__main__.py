@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from core.data import PROJECT_ROOT
-from core.evidence import environment
+from core.evidence import environment, epochs_text
 from core.presets import preset_config
 from core.storage import atomic_write_json, atomic_write_text
 
@@ -82,10 +82,6 @@ def run_section(name: str, pairs: int, smoke: bool = False):
 
 def _s(value, digits=1) -> str:
     return "not reached" if value is None else f"{value:.{digits}f} s"
-
-
-def _epochs(count) -> str:
-    return "1 epoch" if count == 1 else f"{count} epochs"
 
 
 def _x(value) -> str:
@@ -167,8 +163,8 @@ def training_rows(engine: dict | None, accuracy: dict | None, inference: list | 
     for dataset, row in (accuracy or {}).items():
         lines.append(
             f"| training time to {row['target']:.0%} test accuracy on {dataset} "
-            f"| {row['tutorial_model']} recipe {_s(row['tutorial_s'])} ({_epochs(row['tutorial_epochs'])}) "
-            f"| quick preset {_s(row['quick_s'])} ({_epochs(row['quick_epochs'])}) | {_x(row['ratio'])} "
+            f"| {row['tutorial_model']} recipe {_s(row['tutorial_s'])} ({epochs_text(row['tutorial_epochs'])}) "
+            f"| quick preset {_s(row['quick_s'])} ({epochs_text(row['quick_epochs'])}) | {_x(row['ratio'])} "
             f"| {_goal('≥ 6×', (row['ratio'] or 0) >= 6)} |"
         )
     for row in inference or []:

@@ -329,7 +329,7 @@ def training_split_size(name: str, root: Path | None = None) -> int | None:
         header = read_file_head(raw_dir(info, root) / info.files.train[1], 8)
     except (OSError, UnsafeFile):
         return None
-    if len(header) < 8 or header[:2] != b"\0\0" or header[2] not in (IDX_UBYTE, IDX_INT32):
+    if not _is_idx_header(header, 1 if info.files.label_column is None else 2):
         return None
     total = int.from_bytes(header[4:8], "big")
     return total - validation_size(total) if total else 0
@@ -390,6 +390,16 @@ def _read_idx_pair(info: DatasetInfo, folder: Path, files: tuple[str, str]) -> t
     return images, labels
 
 
+def _is_idx_header(data: bytes, dimensions: int) -> bool:
+    """The magic (0, 0, type, dimensions) and room for the dimensions: unsigned bytes or int32."""
+    return (
+        len(data) >= 4 + 4 * dimensions
+        and data[:2] == b"\0\0"
+        and data[2] in (IDX_UBYTE, IDX_INT32)
+        and data[3] == dimensions
+    )
+
+
 def read_idx(path: Path, dimensions: int) -> torch.Tensor:
     """An IDX file (the MNIST family's format) of unsigned bytes (uint8) or big-endian int32 (int32).
 
@@ -401,7 +411,7 @@ def read_idx(path: Path, dimensions: int) -> torch.Tensor:
 
     data = bytearray(read_regular_file(path, MAX_IDX_BYTES))
     header = 4 + 4 * dimensions
-    if len(data) < header or data[:2] != b"\0\0" or data[2] not in (IDX_UBYTE, IDX_INT32) or data[3] != dimensions:
+    if not _is_idx_header(data, dimensions):
         raise ValueError(f"{path.name} is not an IDX file of {dimensions}-D unsigned bytes or int32")
     item_size = 1 if data[2] == IDX_UBYTE else 4
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions))

@@ -21,6 +21,11 @@ from core.devices import available_cores
 PACKAGES = ("torch", "torchvision", "numpy", "streamlit", "scikit-learn", "captum", "cleanlab")
 
 
+def epochs_text(count: int) -> str:
+    """``1 epoch``, ``3 epochs``: as the results tables say it."""
+    return "1 epoch" if count == 1 else f"{count} epochs"
+
+
 def commit() -> str:
     """The checked-out commit (with "+changes" when the tree differs from it), or "unknown"."""
     try:

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.evidence import describe, environment, mean_std
+from core.evidence import describe, environment, epochs_text, mean_std
 from core.presets import preset_config
 from core.train import fit, start_run
 
@@ -67,7 +67,7 @@ def markdown(rows: list[SeedRow]) -> str:
         mean, std = row.summary
         time_mean, time_std = mean_std(row.training_seconds)
         seeds = f"{min(row.seeds)}–{max(row.seeds)}" if len(row.seeds) > 1 else str(row.seeds[0])
-        epochs = "1 epoch" if row.epochs == 1 else f"{row.epochs} epochs"
+        epochs = epochs_text(row.epochs)
         recipe = f"{row.model}, {epochs}" if row.model else epochs
         lines.append(
             f"| {row.dataset} | {row.preset} ({recipe}) | {seeds} | {mean:.2%} ± {std:.2%} "
