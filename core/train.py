@@ -10,8 +10,11 @@ The seed is the run's own (the process's random state is left as it was); the en
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from core.runs import Run, create_run, epoch_score, now_iso
 from core.steps import make_passes
 from core.storage import describe_error
 
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # held while an epoch's files are written
 HEARTBEAT_EVERY_S = 1.0  # status.json also carries the live progress a page polls
 
 
@@ -344,7 +348,8 @@ def train_epochs(config: TrainConfig, data: DatasetSplits, state: LoopState, hoo
             )
         lr = optimizer.param_groups[0]["lr"]
         record = state.end_epoch(val_loss, val_accuracy, lr, time.perf_counter() - started)
-        epoch_hooks(state, hooks, record)
+        with interruptions_held():  # a Cancel now still leaves the finished epoch's files whole
+            epoch_hooks(state, hooks, record)
 
 
 def parallel_model(model: torch.nn.Module, state: LoopState, shuffle: torch.Generator):
@@ -375,6 +380,29 @@ def validate(model: torch.nn.Module, data: DatasetSplits, state: LoopState) -> t
     loss, accuracy, _ = evaluate_loss_accuracy(model, images, labels, info.mean, info.std, state.device)
     loss_sum, correct, count = ranks.sums(loss * len(labels), accuracy * len(labels), len(labels))
     return loss_sum / count, correct / count
+
+
+@contextlib.contextmanager
+def interruptions_held():
+    """Ctrl-C (SIGINT) or a Cancel (SIGTERM) arriving in the block takes effect when the block ends.
+
+    An epoch's files are written in turn (history line, kept weights, status): a Cancel that landed
+    between the history and the weights would end the run with the epoch in its history but without
+    its weights, although the run's promise is to keep its best weights so far. Outside the main
+    thread (where no signal handler can be set, nor runs) the block runs as it is."""
+    handlers_from_python = all(signal.getsignal(number) is not None for number in HELD_SIGNALS)
+    if threading.current_thread() is not threading.main_thread() or not handlers_from_python:
+        yield  # (a handler set outside Python could not be put back)
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda number, _frame: held.append(number)) for number in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)  # its own handler now: KeyboardInterrupt, or the default
 
 
 def epoch_hooks(state: LoopState, hooks: Callback, record: dict) -> None:

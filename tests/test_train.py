@@ -1,4 +1,6 @@
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from core.augment import (
 from core.config import ConfigError
 from core.devices import resolve_device
 from core.evaluate import evaluate_loss_accuracy
-from core.runs import list_runs, load_run
+from core.runs import Run, list_runs, load_run
 from core.train import fit, start_run
 from tests.conftest import small_config
 
@@ -105,6 +107,28 @@ def test_cancel_keeps_the_best_weights_so_far(tmp_path, synthetic_data):
     assert stored.status().state == "cancelled" and "epoch 2" in stored.status().error
     assert len(stored.history()) == 1
     assert stored.load_model() is not None
+
+
+def test_a_cancel_while_an_epoch_is_written_waits_until_its_weights_are_kept(tmp_path, synthetic_data, monkeypatch):
+    # The signal a Cancel sends, arriving just after the first epoch's history line: before the fix the
+    # run ended there, with that epoch in its history and no weights.
+    config = small_config(epochs=5)
+    run = start_run(config, tmp_path)
+    append_history = Run.append_history
+
+    def append_then_cancel(self, record):
+        append_history(self, record)
+        if record["epoch"] == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Run, "append_history", append_then_cancel)
+    result = fit(config, run, data=synthetic_data)
+    assert result.state == "cancelled"
+    stored = load_run(run.path)
+    assert len(stored.history()) == 1
+    assert stored.load_model() is not None
+    assert stored.status().best_epoch == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_train_subset_uses_that_many_images(synthetic_data):
