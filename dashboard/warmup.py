@@ -14,6 +14,7 @@ app.py calls ``begin_run`` first and ``end_run`` last (in a ``finally``) on ever
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import sys
 import threading
@@ -90,3 +91,17 @@ def _import_pending() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(_pending[0])
         _pending.pop(0)
+    if not _pending:
+        _freeze_what_is_loaded()
+
+
+def _freeze_what_is_loaded() -> None:
+    """Leave the objects alive now out of every later garbage collection (``gc.freeze``).
+
+    Streamlit collects every generation after each script run (``runner.postScriptGC``). With torch
+    and the pages' libraries loaded that walks about 380,000 objects, 0.24 s of CPU each time (measured
+    here), and the Train page's progress reruns every second while a job trains beside it. What is alive
+    now is the modules' own functions, classes and tables, alive as long as the server; left out, the
+    collection after a run takes 2 ms. Objects made later are collected as before."""
+    gc.collect()  # garbage now is not kept forever
+    gc.freeze()

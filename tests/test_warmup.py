@@ -59,6 +59,12 @@ while warmup.pending_imports() and time.monotonic() < deadline:
 assert not warmup.pending_imports(), warmup.pending_imports()
 for name in ("torch", "dashboard.cached", "sklearn.metrics", "captum.attr", "cleanlab.filter"):
     assert name in sys.modules, name
+import gc
+deadline = time.monotonic() + 60
+while warmup.loading() and time.monotonic() < deadline:
+    time.sleep(0.1)
+# What was loaded is left out of later collections: Streamlit's after every run walks only what is new.
+assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()
 """
     done = run_python(FIRST_PAGE.format(app=APP, before="", after=after), trained_store)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
