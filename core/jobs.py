@@ -32,12 +32,14 @@ from core.config import TrainConfig
 from core.data import PROJECT_ROOT
 from core.devices import available_cores
 from core.runs import Run, RunError, default_checkpoints_dir, now_iso, pid_alive
+from core.standby import dismiss, prepare, send, take
 from core.storage import UnsafeFile, atomic_write_json, describe_error, read_regular_file
 from core.train import start_run
 
 LOCK_FILE = ".training.lock"
 LOG_FILE = "train.log"
 CANCEL_FILE = ".cancel-requested"  # in the run folder
+STANDBY_SETTING = "LENS_STANDBY"  # "0" in the environment: no standby process (core.standby)
 MAX_LOCK_BYTES = 64 * 2**10  # the lock holds a run path, a pid and a token: well under 1 kB
 STARTING_GRACE_S = 30  # a lock with no child yet, or unreadable, is someone's start in progress this long
 
@@ -99,14 +101,15 @@ def _read_lock(root: Path) -> Job | None:
 
 
 def _is_job_process(job: Job) -> bool:
-    """Whether the lock's pid is that job's child: its command line names the run folder and the token."""
+    """Whether the lock's pid is that job's process: its command line carries the job's token (a standby's
+    names no run folder: it learnt it on its input)."""
     try:
         command = Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
     except FileNotFoundError:
         return False
     except OSError:
         return sys.platform != "linux"  # no /proc to ask: trust the pid
-    wanted = [os.fsencode(arg) for arg in job.identity_args()]
+    wanted = [b"--job-token", os.fsencode(job.token)]
     return any(command[i : i + len(wanted)] == wanted for i in range(len(command)))
 
 
@@ -230,16 +233,19 @@ def launch_locked_run(
     return job
 
 
-def _start_child(job: Job, command: list[str] | None, data_dir: Path | None, root: Path) -> subprocess.Popen:
+def _start_child(job: Job, command: list[str] | None, data_dir: Path | None, root: Path):
+    """The job's process (a ``subprocess.Popen``): the standby waiting for it (``core.standby``; the job
+    takes its pid and token), else one started now."""
     run = job.run
-    args = command or [sys.executable, "-m", "core", "train", "--quiet"]
-    if data_dir is not None and command is None:
-        args += ["--data-dir", str(data_dir)]
-    env = {**os.environ, "CHECKPOINTS_DIR": str(root)}
+    train = ["train", "--quiet", *(["--data-dir", str(data_dir)] if data_dir is not None else [])]
+    env = child_environment(root)
     try:
         with open(run.path / LOG_FILE, "ab") as log:
+            standby = take(root, env) if command is None and _standby_wanted() else None
+            if standby is not None and _hand_to_standby(job, standby, [*train, "--run-dir", job.run_path], env, root):
+                return standby.process
             return subprocess.Popen(
-                [*args, *job.identity_args()],
+                [*(command or [sys.executable, "-m", "core", *train]), *job.identity_args()],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=log,
@@ -249,6 +255,41 @@ def _start_child(job: Job, command: list[str] | None, data_dir: Path | None, roo
     except OSError as error:
         run.write_final_status("failed", error=f"the training process could not start: {describe_error(error)}")
         raise
+
+
+def _hand_to_standby(job: Job, standby, argv: list[str], env: dict[str, str], root: Path) -> bool:
+    """The lock names the standby first (a standby starts at once: its end, or a Cancel, must find the
+    lock naming it), then the standby gets the job; False when it has died (the caller starts a process)."""
+    job.pid, job.token = standby.process.pid, standby.token
+    try:
+        atomic_write_json(_lock_path(root), job.__dict__)
+    except BaseException:
+        dismiss(standby)
+        raise
+    if send(standby, argv, (job.run.path / LOG_FILE).resolve(), env):
+        return True
+    dismiss(standby)
+    job.pid = None
+    atomic_write_json(_lock_path(root), job.__dict__)  # starting again: no dead pid to call it stale
+    return False
+
+
+def child_environment(root: Path) -> dict[str, str]:
+    """A job's environment: this process's, with the store it writes to."""
+    return {**os.environ, "CHECKPOINTS_DIR": str(root)}
+
+
+def _standby_wanted() -> bool:
+    return os.environ.get(STANDBY_SETTING) != "0"
+
+
+def prepare_standby(root: Path | None = None) -> None:
+    """Start a training process ahead of the next job of store ``root`` (``core.standby``); returns at once.
+    ``LENS_STANDBY=0`` in the environment: none, each job's process starts when the job does."""
+    if not _standby_wanted():
+        return
+    root = Path(root or default_checkpoints_dir())
+    prepare(root, child_environment(root), PROJECT_ROOT)
 
 
 def cancel_job(root: Path | None = None) -> Job | None:

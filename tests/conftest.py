@@ -39,6 +39,15 @@ def idx_data_dir(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A run store for jobs (real child processes), DATA_DIR pointing at small synthetic MNIST files."""
+    data_dir = tmp_path / "data"
+    write_idx_dataset(data_dir, "mnist", train_count=2_400, test_count=200)
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    return tmp_path / "runs"
+
+
 def small_config(**changes) -> TrainConfig:
     """A config that trains in a second or two on the synthetic data (one thread, plain SGD)."""
     values = dict(

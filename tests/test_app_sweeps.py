@@ -6,7 +6,7 @@ from core.jobqueue import queued_jobs
 from core.jobs import active_job
 from core.sweeps import create_sweep, sweep_names, sweep_summary, work
 from tests.test_app import APP
-from tests.test_jobs import store, wait_for  # noqa: F401 (store is a fixture)
+from tests.test_jobs import wait_for
 from tests.test_sweeps import spec
 
 

@@ -12,15 +12,7 @@ import pytest
 from core.config import TrainConfig
 from core.jobs import LOCK_FILE, JobBusy, active_job, cancel_job, start_job
 from core.runs import list_runs, pid_alive
-from tests.conftest import small_config, write_idx_dataset
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    data_dir = tmp_path / "data"
-    write_idx_dataset(data_dir, "mnist", train_count=2_400, test_count=200)
-    monkeypatch.setenv("DATA_DIR", str(data_dir))
-    return tmp_path / "runs"
+from tests.conftest import small_config
 
 
 def config(**changes) -> TrainConfig:

@@ -7,7 +7,7 @@ import sys
 from core.jobqueue import QUEUE_FOLDER, enqueue, move_queued, queued_jobs, remove_queued, start_next, submit
 from core.jobs import active_job
 from core.runs import list_runs, pid_alive
-from tests.test_jobs import config, store, wait_for  # noqa: F401 (store is a fixture)
+from tests.test_jobs import config, wait_for
 
 
 def test_jobs_wait_in_order_and_can_be_moved_or_removed(tmp_path):

@@ -12,7 +12,7 @@ from core.config import ConfigError
 from core.data import PROJECT_ROOT
 from core.runs import list_runs, load_run
 from core.sweeps import SweepSpec, create_sweep, load_sweep, safe_url, sweep_summary, work
-from tests.test_jobs import store, wait_for  # noqa: F401 (store is a fixture)
+from tests.test_jobs import wait_for
 
 FAST = {"train_subset": 1_200, "threads": 1, "log_every": 5}
 

@@ -40,6 +40,7 @@ def register(commands) -> None:
         "--run-dir", type=Path, help="train the run prepared in this folder (its config.json); used by the dashboard"
     )
     train.add_argument("--job-token", help=argparse.SUPPRESS)  # the dashboard's name for this job (core.jobs)
+    train.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # wait for a job (core.standby)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_data_dir(train)
     add_checkpoints(train)
@@ -95,6 +96,8 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> int:
+    if args.standby:
+        return train_when_asked()
     from core.distributed import Ranks
 
     ranks = Ranks.from_environment()
@@ -151,6 +154,20 @@ def train_and_record(args, ranks=None) -> int:
         print(f"{result.state}: {result.error}", file=sys.stderr)
     print(run_folder.path)
     return {"completed": 0, "failed": 1, "cancelled": 130}[result.state]
+
+
+def train_when_asked() -> int:
+    """A standby (``core.standby``): with training's modules imported, wait for the job's command line,
+    then be that command, its output in the job's log; no job (the server let it go): exit 0."""
+    from core.cli import main
+    from core.standby import await_job, write_output_to
+
+    request = await_job()
+    if request is None:
+        return 0
+    argv, log = request
+    write_output_to(log)
+    return main(argv)
 
 
 def train_beside_rank_zero(args, ranks) -> int:

@@ -15,7 +15,7 @@ from core.data import get_dataset_info
 from core.devices import resolve_device
 from core.history import batch_loss_rows, curve_rows, history_frame
 from core.jobqueue import move_queued, queued_jobs, remove_queued, start_next, submit
-from core.jobs import active_job, cancel_job, child_threads
+from core.jobs import active_job, cancel_job, child_threads, prepare_standby
 from core.models import MODELS, parameter_count
 from core.presets import MAX_SCALED_EPOCHS, PRESETS, preset_config
 from core.runs import Run, RunError, RunStatus, run_in_store
@@ -83,6 +83,8 @@ def page() -> None:
         st.session_state["train_dataset"] = dataset
         fill_from_preset()
     job = active_job()
+    if job is None:
+        prepare_standby()  # the next click's process, started now: torch imported before the click (core.standby)
     job_panel()
     if get_dataset(dataset) is None:
         st.warning(
