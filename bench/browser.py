@@ -96,13 +96,20 @@ def cold_start(browser, query: str) -> float:
     return seconds
 
 
-def train_from_the_page(browser) -> float:
+READING_S = 10.0  # a person reading the Train form before clicking
+
+
+def train_from_the_page(browser, reading_s: float = READING_S, standby: bool = True) -> float:
     """Seconds from clicking Train on the Train page (the quick preset on MNIST, as the form opens) to
-    the finished run's test accuracy on screen, in a store of its own."""
-    with tempfile.TemporaryDirectory() as store, server({"CHECKPOINTS_DIR": store}) as (address, _, _):
+    the finished run's test accuracy on screen, in a store of its own, on a fresh server; the click
+    comes ``reading_s`` after the page is drawn. ``standby=False``: every job's process starts at the
+    click (``LENS_STANDBY=0``), as before the standby."""
+    env = {} if standby else {"LENS_STANDBY": "0"}
+    with tempfile.TemporaryDirectory() as store, server({**env, "CHECKPOINTS_DIR": store}) as (address, _, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         page.goto(f"{address}/train?dataset=mnist")
         wait_until_drawn(page, "Train")
+        time.sleep(reading_s)
         started = time.perf_counter()
         page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
         page.get_by_text("Test accuracy", exact=False).first.wait_for(timeout=600_000)
@@ -111,7 +118,24 @@ def train_from_the_page(browser) -> float:
     return seconds
 
 
-def bench_browser(sessions: int = 5) -> dict:
+def bench_train_clicks(browser, repeats: int) -> dict:
+    """Click Train to the finished run: with the standby after reading the form (the goal's figure), the
+    same without the standby (the baseline, alternating), and with it clicked the moment the page is drawn."""
+    with_standby, without = [], []
+    for _ in range(repeats):
+        with_standby.append(train_from_the_page(browser))
+        without.append(train_from_the_page(browser, standby=False))
+    at_once = [train_from_the_page(browser, reading_s=0) for _ in range(repeats)]
+    return {
+        "train_click_to_finished_s": statistics.median(with_standby),
+        "train_click_without_standby_s": statistics.median(without),
+        "train_click_at_once_s": statistics.median(at_once),
+        "train_click_runs_s": {"standby": with_standby, "no standby": without, "at once": at_once},
+        "train_click_reading_s": READING_S,
+    }
+
+
+def bench_browser(sessions: int = 5, smoke: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     mnist_run = next(s for s in list_runs() if s.state == "completed" and s.dataset == "mnist")
@@ -168,7 +192,7 @@ def bench_browser(sessions: int = 5) -> dict:
         # The cold start again on two fresh servers: one start alone swings by a second here.
         results["cold_starts_s"] = [results["cold_start_s"], *(cold_start(browser, query) for _ in range(2))]
         results["cold_start_s"] = statistics.median(results["cold_starts_s"])
-        results["train_click_to_finished_s"] = train_from_the_page(browser)
+        results.update(bench_train_clicks(browser, repeats=1 if smoke else 2))
         browser.close()
     print(
         f"cold start {results['cold_start_s']:.1f} s, peak memory {results['peak_memory_mb']:.0f} MB, "
