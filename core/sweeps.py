@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from core.config import ConfigError, TrainConfig
-from core.runs import default_checkpoints_dir
+from core.runs import STALE_AFTER_S, default_checkpoints_dir, now_iso
 from core.train import Callback, StopEarly
 
 SWEEP_FOLDER = ".sweeps"
@@ -311,6 +312,8 @@ def ask_trial(study, spec: SweepSpec, root: Path):
     # The storage's id of the trial (Optuna has no public name for it): how another process reopens it.
     sweep = {"name": spec.name, "trial": trial.number, "trial_id": trial._trial_id, "params": params}
     run.write_config(RunConfig.from_dict({**run.config.to_dict(), "sweep": sweep}))
+    # Running before the trial names it: another worker's reconcile must never find it without a status.
+    run.write_status("running", started=now_iso(), error=None)
     trial.set_user_attr("run_id", run.id)
     return trial, run, config
 
@@ -361,12 +364,14 @@ def finish_trial(study, trial, run, result) -> None:
     from optuna.trial import TrialState
 
     best = max((r["val_accuracy"] for r in result.history), default=None)
+    # A trial another worker failed meanwhile (this one's heartbeat went stale: a suspended machine) is
+    # left as it was told; its run keeps its own record.
     if result.state == "completed" and best is not None:
-        study.tell(trial, best)
+        study.tell(trial, best, skip_if_finished=True)
     elif result.state == "cancelled" and best is not None and PruneByEpoch.pruned(run):
-        study.tell(trial, state=TrialState.PRUNED)
+        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
     else:
-        study.tell(trial, state=TrialState.FAIL)
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def suggest(trial, name: str, distribution):
@@ -409,13 +414,21 @@ def reconcile(study, root: Path) -> int:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = trial.user_attrs.get("run_id")
         try:
-            state = run_in_store(run_id, root).status().state if run_id else None
+            state = run_in_store(run_id, root).status().state if run_id else _unnamed_state(trial)
         except RunError:
             state = "unreadable"
         if state in ("interrupted", "failed", "cancelled", "unreadable"):
-            study.tell(trial.number, state=TrialState.FAIL)
+            # Another worker may be reconciling the same trial: the second to tell it leaves it be.
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             ended += 1
     return ended
+
+
+def _unnamed_state(trial) -> str | None:
+    """A trial asked for but never given its run (its worker died in between): interrupted once stale."""
+    started = trial.datetime_start
+    age = (datetime.now() - started).total_seconds() if started else 0.0  # Optuna keeps local, naive times
+    return "interrupted" if age > STALE_AFTER_S else None
 
 
 # --- what the page and `sweep show` read ----------------------------------------------------------

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -159,7 +160,6 @@ def test_a_damaged_sweep_is_one_line_not_a_traceback(tmp_path, capsys):
 
 
 def test_a_trial_is_never_pruned_at_its_last_epoch():
-    from types import SimpleNamespace
 
     from core.sweeps import PruneByEpoch
     from core.train import StopEarly
@@ -175,3 +175,27 @@ def test_a_trial_is_never_pruned_at_its_last_epoch():
     with pytest.raises(StopEarly):
         callback.on_epoch(state, {"epoch": 1, "val_accuracy": 0.5})
     callback.on_epoch(state, {"epoch": 2, "val_accuracy": 0.5})  # the last: it completes
+
+
+def test_a_trial_being_started_is_left_running_by_another_workers_reconcile(store, monkeypatch):  # noqa: F811
+    from optuna.trial import TrialState
+
+    from core.sweeps import ask_trial, finish_trial, reconcile
+
+    create_sweep(spec(name="race"), store)
+    study, sweep = load_sweep("race", store)
+    trial, run, _ = ask_trial(study, sweep, store)  # named its run; training hasn't begun
+    elsewhere, _ = load_sweep("race", store)  # another worker's view of the same storage
+    assert reconcile(elsewhere, store) == 0
+    assert elsewhere.get_trials()[0].state == TrialState.RUNNING
+
+    elsewhere.tell(trial.number, state=TrialState.FAIL)  # as if its heartbeat had gone stale meanwhile
+    result = SimpleNamespace(state="completed", history=[{"val_accuracy": 0.9}])
+    finish_trial(study, trial, run, result)  # left as the other worker told it, no error
+    assert study.get_trials()[0].state == TrialState.FAIL
+
+    unnamed = study.ask()  # a worker that died between asking and naming the run
+    assert reconcile(study, store) == 0  # young: its worker may still be starting it
+    monkeypatch.setattr("core.sweeps.STALE_AFTER_S", -1.0)
+    assert reconcile(study, store) == 1
+    assert study.get_trials()[unnamed.number].state == TrialState.FAIL
