@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from core.data import PROJECT_ROOT
-from core.evidence import environment, epochs_text
+from core.evidence import cpu_text, environment, epochs_text
 from core.presets import preset_config
 from core.storage import atomic_write_json, atomic_write_text
 
@@ -99,7 +99,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# Benchmark",
         "",
-        f"`python -m bench` on {m.get('cpu', m['device'])}, {m['cores']} cores; Python {m['python']}, "
+        f"`python -m bench` on {cpu_text(m) if 'cpu' in m else m['device']}, {m['cores']} cores; Python {m['python']}, "
         f"torch {m['torch']}, Streamlit {m['streamlit']}; {m['date']}, commit {m.get('commit', 'unknown')}. "
         "Ratios are medians over alternating pairs.",
         "",

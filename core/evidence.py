@@ -3,7 +3,7 @@
 Figures are only comparable with the code, the CPU and the libraries that made them; code comments
 cite the results file (``results/…``) rather than copying one run's figure.
 
-    environment()         # {"commit": "23a8b59", "cpu": "AMD EPYC …", "cores": 2, "torch": "2.14.1", …}
+    environment()  # {"commit": "23a8b59", "cpu": "AMD EPYC …", "cpu_isa": "AVX512", "cores": 2, …}
     mean_std([0.991, 0.992, 0.990])   # (0.991, 0.001): sample standard deviation
 """
 
@@ -47,6 +47,11 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_text(env: dict) -> str:
+    """``AMD EPYC (AVX512)``: the model and, where recorded, its vector instructions."""
+    return f"{env['cpu']} ({env['cpu_isa']})" if env.get("cpu_isa") else env["cpu"]
+
+
 def environment() -> dict:
     """The commit, the machine and the library versions, for a results file."""
     import torch
@@ -61,6 +66,8 @@ def environment() -> dict:
         "commit": commit(),
         "date": time.strftime("%Y-%m-%d"),
         "cpu": cpu_model(),
+        # The vector instructions torch's kernels use (AVX2, AVX512): the same model name can have either.
+        "cpu_isa": torch.backends.cpu.get_cpu_capability(),
         "cores": available_cores(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
@@ -71,7 +78,7 @@ def environment() -> dict:
 
 def describe(env: dict) -> str:
     """One line for a markdown results file."""
-    device = env["gpu"] or f"{env['cpu']}, {env['cores']} cores"
+    device = env["gpu"] or f"{cpu_text(env)}, {env['cores']} cores"
     return (
         f"commit {env['commit']}, {env['date']}; {device}, {env['torch_threads']} torch threads; "
         f"Python {env['python']}, torch {env['versions'].get('torch', '?')}"

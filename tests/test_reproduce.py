@@ -11,11 +11,11 @@ def result(model, accuracy=0.99, epochs=3, tutorial_epochs=3):
 
 
 def test_table_shows_ours_beside_the_reported_figure_and_shortened_budgets():
-    env = {**environment(), "commit": "abc1234", "cpu": "Test CPU"}
+    env = {**environment(), "commit": "abc1234", "cpu": "Test CPU", "cpu_isa": "AVX2"}
     table = markdown_table([result("pytorch-example"), result("two-conv-fc3", 0.985, 5, 20)], env)
     assert "| `pytorch-example` | mnist | 3 | 99.00% | 96.71% after 3 epochs | 12 |" in table
     assert "5 (of 20)" in table
-    assert "commit abc1234" in table and "Test CPU" in table
+    assert "commit abc1234" in table and "Test CPU (AVX2)" in table  # one model name may have either ISA
 
 
 def test_rerunning_some_models_keeps_the_other_rows(tmp_path):
