@@ -24,7 +24,9 @@ def test_a_preset_per_tutorial_recipe_plus_quick_and_strong():
 
 def test_per_dataset_values_and_overrides():
     assert preset_config("quick", "mnist").epochs == 1
-    assert preset_config("quick", "fashion-mnist").epochs == 3
+    fashion = preset_config("quick", "fashion-mnist")
+    assert (fashion.model, fashion.epochs, fashion.label_smoothing) == ("fast-cnn", 4, 0.0)
+    assert preset_config("quick", "mnist").label_smoothing == 0.1
     assert preset_config("quick", "fashion-mnist", epochs=1, seed=7).epochs == 1
 
 
