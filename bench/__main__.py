@@ -316,6 +316,7 @@ def main() -> None:
         return
     path = RESULTS / "bench.json"
     results = json.loads(path.read_text()) if path.exists() else {}
+    measured_on = machine()  # before the first write: results/ changed by this run is not "+changes"
     for name in chosen:
         started = time.perf_counter()
         measured = run_section(name, args.pairs)
@@ -323,7 +324,7 @@ def main() -> None:
             continue
         results[name] = measured
         print(f"[{name}: {time.perf_counter() - started:.0f} s]")
-        results["machine"] = machine()
+        results["machine"] = measured_on
         atomic_write_json(path, results)  # after each section, so an interrupted run keeps what it measured
     atomic_write_text(RESULTS / "bench.md", markdown(results))
     print(markdown(results))
