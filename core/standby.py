@@ -125,8 +125,7 @@ def _let_go(standby: Standby | None) -> None:
         return
     if standby is _standby:
         _standby = None
-    with contextlib.suppress(OSError):
-        standby.process.stdin.close()
+    dismiss(standby)
 
 
 def take(root: Path, environment: dict[str, str]) -> Standby | None:
@@ -135,7 +134,7 @@ def take(root: Path, environment: dict[str, str]) -> Standby | None:
     global _standby
     with _lock:
         standby = _standby
-        if standby is None or not standby.alive():
+        if standby is None or not standby.alive():  # a dead one stays, for its reaper to judge
             return None
         _standby = None
         if not standby.can_take(root, environment):
