@@ -18,7 +18,9 @@ A storage URL's password is never written to a run's config or printed: only the
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -361,17 +363,30 @@ def trial_of_run(run, root: Path):
 
 def finish_trial(study, trial, run, result) -> None:
     """Tell Optuna how the trial's run ended: its best validation accuracy, pruned, or failed."""
+    tell_once(study, trial, *trial_outcome(run, result.state, result.history))
+
+
+def trial_outcome(run, state: str, history: list[dict]):
+    """(value, TrialState) of a run that ended in ``state``: completed with its best validation accuracy,
+    pruned (cancelled by ``PruneByEpoch``), else failed."""
     from optuna.trial import TrialState
 
-    best = max((r["val_accuracy"] for r in result.history), default=None)
-    # A trial another worker failed meanwhile (this one's heartbeat went stale: a suspended machine) is
-    # left as it was told; its run keeps its own record.
-    if result.state == "completed" and best is not None:
-        study.tell(trial, best, skip_if_finished=True)
-    elif result.state == "cancelled" and best is not None and PruneByEpoch.pruned(run):
-        study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
-    else:
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    best = max((r["val_accuracy"] for r in history), default=None)
+    if state == "completed" and best is not None:
+        return best, TrialState.COMPLETE
+    if state == "cancelled" and best is not None and PruneByEpoch.pruned(run):
+        return None, TrialState.PRUNED
+    return None, TrialState.FAIL
+
+
+def tell_once(study, trial, value: float | None = None, state=None) -> None:
+    """Tell Optuna how a trial ended, unless it has been told already: by another worker's ``reconcile``
+    (this one's heartbeat went stale: a suspended machine) or by two reconciles at once. The first word
+    stands; the run keeps its own record."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    with contextlib.suppress(UpdateFinishedTrialError):  # told by another process between Optuna's check and its write
+        study.tell(trial, value, state=state, skip_if_finished=True)
 
 
 def suggest(trial, name: str, distribution):
@@ -394,7 +409,12 @@ class PruneByEpoch(Callback):
         self.trial = trial
 
     def on_epoch(self, state, record: dict) -> None:
-        self.trial.report(record["val_accuracy"], record["epoch"])
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            self.trial.report(record["val_accuracy"], record["epoch"])
+        except UpdateFinishedTrialError:
+            return  # another worker ended the trial (a stale heartbeat); the run trains on and keeps its record
         last = record["epoch"] >= state.config.epochs  # nothing left to save: the trial completes, value and all
         if not last and self.trial.should_prune():
             raise StopEarly(f"{self.REASON} {record['epoch']}")
@@ -405,7 +425,9 @@ class PruneByEpoch(Callback):
 
 
 def reconcile(study, root: Path) -> int:
-    """Trials left *running* by a worker that died: failed, when their run says it was interrupted."""
+    """Trials left *running* by a worker that died, told how their run ended: failed when the run was
+    interrupted (or never named, or can't be read); as the run says (completed, pruned, failed) when it
+    ended but its worker didn't tell Optuna within ``STALE_AFTER_S`` (a worker tells it moments after)."""
     from optuna.trial import TrialState
 
     from core.runs import RunError, run_in_store
@@ -413,22 +435,42 @@ def reconcile(study, root: Path) -> int:
     ended = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = trial.user_attrs.get("run_id")
-        try:
-            state = run_in_store(run_id, root).status().state if run_id else _unnamed_state(trial)
-        except RunError:
-            state = "unreadable"
-        if state in ("interrupted", "failed", "cancelled", "unreadable"):
-            # Another worker may be reconciling the same trial: the second to tell it leaves it be.
-            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        if not run_id:
+            outcome = (None, TrialState.FAIL) if _older_than_stale(trial.datetime_start) else None
+        else:
+            try:
+                run = run_in_store(run_id, root)
+                outcome = _outcome_of_a_left_run(run, run.status())
+            except RunError:
+                outcome = None, TrialState.FAIL
+        if outcome is not None:
+            tell_once(study, trial.number, *outcome)
             ended += 1
     return ended
 
 
-def _unnamed_state(trial) -> str | None:
-    """A trial asked for but never given its run (its worker died in between): interrupted once stale."""
-    started = trial.datetime_start
-    age = (datetime.now() - started).total_seconds() if started else 0.0  # Optuna keeps local, naive times
-    return "interrupted" if age > STALE_AFTER_S else None
+def _outcome_of_a_left_run(run, status):
+    """(value, state) for a trial whose run no worker will report any more, or None while one may."""
+    from optuna.trial import TrialState
+
+    if status.state == "interrupted":
+        return None, TrialState.FAIL
+    if status.state == "running" or not _older_than_stale(_parsed_time(status.finished)):
+        return None
+    return trial_outcome(run, status.state, run.history())
+
+
+def _older_than_stale(moment: datetime | None) -> bool:
+    """Whether ``moment`` (naive: this machine's local time, as Optuna gives it) is ``STALE_AFTER_S`` past;
+    a moment not known is counted as long past."""
+    return moment is None or time.time() - moment.timestamp() > STALE_AFTER_S
+
+
+def _parsed_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 # --- what the page and `sweep show` read ----------------------------------------------------------

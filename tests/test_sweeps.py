@@ -199,3 +199,31 @@ def test_a_trial_being_started_is_left_running_by_another_workers_reconcile(stor
     monkeypatch.setattr("core.sweeps.STALE_AFTER_S", -1.0)
     assert reconcile(study, store) == 1
     assert study.get_trials()[unnamed.number].state == TrialState.FAIL
+
+
+def test_a_trial_whose_worker_wrote_its_end_but_never_told_optuna_is_told_as_its_run_says(store, monkeypatch):  # noqa: F811
+    from optuna.trial import TrialState
+
+    from core.cli.train import SweepTrial
+    from core.sweeps import PruneByEpoch, ask_trial, reconcile
+
+    create_sweep(spec(name="told"), store)
+    study, sweep = load_sweep("told", store)
+    ends = {"completed": None, "cancelled": f"{PruneByEpoch.REASON} 1", "failed": "loss became nan"}
+    runs = {}
+    for state, error in ends.items():
+        trial, run, _ = ask_trial(study, sweep, store)
+        run.append_history({"epoch": 1, "val_accuracy": 0.5})
+        run.append_history({"epoch": 2, "val_accuracy": 0.75})
+        run.write_final_status(state, error)
+        runs[state] = trial.number
+    assert reconcile(study, store) == 0  # just ended: their workers are telling Optuna now
+    monkeypatch.setattr("core.sweeps.STALE_AFTER_S", -1.0)  # ... and a minute later they haven't
+    assert reconcile(study, store) == 3
+    trials = study.get_trials()
+    assert trials[runs["completed"]].state == TrialState.COMPLETE and trials[runs["completed"]].value == 0.75
+    assert trials[runs["cancelled"]].state == TrialState.PRUNED  # its curve still counts for the pruner
+    assert trials[runs["failed"]].state == TrialState.FAIL
+
+    queued = SweepTrial(load_run(f"told-trial-{runs['failed']:03d}", store))  # a queued trial's child, failing late
+    queued.failed()  # the trial was told already: no error

@@ -263,7 +263,9 @@ class SweepTrial:
         if self.trial is not None:
             from optuna.trial import TrialState
 
-            self.study.tell(self.trial, state=TrialState.FAIL)
+            from core.sweeps import tell_once
+
+            tell_once(self.study, self.trial, state=TrialState.FAIL)
 
 
 def _start_next_job(root) -> None:
