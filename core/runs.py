@@ -84,6 +84,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def iso_timestamp(text: str | None) -> float | None:
+    """Seconds since the epoch of a time as ``now_iso`` writes it; None when there is none or it isn't one."""
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else None
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass
 class Run:
     """A run folder. Reading methods raise RunError with a readable reason."""

@@ -22,11 +22,10 @@ import contextlib
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 from core.config import ConfigError, TrainConfig
-from core.runs import STALE_AFTER_S, default_checkpoints_dir, now_iso
+from core.runs import STALE_AFTER_S, default_checkpoints_dir, iso_timestamp, now_iso
 from core.train import Callback, StopEarly
 
 SWEEP_FOLDER = ".sweeps"
@@ -435,8 +434,9 @@ def reconcile(study, root: Path) -> int:
     ended = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = trial.user_attrs.get("run_id")
-        if not run_id:
-            outcome = (None, TrialState.FAIL) if _older_than_stale(trial.datetime_start) else None
+        if not run_id:  # Optuna gives naive local times, which timestamp() reads as local
+            started = trial.datetime_start.timestamp() if trial.datetime_start else None
+            outcome = (None, TrialState.FAIL) if _older_than_stale(started) else None
         else:
             try:
                 run = run_in_store(run_id, root)
@@ -455,22 +455,14 @@ def _outcome_of_a_left_run(run, status):
 
     if status.state == "interrupted":
         return None, TrialState.FAIL
-    if status.state == "running" or not _older_than_stale(_parsed_time(status.finished)):
+    if status.state == "running" or not _older_than_stale(iso_timestamp(status.finished)):
         return None
     return trial_outcome(run, status.state, run.history())
 
 
-def _older_than_stale(moment: datetime | None) -> bool:
-    """Whether ``moment`` (naive: this machine's local time, as Optuna gives it) is ``STALE_AFTER_S`` past;
-    a moment not known is counted as long past."""
-    return moment is None or time.time() - moment.timestamp() > STALE_AFTER_S
-
-
-def _parsed_time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+def _older_than_stale(stamp: float | None) -> bool:
+    """Whether ``stamp`` (seconds since the epoch) is ``STALE_AFTER_S`` past; one not known counts as long past."""
+    return stamp is None or time.time() - stamp > STALE_AFTER_S
 
 
 # --- what the page and `sweep show` read ----------------------------------------------------------

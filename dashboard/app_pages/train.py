@@ -5,7 +5,6 @@ a second tab or a second user sees the same job.
 """
 
 import time
-from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +17,7 @@ from core.jobqueue import move_queued, queued_jobs, remove_queued, start_next, s
 from core.jobs import active_job, cancel_job, child_threads, prepare_standby
 from core.models import MODELS, parameter_count
 from core.presets import MAX_SCALED_EPOCHS, PRESETS, preset_config
-from core.runs import Run, RunError, RunStatus, run_in_store
+from core.runs import Run, RunError, RunStatus, iso_timestamp, run_in_store
 from core.storage import describe_error
 from dashboard import charts
 from dashboard.cached import get_dataset, run_history
@@ -316,10 +315,8 @@ def result_links(run_id: str, dataset: str) -> None:
 
 
 def _timestamp(iso: str | None) -> float:
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except (TypeError, ValueError):
-        return time.time()
+    stamp = iso_timestamp(iso)
+    return time.time() if stamp is None else stamp
 
 
 page()
