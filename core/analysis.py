@@ -377,7 +377,7 @@ def attributions(
 
     if method not in methods_for(model):
         raise ValueError(f"method {method!r} can't explain this model; choose one of: {', '.join(methods_for(model))}")
-    model.eval()
+    model = _CentredOutputs(model.eval())
     pixels = torch.as_tensor(np.asarray(image), dtype=torch.uint8)[None]
     inputs = normalize(pixels, mean, std).repeat(len(targets), 1, 1, 1)
     # The baseline is a black image (pixel 0 after normalisation), not zeros of the normalised input.
@@ -392,6 +392,24 @@ def attributions(
             inputs, sliding_window_shapes=(1, 4, 4), strides=(1, 2, 2), baselines=baseline, target=target
         )
     return maps.detach().reshape(len(targets), *pixels.shape[1:]).numpy()
+
+
+class _CentredOutputs(torch.nn.Module):
+    """The model's outputs minus their mean over the classes: what the maps explain.
+
+    Softmax ignores a shift shared by every class, so logits and ``log_softmax`` (the tutorials' ``Net``)
+    are the same answer up to that shift, and both centre to the same numbers. Explaining the raw
+    log-probability instead leaves a confident prediction's map flat (log p stays near 0 whatever is
+    covered), and a logits model's maps would differ from its log_softmax twin's.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        outputs = self.model(inputs)
+        return outputs - outputs.mean(dim=1, keepdim=True)
 
 
 @dataclass

@@ -109,14 +109,39 @@ def test_projections_keep_one_point_per_image_and_separate_clusters():
         project(features, "umap-9000")
 
 
-def test_saliency_of_a_linear_model_is_its_weights():
+def test_saliency_of_a_linear_model_is_its_weights_against_the_classes_mean():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
     image = np.random.default_rng(0).integers(0, 256, (28, 28)).astype(np.uint8)
     maps = attributions(model, image, 0.13, 0.31, targets=[3, 7], method="saliency")
     assert maps.shape == (2, 28, 28)
-    expected = model[1].weight.detach()[[3, 7]].reshape(2, 28, 28).numpy()
+    weights = model[1].weight.detach()
+    expected = (weights[[3, 7]] - weights.mean(dim=0)).reshape(2, 28, 28).numpy()
     assert np.allclose(maps, expected, atol=1e-6)
+
+
+class LogSoftmaxOf(torch.nn.Module):
+    """The tutorials' convention: the same network, returning log-probabilities."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return torch.nn.functional.log_softmax(self.model(inputs), dim=1)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "integrated-gradients", "saliency"])
+def test_a_model_returning_log_softmax_is_explained_as_its_logits_are(method):
+    # A confident log_softmax model's predicted class barely moves (log p stays near 0): its map was flat.
+    torch.manual_seed(0)
+    logits_model = create_model("quick-cnn").eval()
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[6:22, 12:16] = 255
+    from_logits = attributions(logits_model, image, 0.13, 0.31, targets=[1, 4], method=method)
+    from_log_probs = attributions(LogSoftmaxOf(logits_model), image, 0.13, 0.31, targets=[1, 4], method=method)
+    assert np.abs(from_logits).max() > 0
+    assert np.allclose(from_log_probs, from_logits, atol=1e-4 * np.abs(from_logits).max())
 
 
 @pytest.mark.parametrize("method", ["integrated-gradients", "occlusion"])
@@ -131,7 +156,8 @@ def test_attributions_explain_the_score_difference_from_a_black_image(method):
         x = ((torch.from_numpy(image).float() / 255 - 0.13) / 0.31).reshape(1, 1, 28, 28)
         black = torch.full_like(x, -0.13 / 0.31)
         with torch.no_grad():
-            difference = (model(x) - model(black))[0, [1, 4]].numpy()
+            difference = model(x) - model(black)
+        difference = (difference - difference.mean(dim=1, keepdim=True))[0, [1, 4]].numpy()  # centred outputs
         assert np.allclose(maps.reshape(2, -1).sum(axis=1), difference, atol=0.05 * np.abs(difference).max() + 1e-3)
 
 
