@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import math
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class RunLog:
         self.examples_seen = 0
         self.finished = False  # finish(model) ran
         self.closed = False  # the with block ended: no more heartbeats
+        self.percent_names: set[str] = set()  # accuracies logged in percent, said once each
         self._lock = threading.Lock()
 
     def log_batch(self, loss: float, examples: int | None = None) -> None:
@@ -57,7 +59,7 @@ class RunLog:
         or any other name you like (kept, and plotted on the curves page)."""
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
             raise ConfigError(f"epoch must be a whole number from 1 (got {epoch!r})")
-        record = {"epoch": epoch, **{name: _number(name, value) for name, value in metrics.items()}}
+        record = {"epoch": epoch, **{name: self._metric(name, value) for name, value in metrics.items()}}
         with self._lock:
             self.losses.flush()
             record.update(examples_seen=self.examples_seen, batch_losses=self.losses.points)
@@ -69,6 +71,25 @@ class RunLog:
                 self.run.append_history(record)
             self.losses = BatchLosses()
             self.run.write_status("running", epoch=epoch, batch=0, batches=None, batch_losses=[])
+
+    def _metric(self, name: str, value) -> float:
+        """A logged figure as the history keeps it: an accuracy as a fraction.
+
+        The tutorials' ``test()`` computes ``100. * correct / len(...)``: an accuracy over 1 is read as
+        percent (said once per name), one outside 0–100 is refused."""
+        number = _number(name, value)
+        if not name.endswith("accuracy"):
+            return number
+        if not 0.0 <= number <= 100.0:
+            raise ConfigError(f"{name} is {number}: an accuracy is a fraction from 0 to 1 (or a percent up to 100)")
+        if number <= 1.0:
+            return number
+        if name not in self.percent_names:
+            self.percent_names.add(name)
+            warnings.warn(
+                f"{name}={number:g} read as {number:g}% ({number / 100:g}): the run keeps fractions", stacklevel=3
+            )
+        return number / 100.0
 
     def finish(self, model: nn.Module) -> float:
         """Evaluate ``model`` on the validation and test splits, keep it, mark the run completed; the test accuracy."""
@@ -113,6 +134,8 @@ def log_run(
     data = load_dataset(dataset, data_dir)
     source = {"kind": "log_run", "hyperparameters": dict(config or {})}
     run = create_run(_config(data, source), checkpoints, run_id=name)
+    if name is not None and run.id != name:  # the store never overwrites a run: say where this one goes
+        warnings.warn(f"a run named {name} exists already: this one is {run.id}", stacklevel=3)
     log = RunLog(run, data)
     run.write_status("running", started=now_iso(), error=None)
     stop = threading.Event()

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from core.cli import main
+from core.config import ConfigError
 from core.data import PROJECT_ROOT, load_dataset
 from core.external import fit_state_dict, read_state_dict
 from core.models import create_model
@@ -308,6 +309,36 @@ def test_log_run_from_a_users_loop(user_files, capsys):
     assert run.config.model == "Sequential" and run.load_model().differentiable is False
     assert main(["curves", "looped", "--json", "--checkpoints", str(user_files / "runs")]) == 0
     assert json.loads(capsys.readouterr().out)["kept_epoch"] == 2
+
+
+def test_log_run_reads_an_accuracy_in_percent_as_a_fraction_and_says_so(user_files):
+    import core
+
+    store = user_files / "percent-runs"
+    with (
+        pytest.warns(UserWarning, match=r"val_accuracy=97 read as 97% \(0.97\)"),
+        core.log_run(dataset="mnist", name="percent", checkpoints=store, data_dir=user_files / "data") as run,
+    ):
+        run.log_epoch(1, val_loss=0.1, val_accuracy=97.0)  # the tutorials' test(): 100. * correct / len
+        run.log_epoch(2, val_loss=0.1, val_accuracy=98.5, train_accuracy=0.9)
+        with pytest.raises(ConfigError, match="val_accuracy is 250.0: an accuracy is a fraction"):
+            run.log_epoch(3, val_accuracy=250.0)
+    history = load_run("percent", store).history()
+    assert [record["val_accuracy"] for record in history] == pytest.approx([0.97, 0.985])
+    assert history[1]["train_accuracy"] == 0.9
+
+
+def test_log_run_says_when_its_name_is_taken(user_files):
+    import core
+
+    store = user_files / "taken-runs"
+    with core.log_run(dataset="mnist", name="my-net", checkpoints=store, data_dir=user_files / "data"):
+        pass
+    with (
+        pytest.warns(UserWarning, match="a run named my-net exists already: this one is my-net-2"),
+        core.log_run(dataset="mnist", name="my-net", checkpoints=store, data_dir=user_files / "data") as run,
+    ):
+        assert run.run.id == "my-net-2"
 
 
 def test_log_run_marks_an_exception_failed_and_a_kill_interrupted(user_files):
