@@ -223,7 +223,8 @@ def import_model(
     """A trained model as a completed run: weights read safely, fitted to the architecture, evaluated on the
     validation and test splits, kept code-free. Nothing is left in the store when anything fails."""
     if (code is None) == (model_name is None):
-        raise ImportProblem("give --code FILE:CLASS (your own class) or --model NAME (a registered one), not both")
+        which = "neither was given" if code is None else "not both"
+        raise ImportProblem(f"give --code FILE:CLASS (your own class) or --model NAME (a registered one): {which}")
     data = load_dataset(dataset, data_dir)
     state_dict = read_state_dict(weights)
     model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)

@@ -19,7 +19,7 @@ import torch
 from core.cli import main
 from core.config import ConfigError
 from core.data import PROJECT_ROOT, load_dataset
-from core.external import fit_state_dict, read_state_dict
+from core.external import ImportProblem, fit_state_dict, import_model, read_state_dict
 from core.models import create_model
 from core.runs import list_runs, load_run, pid_alive
 from tests.conftest import write_idx_dataset
@@ -249,6 +249,14 @@ def test_bad_input_is_one_line_and_leaves_nothing(user_files, tmp_path, problem,
     assert result.returncode == 2, result.stderr
     assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"), [({}, "neither was given"), ({"code": "a.py:Net", "model_name": "mlp"}, "not both")]
+)
+def test_an_import_names_one_architecture(tmp_path, given, fragment):
+    with pytest.raises(ImportProblem, match=f"give --code FILE:CLASS .* or --model NAME .*: {fragment}"):
+        import_model("mnist", tmp_path / "w.pt", checkpoints=tmp_path / "runs", **given)
 
 
 def test_registered_architecture_by_name_and_by_order(tmp_path):
