@@ -109,6 +109,8 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
     )
 
 
+# Solid training, dashed validation, solid for the other figures a loop logged (``core.history.curve_rows``).
+SPLIT_DASHES = {"train": [1, 0], "validation": [6, 4], "logged": [1, 0]}
 X_TITLES = {"epoch": "epoch", "examples_seen": "examples seen", "elapsed": "training time (s)"}
 
 
@@ -134,7 +136,10 @@ def epoch_curves(
             color=alt.Color("run:N", title="run", scale=run_scale(history["run"])),
             # No legend for the dash: Vega-Lite draws it as the points' dots, identical for both splits;
             # the pages say "solid: training, dashed: validation" under the chart instead.
-            strokeDash=alt.StrokeDash("split:N", sort=["train", "validation"], legend=None),
+            # A fixed scale: a run that logged validation alone (log_run) still draws it dashed.
+            strokeDash=alt.StrokeDash(
+                "split:N", scale=alt.Scale(domain=list(SPLIT_DASHES), range=list(SPLIT_DASHES.values())), legend=None
+            ),
             tooltip=[
                 "run",
                 "split",

@@ -115,6 +115,24 @@ def test_curves_page_offers_the_history_as_csv(store):
     assert set(history["run"]) == {"mnist-tiny"}
 
 
+def test_the_curves_of_a_users_own_loop_show_while_it_runs(trained_store, tmp_path, monkeypatch):
+    import core
+
+    data_dir, checkpoints = trained_store
+    store = tmp_path / "runs"
+    shutil.copytree(checkpoints / "mnist-tiny", store / "mnist-tiny")
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    with core.log_run(dataset="mnist", name="my-loop", checkpoints=store, data_dir=data_dir) as run:
+        at = open_page(app({"dataset": "mnist", "run": "my-loop"}), "curves.py")
+        assert not at.exception
+        assert "my-loop is training and has no finished epoch yet" in " ".join(block.value for block in at.info)
+        run.log_epoch(1, val_loss=0.5, val_accuracy=0.8)
+        at = open_page(app({"dataset": "mnist", "run": "my-loop"}), "curves.py")
+        assert set(at.dataframe[0].value["run"]) == {"my-loop"}
+        assert not [block.value for block in at.info if "no finished epoch" in block.value]
+
+
 @pytest.mark.parametrize("axis, field", [("examples seen", "examples_seen"), ("training time", "elapsed")])
 def test_the_curves_can_be_drawn_against_examples_or_time(store, axis, field):
     import json

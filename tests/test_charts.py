@@ -143,3 +143,15 @@ def test_epoch_axis_leaves_room_around_the_epochs(epochs, domain):
     spec = epoch_curves(history, "accuracy", pd.DataFrame({"run": ["r"], "epoch": [epochs]})).to_dict()
     x = spec["layer"][0]["encoding"]["x"]
     assert x["scale"]["domain"] == pytest.approx(domain) and x["axis"]["format"] == "d"
+
+
+def test_validation_is_dashed_even_when_a_run_logged_nothing_else():
+    import pandas as pd
+
+    from dashboard.charts import epoch_curves
+
+    history = pd.DataFrame({"run": "r", "split": "validation", "epoch": [1, 2], "value": [0.9, 0.95]})
+    dash = epoch_curves(history, "accuracy", pd.DataFrame({"run": ["r"], "epoch": [2]})).to_dict()
+    dash = dash["layer"][0]["encoding"]["strokeDash"]["scale"]
+    assert dict(zip(dash["domain"], map(tuple, dash["range"]), strict=True))["validation"] == (6, 4)
+    assert dict(zip(dash["domain"], map(tuple, dash["range"]), strict=True))["train"] == (1, 0)

@@ -317,6 +317,8 @@ def test_log_run_from_a_users_loop(user_files, capsys):
     assert run.config.model == "Sequential" and run.load_model().differentiable is False
     assert main(["curves", "looped", "--json", "--checkpoints", str(user_files / "runs")]) == 0
     assert json.loads(capsys.readouterr().out)["kept_epoch"] == 2
+    assert main(["curves", "looped", "--checkpoints", str(user_files / "runs")]) == 0
+    assert "* the kept epoch (the model given, after the last epoch logged)" in capsys.readouterr().out
 
 
 def test_log_run_reads_an_accuracy_in_percent_as_a_fraction_and_says_so(user_files):

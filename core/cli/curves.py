@@ -45,10 +45,17 @@ def run(args) -> int:
     ]
     header = ("epoch", "train loss", "val loss", "train acc", "val acc", "lr", "seconds")
     print(text_table(rows, header))
-    print(f"* the kept epoch (best by {run_folder.config.keep_best_by})")
+    print(f"* the kept epoch ({kept_because(run_folder.config)})")
     return 0
 
 
 def _number(row, name: str, spec: str = ".4f") -> str:
     value = getattr(row, name, None)
     return "-" if value is None or value != value else format(value, spec)
+
+
+def kept_because(config) -> str:
+    """Why the kept epoch is the one kept: trained here, the best by a rule; made elsewhere, the model given."""
+    if config.imported:  # log_run's finish(model) or an import: the weights of the last epoch logged
+        return "the model given, after the last epoch logged"
+    return f"best by {config.keep_best_by}"

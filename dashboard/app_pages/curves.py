@@ -32,17 +32,39 @@ def explain_train_above_validation(histories: list[pd.DataFrame]) -> None:
         )
 
 
+LIVE_EVERY_S = 2.0  # how often the curves are read again while a run of the dataset is training
+
+
 def page() -> None:
     st.title("Training curves")
     dataset = selected_dataset()
     table = runs_table()
+    training = ((table["dataset"] == dataset) & (table["state"] == "running")).any()
+    (live_curves if training else curves)(dataset)
+
+
+@st.fragment(run_every=LIVE_EVERY_S)
+def live_curves(dataset: str) -> None:
+    """The curves, read again every few seconds while a run trains (here, from the Train page or from a
+    user's own loop with ``core.log_run``); a full rerun of the page stops it once none does."""
+    curves(dataset)
+
+
+def curves(dataset: str) -> None:
+    table = runs_table()
     candidates = table[(table["dataset"] == dataset) & (table["epochs_done"] > 0)]["id"].tolist()
     current = selected_run_id()
-    origin = table.set_index("id")["origin"].get(current)
+    by_id = table.set_index("id")
+    origin, state = by_id["origin"].get(current), by_id["state"].get(current)
+    if current not in candidates and state == "running":
+        # Nothing else drawn meanwhile: the runs picker is made afresh, with this run chosen, at its first epoch.
+        st.info(f"{current} is training and has no finished epoch yet: its curves appear here as it logs them.")
+        return
     if current not in candidates and origin not in (None, "trained"):
         st.info(
             f"{current} was made outside this project without a training history. Import one from TensorBoard "
             "(`python -m core import ... --tensorboard LOGDIR`) or log it with `core.log_run`."
+            + (" Below: the other runs of this dataset." if candidates else "")
         )
         if not candidates:
             return
@@ -82,8 +104,9 @@ def page() -> None:
     shown = long[long["metric"] == metric]
     draw_chart(st, charts.epoch_curves, shown, metric, kept_epochs, x=x, log_scale=log_scale)
     st.caption(
-        "Solid: training; dashed: validation. The dotted rule marks the kept epoch (best on validation). "
-        "CLI: `python -m core curves RUN`."
+        "Solid: training; dashed: validation. The dotted rule marks the kept epoch: the best on validation for "
+        "a run trained here, the last one logged for a model from your own loop or an import (the model it was "
+        "given). CLI: `python -m core curves RUN`."
     )
     explain_train_above_validation(histories)
 
