@@ -24,6 +24,7 @@ import re
 import socket
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,7 +173,7 @@ class Run:
     def load_state_dict(self) -> dict[str, torch.Tensor]:
         from safetensors.torch import load as load_safetensors
 
-        data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing=NO_WEIGHTS_YET)
+        data = _read_capped(self.path / WEIGHTS_FILE, MAX_WEIGHTS_BYTES, missing=self.why_no_model)
         try:
             return load_safetensors(data)
         except (SafetensorError, ValueError) as error:
@@ -188,7 +189,7 @@ class Run:
         """SHA-256 of the model file: what results computed from the model are keyed by."""
         path = self.model_file
         cap = MAX_ONNX_BYTES if path.name == ONNX_FILE else MAX_WEIGHTS_BYTES
-        return hashlib.sha256(_read_capped(path, cap, missing=NO_WEIGHTS_YET)).hexdigest()
+        return hashlib.sha256(_read_capped(path, cap, missing=self.why_no_model)).hexdigest()
 
     def load_onnx_bytes(self) -> bytes:
         return _read_capped(self.path / ONNX_FILE, MAX_ONNX_BYTES)
@@ -207,6 +208,8 @@ class Run:
             except Exception as error:  # onnxruntime raises its own types for a damaged graph
                 raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({str(error).splitlines()[0]})") from None
 
+        if not self.model_file.is_file():
+            raise RunError(f"{self.id} has no model: {self.why_no_model()}")
         try:
             model = create_model(self.config.model, num_classes=self.config.num_classes)
         except UnknownModelError as error:
@@ -222,10 +225,18 @@ class Run:
         # Channels-last like the inputs predict() gives it: mixing layouts costs a layout change per layer.
         return model.to(device, memory_format=torch.channels_last).eval()
 
+    def _how_to_predict(self) -> str:
+        """What to do about missing test predictions: evaluate the model, or say why there is none."""
+        return f"run `python -m core evaluate {self.id}`" if self.model_file.is_file() else self.why_no_model()
+
+    def why_no_model(self) -> str:
+        """Why a run keeps no model file, in words."""
+        if (self.config.source or {}).get("kind") == "log_run":
+            return "its loop stopped before run.finish(model), which evaluates the model and keeps it"
+        return NO_WEIGHTS_YET
+
     def load_predictions(self) -> Predictions:
-        data = _read_capped(
-            self.path / PREDICTIONS_FILE, MAX_PREDICTIONS_BYTES, missing=f"run `python -m core evaluate {self.id}`"
-        )
+        data = _read_capped(self.path / PREDICTIONS_FILE, MAX_PREDICTIONS_BYTES, missing=self._how_to_predict)
         arrays = read_npz_arrays(data, ("probs", "labels", "indices"), PREDICTIONS_FILE)
         probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
         num_classes = self.config.num_classes
@@ -646,12 +657,13 @@ def _read_text(path: Path, cap: int) -> str:
         raise RunError(f"{path.name} is unreadable ({error.strerror})") from None
 
 
-def _read_capped(path: Path, cap: int, missing: str = "") -> bytes:
-    """A run file's bytes, or RunError saying it is missing (and what to do), not regular, or too large."""
+def _read_capped(path: Path, cap: int, missing: Callable[[], str] | None = None) -> bytes:
+    """A run file's bytes, or RunError saying it is missing (and what to do: ``missing()``), not regular,
+    or too large."""
     try:
         return read_regular_file(path, cap)
     except FileNotFoundError:
-        raise RunError(f"{path.name} is missing" + (f" ({missing})" if missing else "")) from None
+        raise RunError(f"{path.name} is missing" + (f" ({missing()})" if missing else "")) from None
     except UnsafeFile as error:
         raise RunError(str(error)) from None
     except OSError as error:

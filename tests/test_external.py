@@ -338,6 +338,25 @@ def test_log_run_reads_an_accuracy_in_percent_as_a_fraction_and_says_so(user_fil
     assert history[1]["train_accuracy"] == 0.9
 
 
+def test_a_loop_stopped_before_finish_says_so_rather_than_offering_evaluate(user_files, capsys):
+    import core
+    from core.runs import RunError
+
+    store = user_files / "stopped-runs"
+    with (
+        pytest.raises(RuntimeError),
+        core.log_run(dataset="mnist", name="stopped", checkpoints=store, data_dir=user_files / "data") as run,
+    ):
+        run.log_epoch(1, val_loss=0.5, val_accuracy=0.8)
+        raise RuntimeError("stopped")
+    stopped = load_run("stopped", store)
+    for read in (stopped.load_predictions, stopped.load_model):
+        with pytest.raises(RunError, match=r"its loop stopped before run.finish\(model\)"):
+            read()
+    assert main(["evaluate", "stopped", "--checkpoints", str(store), "--data-dir", str(user_files / "data")]) == 1
+    assert "its loop stopped before run.finish(model)" in capsys.readouterr().err
+
+
 def test_log_run_says_when_its_name_is_taken(user_files):
     import core
 

@@ -52,6 +52,9 @@ def header(run, config) -> tuple[pd.DataFrame, tuple[int, int, int]] | None:
         st.text(f"{config.model} · {int(layers['parameters'].sum()):,} parameters · an ONNX graph, run by ONNX Runtime")
         st.text(describe_source(config))
         return layers, input_shape
+    if not run.model_file.is_file():
+        st.info(f"{run.id} has no model: {run.why_no_model()}.")
+        return None
     if config.model not in MODELS:
         st.warning("This run names a model this version doesn't know.")
         st.text(f"Model: {config.model}")
