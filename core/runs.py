@@ -164,6 +164,8 @@ class Run:
                 raise RunError(f"{HISTORY_FILE} line {number} is not JSON ({error.msg})") from None
             except RecursionError:
                 raise RunError(f"{HISTORY_FILE} line {number} is nested too deeply") from None
+            except ValueError:  # Python refuses to read an integer of over 4,300 digits
+                raise RunError(f"{HISTORY_FILE} line {number} holds a number too long to read") from None
             problem = epoch_record_problem(record)
             if problem:
                 raise RunError(f"{HISTORY_FILE} line {number} is not an epoch record: {problem}")
@@ -370,6 +372,8 @@ class Run:
             raise RunError(f"{name} is not valid JSON ({error.msg} at line {error.lineno})") from None
         except RecursionError:
             raise RunError(f"{name} is nested too deeply to be a record") from None
+        except ValueError:  # Python refuses to read an integer of over 4,300 digits
+            raise RunError(f"{name} holds a number too long to read") from None
         if not isinstance(value, dict):
             raise RunError(f"{name} is not a JSON object")
         return value
@@ -731,7 +735,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    except OSError:
+    except (OSError, OverflowError, ValueError):  # also a pid no process can have (a damaged status.json)
         return False
     try:  # Linux: the state letter follows the command name in /proc/<pid>/stat
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

@@ -108,6 +108,14 @@ DAMAGE = {
     "a header claiming 37 GiB": (PREDICTIONS_FILE, lying_header, "claims a shape"),
     "negative image indices": (PREDICTIONS_FILE, predictions(indices=-np.arange(1, 7)), "negative image indices"),
     "NaN probabilities": (PREDICTIONS_FILE, predictions(probs=np.full((6, 10), np.nan, np.float32)), "not finite"),
+    # Python reads no integer of over 4,300 digits (a ValueError that isn't a JSONDecodeError).
+    "config with a 5,000-digit number": ("config.json", lambda p: long_number(p, "epochs"), "number too long to read"),
+    "status with a 5,000-digit number": (STATUS_FILE, lambda p: long_number(p, "epoch"), "number too long to read"),
+    "history with a 5,000-digit number": (
+        HISTORY_FILE,
+        lambda p: p.write_text('{"epoch": ' + "9" * 5000 + "}\n"),
+        "holds a number too long to read",
+    ),
     "no predictions at all": (
         PREDICTIONS_FILE,
         predictions(probs=np.zeros((0, 10), np.float32), labels=np.zeros(0, int), indices=np.zeros(0, int)),
@@ -127,6 +135,12 @@ def make_damaged_store(trained_store, root):
         shutil.copytree(trained / "mnist-tiny", root / f"damaged-{number:02d}")
         damage(Run(root / f"damaged-{number:02d}"), case)
     return root
+
+
+def long_number(path, key: str) -> None:
+    """The JSON file with ``key`` set to a number of 5,000 digits."""
+    text = json.dumps({**json.loads(path.read_text()), key: "LONG"})
+    path.write_text(text.replace('"LONG"', "9" * 5000))
 
 
 def damage(run, case: str) -> str:
@@ -345,3 +359,18 @@ def test_evaluate_leaves_identical_predictions_alone_and_says_what_changed(train
     out = capsys.readouterr().out
     assert "images changed class" in out and "→" in out
     assert np.array_equal(load_run("mnist-tiny", store).load_predictions().probs.argmax(1), stored.predicted)
+
+
+def test_a_pid_no_process_can_have_lists_the_run_as_interrupted(tmp_path):
+    import socket
+    import time
+
+    from core.runs import pid_alive
+
+    assert pid_alive(2**70) is False and pid_alive(-(2**70)) is False
+    completed_run(tmp_path, "good")
+    bad, _ = completed_run(tmp_path, "bad")
+    status = {"state": "running", "host": socket.gethostname(), "heartbeat": time.time() + 1e9, "pid": 2**70}
+    (bad.path / STATUS_FILE).write_text(json.dumps(status))
+    states = {summary.id: summary.state for summary in list_runs(tmp_path)}
+    assert states == {"good": "completed", "bad": "interrupted"}
