@@ -210,7 +210,7 @@ class Run:
             except Exception as error:  # onnxruntime raises its own types for a damaged graph
                 raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({str(error).splitlines()[0]})") from None
 
-        if not self.model_file.is_file():
+        if not self.has_model_file():
             raise RunError(f"{self.id} has no model: {self.why_no_model()}")
         try:
             model = create_model(self.config.model, num_classes=self.config.num_classes)
@@ -229,7 +229,11 @@ class Run:
 
     def _how_to_predict(self) -> str:
         """What to do about missing test predictions: evaluate the model, or say why there is none."""
-        return f"run `python -m core evaluate {self.id}`" if self.model_file.is_file() else self.why_no_model()
+        return f"run `python -m core evaluate {self.id}`" if self.has_model_file() else self.why_no_model()
+
+    def has_model_file(self) -> bool:
+        """Whether the run has a model file at all (a damaged one too: its reader says what is wrong)."""
+        return os.path.lexists(self.model_file)
 
     def why_no_model(self) -> str:
         """Why a run keeps no model file, in words."""

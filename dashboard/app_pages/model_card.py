@@ -52,7 +52,7 @@ def header(run, config) -> tuple[pd.DataFrame, tuple[int, int, int]] | None:
         st.text(f"{config.model} · {int(layers['parameters'].sum()):,} parameters · an ONNX graph, run by ONNX Runtime")
         st.text(describe_source(config))
         return layers, input_shape
-    if not run.model_file.is_file():
+    if not run.has_model_file():
         st.info(f"{run.id} has no model: {run.why_no_model()}.")
         return None
     if config.model not in MODELS:
