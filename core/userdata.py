@@ -35,6 +35,9 @@ MANIFEST_FORMAT = 1
 MAX_MANIFEST_BYTES = 1 * 2**20
 MAX_CLASSES = 256
 MAX_IMAGES = 1_000_000  # 28×28 bytes each: 784 MB in memory at most
+# An .npz's images before preparation, all of them together: 1 GB of float32 at most (a few KB of
+# compressed zeros can claim more).
+MAX_ARRAY_PIXELS = 2**28
 MAX_NPZ_BYTES = 2**30
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 PREPARATIONS = {
@@ -282,21 +285,32 @@ def _read_arrays(source: Path, preparation: Preparation):
 
 def _images_from_array(x: np.ndarray, name: str, preparation: Preparation) -> np.ndarray:
     """N×H×W (or N×H×W×C) numbers → N×28×28 uint8; floats are taken as [0, 1] if they stay within it."""
-    from core.images import prepare_picture
+    from core.images import MAX_PIXELS, prepare_picture
 
+    if x.ndim in (3, 4) and (x.shape[1] * x.shape[2] > MAX_PIXELS or x.size > MAX_ARRAY_PIXELS):
+        raise DataError(
+            f"{name} is too large: {len(x):,} × {x.shape[2]}×{x.shape[1]} pixels (each image at most 4096×4096, "
+            f"{MAX_ARRAY_PIXELS:,} values in all)"
+        )
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4):
         x = x[..., :3].mean(axis=-1) if x.shape[-1] >= 3 else x[..., 0]
     if x.ndim != 3 or len(x) == 0 or min(x.shape[1:]) < 8:
         raise DataError(f"{name} must be N×H×W images (N×H×W×C also works), got shape {x.shape}")
     if len(x) > MAX_IMAGES:
         raise DataError(f"{name} holds {len(x):,} images; the limit is {MAX_IMAGES:,}")
-    x = x.astype(np.float32)
+    same_size = tuple(x.shape[1:]) == IMAGE_SIZE and preparation.plain_resize
+    if x.dtype == np.uint8 and same_size:  # already what the IDX files hold: no float copy
+        return x
+    floating = x.dtype.kind == "f"
+    x = x.astype(np.float32)  # one copy; the steps below work in place (an .npz may hold a million images)
     if not np.isfinite(x).all():
         raise DataError(f"{name} holds values that are not finite numbers")
-    scale = 1.0 if x.max() <= 1.0 and x.min() >= 0.0 and x.dtype.kind == "f" and x.max() > 0 else 255.0
-    gray = np.clip(x / scale, 0.0, 1.0)
-    if tuple(x.shape[1:]) == IMAGE_SIZE and preparation.plain_resize:
-        return np.round(gray * 255).astype(np.uint8)
+    scale = 1.0 if x.max() <= 1.0 and x.min() >= 0.0 and floating and x.max() > 0 else 255.0
+    x /= scale
+    gray = np.clip(x, 0.0, 1.0, out=x)
+    if same_size:
+        gray *= 255
+        return np.round(gray, out=gray).astype(np.uint8)
     return np.stack([prepare_picture(image, preparation, IMAGE_SIZE) for image in gray])
 
 
@@ -305,6 +319,8 @@ def _labels_from_array(y: np.ndarray, count: int, name: str) -> np.ndarray:
         raise DataError(f"{name} must hold one label per image: shape ({count},), got {y.shape}")
     if y.dtype.kind not in "iu" or (len(y) and y.min() < 0):
         raise DataError(f"{name} must hold class numbers 0, 1, 2, …")
+    if len(y) and y.max() >= MAX_CLASSES:  # before anything is sized by it (a class list, a count)
+        raise DataError(f"{name} has the label {y.max()}; labels go from 0 to {MAX_CLASSES - 1}")
     return y.astype(np.int64)
 
 

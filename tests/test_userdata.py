@@ -155,6 +155,10 @@ def test_arrays_with_class_names(tmp_path):
         ({"x_test": np.zeros((3, 4), dtype=np.uint8)}, "x_test must be N×H×W"),
         ({"y_train": np.full(60, 0.5)}, "class numbers"),
         ({"x_train": np.full((60, 28, 28), np.nan, dtype=np.float32)}, "not finite"),
+        # A label sizes the class list: 2**40 once took all memory before the class limit was checked.
+        ({"y_train": np.array([2**40] + [0, 1, 2] * 19 + [0, 1])}, "labels go from 0 to 255"),
+        ({"y_train": np.array([2**64 - 1] + [0, 1, 2] * 19 + [0, 1], dtype=np.uint64)}, "labels go from 0 to 255"),
+        ({"x_test": np.zeros((1, 4100, 4100), dtype=np.uint8)}, "x_test is too large: 1 × 4100×4100 pixels"),
     ],
 )
 def test_arrays_that_cant_be_a_dataset(tmp_path, change, message):
@@ -164,6 +168,16 @@ def test_arrays_that_cant_be_a_dataset(tmp_path, change, message):
     with pytest.raises(DataError, match=message):
         add_dataset("bad", tmp_path / "arrays.npz", tmp_path / "data")
     assert not (tmp_path / "data" / "bad").exists()
+
+
+def test_arrays_past_the_memory_limit_are_refused_before_any_copy(tmp_path, monkeypatch):
+    import core.userdata
+
+    monkeypatch.setattr(core.userdata, "MAX_ARRAY_PIXELS", 60 * 28 * 28 - 1)
+    x, y = synthetic_images(60, 1, num_classes=3)
+    np.savez(tmp_path / "arrays.npz", x_train=x, y_train=y, x_test=x[:9], y_test=y[:9])
+    with pytest.raises(DataError, match="x_train is too large: 60 × 28×28 pixels"):
+        add_dataset("big", tmp_path / "arrays.npz", tmp_path / "data")
 
 
 def test_a_pickled_array_is_refused_not_loaded(tmp_path):
