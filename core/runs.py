@@ -245,26 +245,9 @@ class Run:
         data = _read_capped(self.path / PREDICTIONS_FILE, MAX_PREDICTIONS_BYTES, missing=self._how_to_predict)
         arrays = read_npz_arrays(data, ("probs", "labels", "indices"), PREDICTIONS_FILE)
         probs, labels, indices = arrays["probs"], arrays["labels"], arrays["indices"]
-        num_classes = self.config.num_classes
-        if probs.ndim != 2 or probs.shape[1] != num_classes or labels.shape != (len(probs),):
-            raise RunError(
-                f"{PREDICTIONS_FILE} has the wrong shape: probs {probs.shape}, labels {labels.shape}, "
-                f"expected N×{num_classes} and N"
-            )
-        if indices.shape != labels.shape:
-            raise RunError(f"{PREDICTIONS_FILE} has {len(indices)} indices for {len(labels)} labels")
-        if (
-            not np.issubdtype(labels.dtype, np.integer)
-            or labels.min(initial=0) < 0
-            or labels.max(initial=0) >= num_classes
-        ):
-            raise RunError(f"{PREDICTIONS_FILE} has labels outside 0–{num_classes - 1}")
-        if len(labels) == 0:
-            raise RunError(f"{PREDICTIONS_FILE} holds no predictions")
-        if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0:
-            raise RunError(f"{PREDICTIONS_FILE} has negative image indices")  # they would pick images from the end
-        if not np.isfinite(probs).all() or probs.min() < 0:
-            raise RunError(f"{PREDICTIONS_FILE} has probabilities that are not finite numbers from 0")
+        problem = predictions_problem(probs, labels, indices, self.config.num_classes)
+        if problem:
+            raise RunError(f"{PREDICTIONS_FILE} {problem}")
         return Predictions(probs.astype(np.float32), labels.astype(np.int64), indices.astype(np.int64))
 
     # --- writing ------------------------------------------------------------------
@@ -355,6 +338,13 @@ class Run:
         atomic_write_with(self.path / WEIGHTS_FILE, lambda handle: handle.write(data))
 
     def save_predictions(self, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
+        """Keep the test predictions; refused (RunError, the file left as it was) where the reader would refuse
+        them: a model whose outputs aren't one finite score per class must not replace good predictions."""
+        problem = predictions_problem(
+            np.asarray(probs), np.asarray(labels), np.asarray(indices), self.config.num_classes
+        )
+        if problem:
+            raise RunError(f"the model's test predictions can't be kept (the file {problem})")
         atomic_write_with(
             self.path / PREDICTIONS_FILE,
             lambda handle: np.savez_compressed(
@@ -475,6 +465,24 @@ def epoch_score(record: dict, keep_best_by: str) -> float:
     if value is None:
         return float("inf")
     return value if keep_best_by == "val_loss" else -value
+
+
+def predictions_problem(probs: np.ndarray, labels: np.ndarray, indices: np.ndarray, num_classes: int) -> str | None:
+    """What is wrong with a set of test predictions, in words (for "predictions.npz …"); None when nothing is.
+    The one check for what is written and what is read."""
+    if probs.ndim != 2 or probs.shape[1] != num_classes or labels.shape != (len(probs),):
+        return f"has the wrong shape: probs {probs.shape}, labels {labels.shape}, expected N×{num_classes} and N"
+    if indices.shape != labels.shape:
+        return f"has {len(indices)} indices for {len(labels)} labels"
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+        return f"has labels outside 0–{num_classes - 1}"
+    if len(labels) == 0:
+        return "holds no predictions"
+    if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0:
+        return "has negative image indices"  # they would pick images from the end
+    if not np.issubdtype(probs.dtype, np.floating) or not np.isfinite(probs).all() or probs.min() < 0:
+        return "has probabilities that are not finite numbers from 0"
+    return None
 
 
 def kept_epoch(history: list[dict], keep_best_by: str, recorded: int | None = None) -> int | None:

@@ -193,3 +193,18 @@ def test_a_save_that_fails_midway_keeps_the_previous_files(tmp_path, monkeypatch
     assert {name: (run.path / name).read_bytes() for name in before} == before
     assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
     assert load_run(run.path).load_model() is not None
+
+
+def test_predictions_the_reader_would_refuse_are_never_written(tmp_path):
+    # evaluate with NaN weights (or an ONNX graph of the wrong width) once replaced good predictions with them.
+    run, _ = completed_run(tmp_path)
+    before = (run.path / PREDICTIONS_FILE).read_bytes()
+    labels, indices = np.arange(6), np.arange(6)
+    for probs, fragment in [
+        (np.full((6, 10), np.nan, dtype=np.float32), "not finite numbers"),
+        (np.full((6, 784), 0.1, dtype=np.float32), "wrong shape"),
+        (np.full((6, 10), 1, dtype=np.int64), "not finite numbers"),
+    ]:
+        with pytest.raises(RunError, match=f"the model's test predictions can't be kept \\(the file .*{fragment}"):
+            run.save_predictions(probs, labels, indices)
+    assert (run.path / PREDICTIONS_FILE).read_bytes() == before
