@@ -21,7 +21,16 @@ SCHEDULES = ("none", "onecycle", "cosine", "step")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-PLAIN_NAME = re.compile(r"[\w .,'()/+&-]{1,100}")
+# A name shown in the dashboard's text as it is (its pages render markdown): letters, digits, spaces and
+# a little punctuation, and none of what those still make markdown act on — a list ("- x", "+ x",
+# "1. x"), a rule ("---"), emphasis by underscores ("_x_"), a bare link ("www.x.com"), edge spaces.
+PLAIN_NAME_RULE = (
+    "letters, digits, spaces and . , ' ( ) / + & - _; not starting with - + or a space, nor ending in one, "
+    "no www. and no _emphasis_"
+)
+PLAIN_NAME = re.compile(
+    r"(?![-+ ]|\d+[.)] |.*(?:\bwww\.| $)|(?:.*[\s(])?_.*_(?:[\s).,]|$))[\w .,'()/+&-]{1,100}", re.IGNORECASE
+)
 
 
 class ConfigError(ValueError):
@@ -181,7 +190,7 @@ class RunConfig(TrainConfig):
         # Names are shown on pages: plain words only, so that none can act as markdown (a link, an image).
         odd = [name for name in (config.model, *config.classes) if not PLAIN_NAME.fullmatch(str(name))]
         if odd:
-            raise ConfigError(f"{odd[0]!r} is not a plain name (letters, digits, spaces and . , ' ( ) / + & - _)")
+            raise ConfigError(f"{odd[0]!r} is not a plain name ({PLAIN_NAME_RULE})")
         return config
 
     @property

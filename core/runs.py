@@ -69,7 +69,7 @@ STATES = ("running", "completed", "failed", "cancelled")
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "examples_seen")
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_RUN_ID = re.compile(r"^(?!www\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.IGNORECASE)  # www.…: a bare link in markdown
 
 
 class RunError(RuntimeError):
@@ -535,7 +535,10 @@ def create_run(config: RunConfig, root: Path | None = None, run_id: str | None =
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = run_id or f"{stamp}-{config.dataset}-{config.model}"
     if not _RUN_ID.match(base):
-        raise RunError(f"run id {base!r} may hold only letters, digits, '.', '_' and '-'")
+        raise RunError(
+            f"run id {base!r} may hold only letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (and not www.)"
+        )
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
         path = root / (base if attempt == 0 else f"{base}-{attempt + 1}")

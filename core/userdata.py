@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import PLAIN_NAME, PLAIN_NAME_RULE
 from core.data import DATASETS, IMAGE_SIZE, DataError, DatasetInfo, IdxFiles, Preparation
 from core.storage import UnsafeFile, atomic_write_json, read_regular_file
 
@@ -150,8 +151,6 @@ def _record_from_manifest(name: str, manifest: dict) -> DatasetInfo:
 
 def _is_class_name(value) -> bool:
     """Class names are shown on pages: plain words only (as a run's config requires), none acts as markdown."""
-    from core.config import PLAIN_NAME
-
     return isinstance(value, str) and 0 < len(value) <= 60 and PLAIN_NAME.fullmatch(value) is not None
 
 
@@ -165,7 +164,7 @@ def add_dataset(
     destination = Path(root) / name
     _check_name(name, destination)
     if title is not None and not _is_class_name(title):
-        raise DataError(f"{title!r} can't be a title: use letters, digits, spaces and . , ' ( ) / + & - _")
+        raise DataError(f"{title!r} can't be a title: use {PLAIN_NAME_RULE}")
     if preparation not in PREPARATIONS:
         raise DataError(f"unknown preparation {preparation!r}; choose one of: {', '.join(PREPARATIONS)}")
     source = Path(source)
@@ -234,9 +233,7 @@ def _check_classes(classes: list[str], folder: Path) -> None:
         raise DataError(f"{folder} has {len(classes)} class folders; the limit is {MAX_CLASSES}")
     bad = [c for c in classes if not _is_class_name(c)]
     if bad:
-        raise DataError(
-            f"class names must be 1–60 letters, digits, spaces and . , ' ( ) / + & - _: {bad[0]!r} is not; rename it"
-        )
+        raise DataError(f"class names must be 1–60 {PLAIN_NAME_RULE}: {bad[0]!r} is not; rename it")
 
 
 def _pictures_in(folder: Path, preparation: Preparation, skipped: list[tuple[str, str]]) -> list[np.ndarray]:

@@ -70,6 +70,8 @@ def test_run_ids_are_unique(tmp_path):
     assert first.path != second.path
     with pytest.raises(RunError, match="may hold only"):
         create_run(CONFIG, tmp_path, run_id="../escape")
+    with pytest.raises(RunError, match="not www"):  # markdown makes www.… a link on every page naming the run
+        create_run(CONFIG, tmp_path, run_id="www.evil.example")
 
 
 @pytest.mark.parametrize(

@@ -94,8 +94,9 @@ def test_the_mnist_way_centres_dark_ink_on_light_paper(tmp_path):
         (lambda root: [p.unlink() for p in (root / "train" / "cross").iterdir()], "holds no usable pictures"),
         (lambda root: (root / "test" / "star").mkdir(), "test/ has classes that train/ lacks: star"),
         (lambda root: __import__("shutil").rmtree(root / "test"), "test/ is missing"),
+        (lambda root: [(root / s / "cross").rename(root / s / "www.evil.example") for s in ("train", "test")], "www"),
     ],
-    ids=["empty-class", "class-of-no-pictures", "test-class-missing-from-train", "no-test-folder"],
+    ids=["empty-class", "class-of-no-pictures", "test-class-missing-from-train", "no-test-folder", "class-is-a-link"],
 )
 def test_a_folder_that_cant_be_a_dataset_is_one_message_and_nothing_written(tmp_path, damage, message):
     source = tmp_path / "pictures"
