@@ -199,6 +199,11 @@ def check_outputs(model: nn.Module, data: DatasetSplits, mean: float, std: float
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (len(images), info.num_classes):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ImportProblem(f"the model's output is {shape}; expected N × {info.num_classes} class scores")
+    if not bool(torch.isfinite(output).all()):
+        raise ImportProblem(
+            f"the model's outputs on {len(images)} validation images are not all finite numbers (NaN or inf): "
+            "are the weights damaged, or the inputs standardised as the model expects (--normalize)?"
+        )
     # Log-probabilities (log_softmax, as the tutorials end) exponentiate to rows that sum to 1.
     sums = output.float().exp().sum(dim=1)
     return "log_probs" if bool(((sums - 1).abs() < 1e-3).all()) and bool((output <= 1e-6).all()) else "logits"
@@ -262,6 +267,10 @@ def external_config(
     where the model came from and whether it answers in logits or log-probabilities."""
     info = data.info
     mean, std = normalize or (info.mean, info.std)
+    if not (0.0 <= mean <= 1.0 and 0.0 < std <= 1.0):  # NaN fails both; std 0 would divide by zero
+        raise ImportProblem(
+            f"--normalize MEAN STD: the mean goes from 0 to 1 and the std above 0 to 1 (got {mean:g} {std:g})"
+        )
     output = check_outputs(model, data, mean, std)
     config = RunConfig(
         dataset=info.name,
@@ -274,10 +283,9 @@ def external_config(
         source={**{key: value for key, value in source.items() if value is not None}, "output": output},
     )
     try:
-        config.check_values()
+        return RunConfig.from_dict(config.to_dict())  # every check the reader makes: nothing it would refuse is written
     except ConfigError as error:
         raise ImportProblem(str(error)) from None
-    return config
 
 
 def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool) -> float:

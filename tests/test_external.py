@@ -223,6 +223,12 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
         )
         subprocess.run([sys.executable, "-c", save_whole], check=True)
         return spec, tmp_path / "whole.pt", [], {}
+    if problem == "nan-normalize":
+        return spec, weights, ["--normalize", "nan", "nan"], {}
+    if problem == "nan-weights":
+        state = torch.load(weights, weights_only=True)
+        torch.save({key: torch.full_like(value, float("nan")) for key, value in state.items()}, tmp_path / "nan.pt")
+        return spec, tmp_path / "nan.pt", [], {}
     if problem == "forced-pickle":
         return spec, weights, [], {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     return spec, weights, ["--code-args", "{width: 8"], {}  # bad-args
@@ -239,6 +245,8 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
         ("other-weights", "layer 'conv.weight' does not fit"),
         ("whole-model", "holds more than tensors"),
         ("forced-pickle", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"),
+        ("nan-normalize", "--normalize MEAN STD: the mean goes from 0 to 1 and the std above 0 to 1 (got nan nan)"),
+        ("nan-weights", "are not all finite numbers (NaN or inf)"),
         ("bad-args", "--code-args is not JSON"),
     ],
 )
