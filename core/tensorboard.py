@@ -18,6 +18,10 @@ import numpy as np
 from core.config import ConfigError
 
 FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+# The history's own bookkeeping: a tag with one of these names (PyTorch Lightning logs "epoch" at
+# every step) is not a figure of the run. "epoch" is left out (the epochs are counted here); the
+# others keep their values under "logged_…".
+BOOKKEEPING = ("epoch", "batch_losses", "examples_seen")
 
 
 def parse_tags(pairs: list[str]) -> dict[str, str]:
@@ -27,6 +31,8 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
         field, _, tag = pair.partition("=")
         if not tag or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field):
             raise ConfigError(f"--tag takes FIELD=TAG, e.g. val_loss=Loss/val (got {pair!r})")
+        if field in BOOKKEEPING:
+            raise ConfigError(f"--tag: {field} is the history's own (the epochs are counted here); name another field")
         tags[field] = tag
     return tags
 
@@ -38,7 +44,8 @@ def field_for(tag: str) -> str:
     metric = "accuracy" if words & {"acc", "accuracy"} else "loss" if "loss" in words else None
     if metric and (split or metric == "loss"):
         return f"{split or 'train'}_{metric}"
-    return re.sub(r"[^a-z0-9]+", "_", tag.lower()).strip("_") or "value"
+    name = re.sub(r"[^a-z0-9]+", "_", tag.lower()).strip("_") or "value"
+    return f"logged_{name}" if name in BOOKKEEPING else name
 
 
 def read_scalars(logdir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -65,7 +72,7 @@ def history_from_tensorboard(logdir: Path, tags: dict[str, str] | None = None) -
     if missing:
         raise ConfigError(f"--tag names {', '.join(missing)}, not in the log (its tags: {', '.join(series)})")
     for tag in series:
-        if tag not in chosen.values():
+        if tag not in chosen.values() and field_for(tag) != "logged_epoch":  # the epochs are counted here
             chosen.setdefault(field_for(tag), tag)
     if not chosen:
         raise ConfigError(f"--tensorboard: {logdir} has no scalar series")

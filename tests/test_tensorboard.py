@@ -70,3 +70,21 @@ def test_an_import_with_its_tensorboard_log_has_curves(logdir, tmp_path, capsys)
     shown = json.loads(capsys.readouterr().out)
     assert [record["val_loss"] for record in shown["history"]] == pytest.approx([1.0, 0.5, 1 / 3])
     assert shown["kept_epoch"] == 3  # the imported weights are the last epoch's
+
+
+def test_a_lightning_style_epoch_scalar_is_not_taken_for_the_epoch_number(tmp_path):
+    # PyTorch Lightning logs "epoch" (0, 0, …, 1, 1, …) at every step; it was read as the history's own epoch.
+    writer = SummaryWriter(log_dir=str(tmp_path / "tb"))
+    for step in range(20):
+        writer.add_scalar("epoch", step // 10, step)
+        writer.add_scalar("train_loss_step", 2.0 - step / 20, step)
+        writer.add_scalar("examples_seen", 64 * step, step)
+        if step % 10 == 9:
+            writer.add_scalar("val_loss", 1.0 / (step // 10 + 1), step)
+    writer.close()
+    history = history_from_tensorboard(tmp_path / "tb")
+    assert [record["epoch"] for record in history] == [1, 2]
+    assert [record["val_loss"] for record in history] == pytest.approx([1.0, 0.5])
+    assert history[1]["logged_examples_seen"] == pytest.approx(64 * 14.5)
+    with pytest.raises(ConfigError, match="epoch is the history's own"):
+        parse_tags(["epoch=epoch"])
