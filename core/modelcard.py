@@ -84,3 +84,23 @@ def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> byt
     buffer = io.BytesIO()
     program.save(buffer)
     return buffer.getvalue()
+
+
+def describe_source(config) -> str:
+    """Where an imported or logged model came from, in words (read from disk: show it as plain text)."""
+    source = config.source
+    if source.get("kind") == "log_run":
+        hyperparameters = source.get("hyperparameters") or {}
+        given = ", ".join(f"{name} {value}" for name, value in hyperparameters.items())
+        return f"Logged from your own training loop with core.log_run; outputs read as {source.get('output', '?')}" + (
+            f"; your config: {given}." if given else "."
+        )
+    parts = [f"Imported from {source.get('weights', '?')}"]
+    if source.get("code"):
+        parts.append(f"with your class {source['code']}")
+    return (
+        " ".join(parts)
+        + f" (SHA-256 {str(source.get('weights_sha256', '?'))[:12]}…); outputs read as "
+        + str(source.get("output", "?"))
+        + f"; inputs standardised with mean {config.mean:g}, std {config.std:g}."
+    )

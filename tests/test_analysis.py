@@ -331,3 +331,14 @@ def test_the_inspectors_label_check_and_temperature_are_kept_in_the_run(trained_
     monkeypatch.setattr(analysis, "label_issues", not_again)
     assert analysis.validation_temperature(run, data) == temperature  # read from the run folder
     assert analysis.stored_label_issues(run, predictions).equals(ranking)
+
+
+def test_the_model_card_names_the_config_a_users_loop_gave():
+    from core.config import RunConfig
+    from core.modelcard import describe_source
+
+    config = RunConfig(dataset="mnist", model="Net", classes=tuple("0123456789"))
+    config.source = {"kind": "log_run", "output": "log_probs", "hyperparameters": {"lr": 0.1, "batch": 64}}
+    assert describe_source(config).endswith("outputs read as log_probs; your config: lr 0.1, batch 64.")
+    config.source = {"kind": "log_run", "output": "logits", "hyperparameters": {}}
+    assert describe_source(config).endswith("outputs read as logits.")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.augment import describe_augmentation
 from core.data import DataError, get_dataset_info
-from core.modelcard import layer_graph
+from core.modelcard import describe_source, layer_graph
 from core.models import MODELS
 from core.runs import ONNX_FILE, RunError
 from dashboard.cached import model_layers, run_onnx, run_onnx_layers
@@ -26,22 +26,6 @@ def shape_story(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
         before = layers["output shape"].iloc[flatten[0] - 1]
         story += f"; the Flatten turns {before} into {int(shapes[flatten[0]][0]):,} inputs"
     return story + "."
-
-
-def describe_source(config) -> str:
-    """Where an imported or logged model came from, in words (shown as plain text: it is read from disk)."""
-    source = config.source
-    if source.get("kind") == "log_run":
-        return f"Logged from your own training loop with core.log_run; outputs read as {source.get('output', '?')}."
-    parts = [f"Imported from {source.get('weights', '?')}"]
-    if source.get("code"):
-        parts.append(f"with your class {source['code']}")
-    return (
-        " ".join(parts)
-        + f" (SHA-256 {str(source.get('weights_sha256', '?'))[:12]}…); outputs read as "
-        + str(source.get("output", "?"))
-        + f"; inputs standardised with mean {config.mean:g}, std {config.std:g}."
-    )
 
 
 def header(run, config) -> tuple[pd.DataFrame, tuple[int, int, int]] | None:
