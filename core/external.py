@@ -44,6 +44,9 @@ class ImportProblem(ConfigError):
 # --- weights -----------------------------------------------------------------------------------
 
 
+WRAPPING_KEYS = ("state_dict", "model_state_dict", "model")
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors by name from a .safetensors file or a state_dict saved by torch.save (weights only)."""
     path = Path(path)
@@ -86,8 +89,11 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 "torch.save(model.state_dict(), 'model.pt')"
             ) from None
         raise ImportProblem(f"{path.name} is not a readable torch file ({first})") from None
-    if isinstance(value, dict) and isinstance(value.get("state_dict"), dict):
-        value = value["state_dict"]  # a checkpoint dict that wraps the state_dict
+    # A checkpoint dict that wraps the state_dict: Lightning's "state_dict", the PyTorch tutorials'
+    # "model_state_dict" (beside "optimizer_state_dict", "epoch", "loss").
+    wrapped = [key for key in WRAPPING_KEYS if isinstance(value, dict) and isinstance(value.get(key), dict)]
+    if wrapped:
+        value = value[wrapped[0]]
     if not isinstance(value, dict) or not value or not all(isinstance(t, torch.Tensor) for t in value.values()):
         raise ImportProblem(
             f"{path.name} is not a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), …)"

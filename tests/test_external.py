@@ -267,6 +267,18 @@ def test_an_import_names_one_architecture(tmp_path, given, fragment):
         import_model("mnist", tmp_path / "w.pt", checkpoints=tmp_path / "runs", **given)
 
 
+@pytest.mark.parametrize("key", ["model_state_dict", "state_dict"])
+def test_a_training_checkpoint_dict_gives_its_model_weights(tmp_path, key):
+    # The PyTorch tutorials' "saving a general checkpoint": the weights beside the optimizer's state and the epoch.
+    model = create_model("pytorch-examples-mnist")
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    checkpoint = {"epoch": 3, key: model.state_dict(), "optimizer_state_dict": optimizer.state_dict(), "loss": 0.1}
+    torch.save(checkpoint, tmp_path / "checkpoint.pt")
+    weights = read_state_dict(tmp_path / "checkpoint.pt")
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[name], value) for name, value in model.state_dict().items())
+
+
 def test_registered_architecture_by_name_and_by_order(tmp_path):
     """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
     sys.path.insert(0, str(PROJECT_ROOT))
