@@ -131,6 +131,20 @@ def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor], file_orde
     model.load_state_dict({ours: weights[theirs].to(expected[ours].dtype) for ours, theirs in pairs})
 
 
+def registered_that_fit(weights: dict[str, torch.Tensor], num_classes: int, file_order: bool = True) -> list[str]:
+    """The registered architectures these weights load into (what to suggest when the chosen one doesn't)."""
+    from core.models import create_model, list_models
+
+    fitting = []
+    for name in list_models():
+        try:
+            fit_state_dict(create_model(name, num_classes), weights, file_order=file_order)
+        except ImportProblem:
+            continue
+        fitting.append(name)
+    return fitting
+
+
 def _natural(name: str) -> list:
     """Sort key that puts layer2 before layer10."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
@@ -239,7 +253,15 @@ def import_model(
     data = load_dataset(dataset, data_dir)
     state_dict = read_state_dict(weights)
     model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
-    fit_state_dict(model, state_dict, file_order=Path(weights).suffix != ".safetensors")
+    file_order = Path(weights).suffix != ".safetensors"
+    try:
+        fit_state_dict(model, state_dict, file_order=file_order)
+    except ImportProblem as problem:
+        if model_name is None:
+            raise
+        fitting = registered_that_fit(state_dict, data.info.num_classes, file_order)
+        hint = f"; the weights fit {', '.join(fitting)}" if fitting else ""
+        raise ImportProblem(f"{problem}{hint}") from None
     code_file, _, class_name = (code or "").rpartition(":")
     source = {
         "kind": "import",

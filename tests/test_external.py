@@ -279,6 +279,19 @@ def test_a_training_checkpoint_dict_gives_its_model_weights(tmp_path, key):
     assert all(torch.equal(weights[name], value) for name, value in model.state_dict().items())
 
 
+def test_weights_for_another_registered_architecture_name_the_one_they_fit(user_files, tmp_path):
+    torch.save(create_model("pytorch-examples-mnist").state_dict(), tmp_path / "mnist_cnn.pt")
+    with pytest.raises(ImportProblem, match="the architecture 4 .*; the weights fit pytorch-examples-mnist$"):
+        import_model(
+            "mnist",
+            tmp_path / "mnist_cnn.pt",
+            model_name="mlp",
+            checkpoints=tmp_path / "runs",
+            data_dir=user_files / "data",
+        )
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
 def test_registered_architecture_by_name_and_by_order(tmp_path):
     """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
     sys.path.insert(0, str(PROJECT_ROOT))
