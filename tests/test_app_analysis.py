@@ -86,6 +86,21 @@ def test_the_comparison_counts_match_the_two_runs_predictions(store):
     assert metrics["Accuracy B"] == f"{right_b.mean():.2%}"
 
 
+def test_a_run_against_its_own_copy_says_they_are_the_same(store, tmp_path, monkeypatch):
+    import shutil
+
+    _, checkpoints = store
+    copies = tmp_path / "runs"
+    shutil.copytree(checkpoints / "mnist-tiny", copies / "mnist-tiny")
+    shutil.copytree(checkpoints / "mnist-tiny", copies / "mnist-tiny-again")
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(copies))
+    at = open_page("compare.py", run="mnist-tiny")
+    assert not at.exception
+    said = " ".join(block.value for block in at.info)
+    assert "give the same probabilities for every test image: they hold the same weights" in said
+    assert not at.get("vega_lite_chart")
+
+
 def test_errors_page_shows_attributions_for_predicted_and_true_class(store):
     at = open_page("errors.py")
     assert not at.exception

@@ -65,6 +65,18 @@ def delta_charts(diff: RunComparison, class_names) -> None:
         )
 
 
+def same_predictions(a: Predictions, b: Predictions) -> bool:
+    return np.array_equal(a.indices, b.indices) and np.array_equal(a.probs, b.probs)
+
+
+def same_weights(run_a: Run, run_b: Run) -> str:
+    """": they hold the same weights" when their model files are byte for byte the same, else ""."""
+    try:
+        return ": they hold the same weights" if run_a.weights_digest() == run_b.weights_digest() else ""
+    except RunError:
+        return ""
+
+
 def page() -> None:
     st.title("Run against run")
     dataset = selected_dataset()
@@ -90,13 +102,16 @@ def page() -> None:
         st.warning("One of the two runs is gone from the store.")
         return
     try:
-        predictions_b = run_predictions(run_b)
-        diff = compare_run_predictions(run_a.config, run_predictions(run_a), run_b.config, predictions_b)
+        predictions_a, predictions_b = run_predictions(run_a), run_predictions(run_b)
+        diff = compare_run_predictions(run_a.config, predictions_a, run_b.config, predictions_b)
     except RunError as error:
         st.warning(f"Can't compare: {plain(error)}")
         return
     class_names = run_a.config.classes
     headline(diff, run_a, run_b)
+    if same_predictions(predictions_a, predictions_b):
+        st.info(f"{id_a} and {id_b} give the same probabilities for every test image{same_weights(run_a, run_b)}.")
+        return
     delta_charts(diff, class_names)
     data = get_dataset(dataset)
     if data is None:
