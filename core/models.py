@@ -409,7 +409,7 @@ def small_cnn(num_classes: int = 10) -> nn.Module:
 
 @register_model(
     "fast-cnn",
-    "Our fast CNN (the quick preset's on MNIST): a strided 3×3 conv to 14×14 and a conv-pool, both 16 "
+    "Our fast CNN (the quick preset's): a strided 3×3 conv to 14×14 and a conv-pool, both 16 "
     "channels, then 32 at 7×7 without pooling, 1568→10",
     replace(
         QUICK_RECIPE,

@@ -33,7 +33,7 @@ def run(args) -> int:
     for row in rows:
         recipe = row["recipe"]
         recipe_text = (
-            f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epochs"
+            f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epoch{'s' if recipe['epochs'] != 1 else ''}"
         )
         print(f"{row['name']:<{width}}  {row['params']:>9,}  {row['description']}")
         print(f"{'':<{width}}  {'':>9}  recipe: {recipe_text}")
