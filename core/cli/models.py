@@ -32,9 +32,8 @@ def run(args) -> int:
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         recipe = row["recipe"]
-        recipe_text = (
-            f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {recipe['epochs']} epoch{'s' if recipe['epochs'] != 1 else ''}"
-        )
+        epochs = f"{recipe['epochs']} epoch" + ("s" if recipe["epochs"] != 1 else "")
+        recipe_text = f"{recipe['optimizer']} lr {recipe['lr']:g}, batch {recipe['batch_size']}, {epochs}"
         print(f"{row['name']:<{width}}  {row['params']:>9,}  {row['description']}")
         print(f"{'':<{width}}  {'':>9}  recipe: {recipe_text}")
     return 0
