@@ -70,7 +70,7 @@ def same_predictions(a: Predictions, b: Predictions) -> bool:
 
 
 def same_weights(run_a: Run, run_b: Run) -> str:
-    """": they hold the same weights" when their model files are byte for byte the same, else ""."""
+    """ ": they hold the same weights" when their model files are byte for byte the same, else ""."""
     try:
         return ": they hold the same weights" if run_a.weights_digest() == run_b.weights_digest() else ""
     except RunError:
