@@ -292,6 +292,23 @@ def test_weights_for_another_registered_architecture_name_the_one_they_fit(user_
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
+def test_an_import_killed_while_it_evaluates_leaves_nothing(user_files, tmp_path, monkeypatch):
+    import core.external
+
+    def killed(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, while the run folder exists
+        time.sleep(5)
+
+    monkeypatch.setattr(core.external, "keep_model", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    args = ["import", "--dataset", "mnist", "--weights", str(user_files / "mnist_cnn.pt")]
+    args += ["--code", f"{user_files / 'code' / 'user_model.py'}:TinyNet", *store_args(user_files)[:2]]
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--checkpoints", str(tmp_path / "runs"), "--run-id", "killed"])
+    assert not (tmp_path / "runs" / "killed").exists()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_registered_architecture_by_name_and_by_order(tmp_path):
     """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
     sys.path.insert(0, str(PROJECT_ROOT))

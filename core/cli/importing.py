@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from core.cli.common import DATASET_HELP, add_checkpoints, add_data_dir, add_json, print_json
@@ -51,18 +52,23 @@ def run(args) -> int:
         from core.tensorboard import history_from_tensorboard, parse_tags
 
         history = history_from_tensorboard(args.tensorboard, parse_tags(args.tag))
-    run_folder = import_model(
-        args.dataset,
-        args.weights,
-        code=args.code,
-        code_args=args.code_args,
-        model_name=args.model,
-        run_id=args.run_id,
-        normalize=tuple(args.normalize) if args.normalize else None,
-        checkpoints=args.checkpoints,
-        data_dir=args.data_dir,
-        history=history,
-    )
+    # A kill (SIGTERM) ends the import as Ctrl-C does: the half-made run folder is removed, none is left running.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        run_folder = import_model(
+            args.dataset,
+            args.weights,
+            code=args.code,
+            code_args=args.code_args,
+            model_name=args.model,
+            run_id=args.run_id,
+            normalize=tuple(args.normalize) if args.normalize else None,
+            checkpoints=args.checkpoints,
+            data_dir=args.data_dir,
+            history=history,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     status, config = run_folder.status(), run_folder.config
     if args.json:
         print_json(
