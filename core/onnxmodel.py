@@ -119,7 +119,13 @@ def onnx_layer_table(data: bytes) -> pd.DataFrame:
     """The graph's operations in order, with output shapes and parameters: the model card of an ONNX run."""
     import onnx
 
-    proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
+    from core.runs import ONNX_FILE, RunError
+
+    try:
+        proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
+    except Exception as error:  # protobuf's DecodeError, onnx's own errors: a damaged or hostile file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(f"{ONNX_FILE} is not a readable ONNX graph ({first})") from None
     shapes = {value.name: _shape(value) for value in [*proto.graph.value_info, *proto.graph.output]}
     weights = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
     # Weights are the floating-point initializers; integer ones are shapes and axes.

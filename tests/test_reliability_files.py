@@ -377,3 +377,22 @@ def test_a_pid_no_process_can_have_lists_the_run_as_interrupted(tmp_path):
     (bad.path / STATUS_FILE).write_text(json.dumps(status))
     states = {summary.id: summary.state for summary in list_runs(tmp_path)}
     assert states == {"good": "completed", "bad": "interrupted"}
+
+
+def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, monkeypatch, capsys):
+    graph = b"\x0a\xff\xff\xff\xff garbage"  # protobuf's wire format broken at once
+    from core.runs import ONNX_FILE
+
+    bad, _ = completed_run(tmp_path, "bad")
+    (bad.path / ONNX_FILE).write_bytes(graph)
+    assert main(["card", "bad", "--checkpoints", str(tmp_path)]) == 1
+    assert "model.onnx is not a readable ONNX graph" in capsys.readouterr().err
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", "bad"
+    at.run()
+    at.switch_page("app_pages/model_card.py")
+    at.run()
+    assert not at.exception
+    assert any("readable ONNX graph" in block.value for block in at.warning)
