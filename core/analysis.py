@@ -131,7 +131,12 @@ def stored_label_issues(run: Run, predictions: Predictions) -> pd.DataFrame:
         return {name: ranking[name].to_numpy().astype(kinds[name]) for name in columns}
 
     def valid(arrays: dict[str, np.ndarray]) -> bool:
-        return all(name in arrays and arrays[name].shape == (len(predictions.labels),) for name in columns)
+        count = len(predictions.labels)
+        if not all(name in arrays and arrays[name].shape == (count,) for name in columns):
+            return False
+        classes = predictions.probs.shape[1]
+        in_range = [(arrays["row"], count), (arrays["given"], classes), (arrays["suggested"], classes)]
+        return all(values.dtype.kind in "iu" and ((values >= 0) & (values < top)).all() for values, top in in_range)
 
     arrays = stored_result(run, LABEL_CHECK_RESULT, compute, valid)
     return pd.DataFrame({name: arrays[name] for name in columns})
@@ -302,7 +307,20 @@ def run_embedding(run: Run, method: str = "pca", data: DatasetSplits | None = No
 
     def valid(arrays: dict[str, np.ndarray]) -> bool:
         points = arrays.get("points")
-        return points is not None and points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all()
+        return (
+            points is not None
+            and points.shape == (test_images(), 2)
+            and points.dtype.kind == "f"
+            and bool(np.isfinite(points).all())
+        )
+
+    def test_images() -> int:
+        if data is not None:
+            return len(data.test)
+        try:
+            return len(run.load_predictions().labels)
+        except RunError:  # no predictions to count by: the map is made anew
+            return -1
 
     return stored_result(run, f"embedding-{method}", compute, valid)["points"].astype(np.float32)
 
@@ -318,6 +336,7 @@ def classifier_of(run: Run, model: torch.nn.Module) -> torch.nn.Module:
 
 RESULTS_FOLDER = "analysis"
 MAX_RESULT_BYTES = 64 * 2**20  # an embedding map of 10,000 images is 80 kB
+MAX_RESULT_INFLATED_BYTES = 256 * 2**20  # zeros compress a thousandfold: a few MB could claim gigabytes
 
 
 def stored_result(
@@ -333,7 +352,11 @@ def stored_result(
     digest = run.weights_digest()
     path = run.path / RESULTS_FOLDER / f"{name}.npz"
     try:
-        with np.load(io.BytesIO(read_regular_file(path, MAX_RESULT_BYTES)), allow_pickle=False) as saved:
+        data = read_regular_file(path, MAX_RESULT_BYTES)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:  # the sizes its members claim bound what they inflate to
+            if sum(member.file_size for member in archive.infolist()) > MAX_RESULT_INFLATED_BYTES:
+                raise ValueError("inflates past its limit")
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
             arrays = {key: saved[key] for key in saved.files if key != "weights_sha256"}
             saved_digest = str(saved["weights_sha256"])
         if saved_digest == digest and valid(arrays):

@@ -295,6 +295,12 @@ def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_s
     stale = dict(np.load(kept))
     np.savez(kept, points=stale["points"] + 1, weights_sha256=np.array("0" * 64))
     assert np.allclose(run_embedding(run, "pca"), points, atol=1e-4)  # other weights: recomputed
+    digest = np.array(run.weights_digest())
+    np.savez(kept, points=points[:3], weights_sha256=digest)  # the right weights, three points for 200 images
+    assert run_embedding(run, "pca").shape == (200, 2)
+    # A few MB of zeros that would inflate to 3 GiB: left unread, the map made anew.
+    np.savez_compressed(kept, points=points, zeros=np.zeros(2**28, np.int8), weights_sha256=digest)
+    assert run_embedding(run, "pca").shape == (200, 2) and kept.stat().st_size < 2**20
 
 
 def test_attribution_colours_fade_with_opacity_and_the_bar_runs_blue_to_red():
@@ -342,3 +348,22 @@ def test_the_model_card_names_the_config_a_users_loop_gave():
     assert describe_source(config).endswith("outputs read as log_probs; your config: lr 0.1, batch 64.")
     config.source = {"kind": "log_run", "output": "logits", "hyperparameters": {}}
     assert describe_source(config).endswith("outputs read as logits.")
+
+
+def test_a_kept_label_check_naming_rows_past_the_split_is_made_anew(trained_store, tmp_path):
+    import shutil
+
+    from core.analysis import LABEL_CHECK_RESULT, RESULTS_FOLDER, stored_label_issues
+    from core.runs import Run
+
+    _, checkpoints = trained_store
+    shutil.copytree(checkpoints / "mnist-tiny", tmp_path / "mnist-tiny")
+    run = Run(tmp_path / "mnist-tiny")
+    predictions = run.load_predictions()
+    ranking = stored_label_issues(run, predictions)
+    kept = run.path / RESULTS_FOLDER / f"{LABEL_CHECK_RESULT}.npz"
+    arrays = {name: ranking[name].to_numpy() for name in ranking.columns}
+    arrays["row"] = arrays["row"] + 10_000  # rows past the 200 test images: a page would index past them
+    np.savez(kept, **arrays, weights_sha256=np.array(run.weights_digest()))
+    again = stored_label_issues(run, predictions)
+    assert again["row"].between(0, len(predictions.labels) - 1).all()
