@@ -176,6 +176,8 @@ class RunConfig(TrainConfig):
         if not 2 <= len(config.classes) <= 1000:
             raise ConfigError(f"classes must name 2 to 1,000 classes (got {len(config.classes)})")
         config.classes = tuple(config.classes)
+        if len(set(config.classes)) != len(config.classes):
+            raise ConfigError("classes must name each class once (two share a name)")
         _require_float("mean", config.mean, low=0.0, high=1.0)
         _require_float("std", config.std, low=0.0, high=1.0, low_inclusive=False)
         if not isinstance(config.created, str):

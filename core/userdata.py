@@ -234,6 +234,9 @@ def _check_classes(classes: list[str], folder: Path) -> None:
     bad = [c for c in classes if not _is_class_name(c)]
     if bad:
         raise DataError(f"class names must be 1–60 {PLAIN_NAME_RULE}: {bad[0]!r} is not; rename it")
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise DataError(f"every class needs its own name: {repeated[0]!r} names more than one")
 
 
 def _pictures_in(folder: Path, preparation: Preparation, skipped: list[tuple[str, str]]) -> list[np.ndarray]:

@@ -102,6 +102,7 @@ DAMAGE = {
     "mean is text": ("config.json", "mean", "x", "mean must be a number"),
     "model is markdown": ("config.json", "model", "![x](http://127.0.0.1:9/x.png)", "is not a plain name"),
     "a class is a link": ("config.json", "classes", ["[Session expired: sign in](http://x)", *"123456789"], "plain"),
+    "two classes share a name": ("config.json", "classes", ["0", "0", *"23456789"], "name each class once"),
     "a class is a bare link": ("config.json", "classes", ["www.evil.example", *"123456789"], "not a plain name"),
     "a class is a list item": ("config.json", "classes", ["- x", *"123456789"], "not a plain name"),
     "a class is emphasis": ("config.json", "classes", ["_x_", *"123456789"], "not a plain name"),

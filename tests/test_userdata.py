@@ -160,6 +160,7 @@ def test_arrays_with_class_names(tmp_path):
         ({"y_train": np.array([2**40] + [0, 1, 2] * 19 + [0, 1])}, "labels go from 0 to 255"),
         ({"y_train": np.array([2**64 - 1] + [0, 1, 2] * 19 + [0, 1], dtype=np.uint64)}, "labels go from 0 to 255"),
         ({"x_test": np.zeros((1, 4100, 4100), dtype=np.uint8)}, "x_test is too large: 1 × 4100×4100 pixels"),
+        ({"class_names": np.array(["a", "b", "a"])}, "every class needs its own name: 'a' names more than one"),
     ],
 )
 def test_arrays_that_cant_be_a_dataset(tmp_path, change, message):
