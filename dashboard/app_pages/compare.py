@@ -37,7 +37,10 @@ def headline(diff: RunComparison, run_a: Run, run_b: Run) -> None:
     metrics[1].metric(
         "Accuracy B",
         f"{diff.accuracy_b:.2%}",
-        delta=f"{(diff.accuracy_b - diff.accuracy_a) * 100:+.2f} points",
+        # No arrow for no change: a green "↑ +0.00" reads as an improvement.
+        delta=f"{(diff.accuracy_b - diff.accuracy_a) * 100:+.2f} points"
+        if diff.accuracy_b != diff.accuracy_a
+        else None,
         help=f"{run_b.id} · {plain(run_b.config.model)}",
     )
     metrics[2].metric("Fixed by B", f"{len(diff.fixed):,}", help="A wrong, B right")
