@@ -122,13 +122,19 @@ def test_a_cancel_while_an_epoch_is_written_waits_until_its_weights_are_kept(tmp
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(Run, "append_history", append_then_cancel)
-    result = fit(config, run, data=synthetic_data)
+    # Ctrl-C's usual handler, whatever this process started with (a job started with `&` by a shell
+    # without job control starts with SIGINT ignored, and then no SIGINT ends anything).
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = fit(config, run, data=synthetic_data)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, started_with)
     assert result.state == "cancelled"
     stored = load_run(run.path)
     assert len(stored.history()) == 1
     assert stored.load_model() is not None
     assert stored.status().best_epoch == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_train_subset_uses_that_many_images(synthetic_data):
