@@ -205,7 +205,8 @@ def _import_file(path: Path):
 
 @torch.inference_mode()
 def check_outputs(model: nn.Module, data: DatasetSplits, mean: float, std: float) -> str:
-    """Run a few images through; refuse outputs that aren't N × classes. Returns "logits" or "log_probs"."""
+    """Run a few images through; refuse outputs that aren't N × classes. Returns "logits", "log_probs" or
+    "probs" (a model that ends in softmax)."""
     info = data.info
     images = data.val.images[:8].unsqueeze(1).float() / 255.0
     try:
@@ -224,9 +225,14 @@ def check_outputs(model: nn.Module, data: DatasetSplits, mean: float, std: float
             f"the model's outputs on {len(images)} validation images are not all finite numbers (NaN or inf): "
             "are the weights damaged, or the inputs standardised as the model expects (--normalize)?"
         )
-    # Log-probabilities (log_softmax, as the tutorials end) exponentiate to rows that sum to 1.
-    sums = output.float().exp().sum(dim=1)
-    return "log_probs" if bool(((sums - 1).abs() < 1e-3).all()) and bool((output <= 1e-6).all()) else "logits"
+    # Log-probabilities (log_softmax, as the tutorials end) exponentiate to rows that sum to 1;
+    # probabilities (a softmax at the end) are rows of non-negative numbers that sum to 1 themselves.
+    output = output.float()
+    if bool(((output.exp().sum(dim=1) - 1).abs() < 1e-3).all()) and bool((output <= 1e-6).all()):
+        return "log_probs"
+    if bool(((output.sum(dim=1) - 1).abs() < 1e-3).all()) and bool((output >= 0).all()):
+        return "probs"
+    return "logits"
 
 
 # --- the run it becomes ----------------------------------------------------------------------------
@@ -316,9 +322,23 @@ def external_config(
         raise ImportProblem(str(error)) from None
 
 
+class LogOfProbabilities(nn.Module):
+    """A model that ends in softmax, answering log-probabilities: what every reader here takes (a softmax of
+    its probabilities would squash them towards 1/classes)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.model(inputs).clamp_min(1e-30))  # a probability of 0 stays finite
+
+
 def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool) -> float:
     """Store the model the code-free way, its validation and test results, and mark the run completed."""
     model = model.eval()
+    if not registered and (run.config.source or {}).get("output") == "probs":
+        model = LogOfProbabilities(model).eval()  # kept (and exported) answering log-probabilities
     config = run.config
     run.save_state_dict(model.state_dict())
     if not registered:

@@ -407,6 +407,26 @@ def test_a_loop_stopped_before_finish_says_so_rather_than_offering_evaluate(user
     assert "its loop stopped before run.finish(model)" in capsys.readouterr().err
 
 
+def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):
+    # Read as logits, its probabilities were softmaxed again: every confidence near 1/10.
+    import core
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.Softmax(dim=1))
+    with torch.no_grad():
+        model[1].weight.mul_(40)  # confident answers, as a trained model gives
+    store = user_files / "softmax-runs"
+    with core.log_run(dataset="mnist", name="soft", checkpoints=store, data_dir=user_files / "data") as run:
+        run.finish(model)
+    stored = load_run("soft", store)
+    assert stored.config.source["output"] == "probs"
+    data = load_dataset("mnist", user_files / "data")
+    with torch.no_grad():
+        expected = model(((data.test.images.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)).numpy()
+    assert expected.max(axis=1).mean() > 0.5
+    np.testing.assert_allclose(stored.load_predictions().probs, expected, atol=1e-5)
+
+
 def test_log_run_says_when_its_name_is_taken(user_files):
     import core
 
