@@ -501,6 +501,11 @@ def compare_runs(probs_a: np.ndarray, probs_b: np.ndarray, labels: np.ndarray, c
     )
 
 
+def same_predictions(a: Predictions, b: Predictions) -> bool:
+    """Whether two runs give the same probabilities for the same test images (nothing to compare)."""
+    return np.array_equal(a.indices, b.indices) and np.array_equal(a.probs, b.probs)
+
+
 def compare_run_predictions(
     config_a: RunConfig, predictions_a: Predictions, config_b: RunConfig, predictions_b: Predictions
 ) -> RunComparison:

@@ -91,9 +91,8 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ImportProblem(f"{path.name} is not a readable torch file ({first})") from None
     # A checkpoint dict that wraps the state_dict: Lightning's "state_dict", the PyTorch tutorials'
     # "model_state_dict" (beside "optimizer_state_dict", "epoch", "loss").
-    wrapped = [key for key in WRAPPING_KEYS if isinstance(value, dict) and isinstance(value.get(key), dict)]
-    if wrapped:
-        value = value[wrapped[0]]
+    if isinstance(value, dict):
+        value = next((value[key] for key in WRAPPING_KEYS if isinstance(value.get(key), dict)), value)
     if not isinstance(value, dict) or not value or not all(isinstance(t, torch.Tensor) for t in value.values()):
         raise ImportProblem(
             f"{path.name} is not a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), …)"

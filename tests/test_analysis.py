@@ -120,6 +120,13 @@ def test_saliency_of_a_linear_model_is_its_weights_against_the_classes_mean():
     assert np.allclose(maps, expected, atol=1e-6)
 
 
+def vertical_bar(top: int, bottom: int) -> np.ndarray:
+    """A black 28×28 image with a white stroke four pixels wide: a one, roughly."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[top:bottom, 12:16] = 255
+    return image
+
+
 class LogSoftmaxOf(torch.nn.Module):
     """The tutorials' convention: the same network, returning log-probabilities."""
 
@@ -136,8 +143,7 @@ def test_a_model_returning_log_softmax_is_explained_as_its_logits_are(method):
     # A confident log_softmax model's predicted class barely moves (log p stays near 0): its map was flat.
     torch.manual_seed(0)
     logits_model = create_model("quick-cnn").eval()
-    image = np.zeros((28, 28), dtype=np.uint8)
-    image[6:22, 12:16] = 255
+    image = vertical_bar(6, 22)
     from_logits = attributions(logits_model, image, 0.13, 0.31, targets=[1, 4], method=method)
     from_log_probs = attributions(LogSoftmaxOf(logits_model), image, 0.13, 0.31, targets=[1, 4], method=method)
     assert np.abs(from_logits).max() > 0
@@ -148,8 +154,7 @@ def test_a_model_returning_log_softmax_is_explained_as_its_logits_are(method):
 def test_attributions_explain_the_score_difference_from_a_black_image(method):
     torch.manual_seed(0)
     model = create_model("quick-cnn").eval()
-    image = np.zeros((28, 28), dtype=np.uint8)
-    image[8:20, 12:16] = 255
+    image = vertical_bar(8, 20)
     maps = attributions(model, image, 0.13, 0.31, targets=[1, 4], method=method)
     assert maps.shape == (2, 28, 28) and np.isfinite(maps).all()
     if method == "integrated-gradients":  # completeness: the attributions add up to f(x) − f(black)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import RunComparison, compare_run_predictions
+from core.analysis import RunComparison, compare_run_predictions, same_predictions
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
 from dashboard.cached import get_dataset, run_predictions
@@ -66,10 +66,6 @@ def delta_charts(diff: RunComparison, class_names) -> None:
             "Each number: how many more (+) or fewer (−) images B puts in that cell than A. Green where that is "
             "better (more right answers on the diagonal, fewer errors off it), red where it is worse."
         )
-
-
-def same_predictions(a: Predictions, b: Predictions) -> bool:
-    return np.array_equal(a.indices, b.indices) and np.array_equal(a.probs, b.probs)
 
 
 def same_weights(run_a: Run, run_b: Run) -> str:

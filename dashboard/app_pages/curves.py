@@ -39,8 +39,10 @@ def page() -> None:
     st.title("Training curves")
     dataset = selected_dataset()
     table = runs_table()
-    training = ((table["dataset"] == dataset) & (table["state"] == "running")).any()
-    (live_curves if training else curves)(dataset)
+    if ((table["dataset"] == dataset) & (table["state"] == "running")).any():
+        live_curves(dataset)
+    else:
+        curves(dataset, table)
 
 
 @st.fragment(run_every=LIVE_EVERY_S)
@@ -50,8 +52,9 @@ def live_curves(dataset: str) -> None:
     curves(dataset)
 
 
-def curves(dataset: str) -> None:
-    table = runs_table()
+def curves(dataset: str, table: pd.DataFrame | None = None) -> None:
+    """The page below its title; ``table``: the runs listing, read afresh when not given (a live rerun)."""
+    table = runs_table() if table is None else table
     candidates = table[(table["dataset"] == dataset) & (table["epochs_done"] > 0)]["id"].tolist()
     current = selected_run_id()
     by_id = table.set_index("id")
