@@ -29,7 +29,7 @@ from core.data import DatasetSplits, load_dataset
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import count_params
 from core.onnxmodel import export_with_features
-from core.runs import Run, create_run, now_iso
+from core.runs import Run, beating, create_run, now_iso
 
 MAX_WEIGHTS_BYTES = 2 * 2**30  # a state_dict larger than this is not an MNIST-family model
 # The dashboard's import form takes at most this (also server.maxUploadSize in .streamlit/config.toml):
@@ -339,11 +339,14 @@ def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool
     if not registered and (run.config.source or {}).get("output") == "probs":
         model = LogOfProbabilities(model).eval()  # kept (and exported) answering log-probabilities
     config = run.config
-    run.save_state_dict(model.state_dict())
-    if not registered:
-        run.save_onnx(export_with_features(model, data.info.input_shape))
-    val_loss, val_accuracy, _ = evaluate_loss_accuracy(model, data.val.images, data.val.labels, config.mean, config.std)
-    test_accuracy = store_test_predictions(run, model, data)
+    with beating(lambda: run.write_status("running"), name=f"heartbeat {run.id}"):
+        run.save_state_dict(model.state_dict())
+        if not registered:
+            run.save_onnx(export_with_features(model, data.info.input_shape))
+        val_loss, val_accuracy, _ = evaluate_loss_accuracy(
+            model, data.val.images, data.val.labels, config.mean, config.std
+        )
+        test_accuracy = store_test_predictions(run, model, data)
     history = run.history()
     run.write_status(
         "completed",

@@ -29,9 +29,7 @@ from core.config import ConfigError, RunConfig, is_plain_record
 from core.data import load_dataset
 from core.external import check_outputs, keep_model
 from core.models import count_params
-from core.runs import Run, create_run, now_iso
-
-HEARTBEAT_EVERY_S = 5.0
+from core.runs import Run, beating, create_run, now_iso
 
 
 class RunLog:
@@ -138,22 +136,17 @@ def log_run(
         warnings.warn(f"a run named {name} exists already: this one is {run.id}", stacklevel=3)
     log = RunLog(run, data)
     run.write_status("running", started=now_iso(), error=None)
-    stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(log, stop), name=f"heartbeat {run.id}", daemon=True)
-    beat.start()
-    try:
-        yield log
-    except KeyboardInterrupt:
-        log.close("cancelled", "interrupted by the user (Ctrl-C)")
-        raise
-    except BaseException as error:
-        log.close("failed", f"{type(error).__name__}: {error}")
-        raise
-    else:
-        log.close(None if log.finished else "completed")  # without finish(): the curves alone
-    finally:
-        stop.set()
-        beat.join(timeout=HEARTBEAT_EVERY_S)
+    with beating(log.heartbeat, name=f"heartbeat {run.id}"):
+        try:
+            yield log
+        except KeyboardInterrupt:
+            log.close("cancelled", "interrupted by the user (Ctrl-C)")
+            raise
+        except BaseException as error:
+            log.close("failed", f"{type(error).__name__}: {error}")
+            raise
+        else:
+            log.close(None if log.finished else "completed")  # without finish(): the curves alone
 
 
 def _config(data, source: dict):
@@ -164,12 +157,6 @@ def _config(data, source: dict):
     if not is_plain_record(source["hyperparameters"], depth=1):  # as RunConfig.from_dict will read it back
         raise ConfigError("config must be a dict of names to numbers, texts or booleans (it is kept as JSON)")
     return config
-
-
-def _beat(log: RunLog, stop: threading.Event) -> None:
-    while not stop.wait(HEARTBEAT_EVERY_S):
-        with contextlib.suppress(OSError):  # a full disk must not kill the user's loop from this thread
-            log.heartbeat()
 
 
 def _epoch(record: dict) -> int:

@@ -22,9 +22,10 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,7 @@ STATES = ("running", "completed", "failed", "cancelled")
 EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "examples_seen")
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
+HEARTBEAT_EVERY_S = 5.0  # a background heartbeat's period: well inside STALE_AFTER_S
 _RUN_ID = re.compile(r"^(?!www\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.IGNORECASE)  # www.…: a bare link in markdown
 
 
@@ -731,6 +733,27 @@ def _read_npy(handle, name: str, file_name: str, kinds: str) -> np.ndarray:
     if array.size != int(np.prod(shape)):
         raise RunError(f"{file_name}: '{name}' is cut short")
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+@contextlib.contextmanager
+def beating(beat: Callable[[], None], name: str) -> Iterator[None]:
+    """Call ``beat`` every ``HEARTBEAT_EVERY_S`` from a background thread while the block works: a long step
+    (evaluating a large model) must not let a running run's heartbeat go stale, which reads as interrupted."""
+    stop = threading.Event()
+    every_s = HEARTBEAT_EVERY_S
+
+    def keep_beating() -> None:
+        while not stop.wait(every_s):
+            with contextlib.suppress(OSError, RunError):  # a full disk must not kill the work from this thread
+                beat()
+
+    thread = threading.Thread(target=keep_beating, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()  # no beat may land after the block: the caller writes how the run ended next
 
 
 def _is_gone(status: RunStatus) -> bool:

@@ -309,6 +309,33 @@ def test_an_import_killed_while_it_evaluates_leaves_nothing(user_files, tmp_path
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_an_import_evaluating_for_longer_than_the_stale_limit_stays_running(user_files, tmp_path, monkeypatch):
+    import core.external
+    import core.runs
+
+    monkeypatch.setattr(core.runs, "STALE_AFTER_S", 0.6)
+    monkeypatch.setattr(core.runs, "HEARTBEAT_EVERY_S", 0.1)
+    evaluate = core.external.evaluate_loss_accuracy
+    seen = []
+
+    def slow_evaluation(*args, **kwargs):  # a large model on a slow machine
+        time.sleep(1.5)
+        seen.append(load_run(tmp_path / "runs" / "slow").status().state)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(core.external, "evaluate_loss_accuracy", slow_evaluation)
+    import_model(
+        "mnist",
+        user_files / "mnist_cnn.pt",
+        code=f"{user_files / 'code' / 'user_model.py'}:TinyNet",
+        run_id="slow",
+        checkpoints=tmp_path / "runs",
+        data_dir=user_files / "data",
+    )
+    assert seen == ["running"]
+    assert load_run(tmp_path / "runs" / "slow").status().state == "completed"
+
+
 def test_registered_architecture_by_name_and_by_order(tmp_path):
     """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
     sys.path.insert(0, str(PROJECT_ROOT))
