@@ -235,3 +235,33 @@ def _narrow_window_component():
 def fold_sidebar_in_narrow_windows() -> None:
     """Start with the sidebar folded in a window narrower than ``NARROW_WINDOW_PX`` (call it in the sidebar)."""
     _narrow_window_component()(key="narrow_window", data={"width": NARROW_WINDOW_PX})
+
+
+# Scrolls its own (empty) element into view when ``data.token`` is one it hasn't scrolled to: a click in a
+# long gallery opens the inspector far below it, out of sight. The tokens seen live in the module, loaded
+# once per browser tab, so a rerun with the same token (a filter changed) never moves the page.
+_SCROLL_JS = """
+const scrolledTo = new Set();
+export default function (component) {
+  const { data, parentElement } = component;  // a shadow root, not an element: scroll a mark inside it
+  let mark = parentElement.querySelector("div");
+  if (!mark) {
+    mark = document.createElement("div");
+    mark.style.scrollMarginTop = "4rem";  // below Streamlit's fixed header
+    parentElement.appendChild(mark);
+  }
+  if (!data.token || scrolledTo.has(data.token)) return;
+  scrolledTo.add(data.token);
+  requestAnimationFrame(() => mark.scrollIntoView({ behavior: "smooth", block: "start" }));
+}
+"""
+
+
+@lru_cache(maxsize=1)
+def _scroll_component():
+    return st.components.v2.component("mnist_lens_scroll_here", js=_SCROLL_JS)
+
+
+def scroll_here(key: str, token: str | None) -> None:
+    """An anchor that brings itself into view once per new ``token`` (None: never)."""
+    _scroll_component()(key=key, data={"token": token})

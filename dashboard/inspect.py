@@ -6,6 +6,8 @@ the URL (``?image=…``), so a link reopens it.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -25,13 +27,14 @@ from dashboard.cached import (
     run_training_features,
 )
 from dashboard.chartview import draw_chart
-from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, scroll_here, tile_png
 from dashboard.text import plain
 
 IMAGE_PARAM = "image"
 METHOD_KEY = "attribution"
 LOOK_ALIKES_KEY = "inspect_look_alikes"
 LOOK_ALIKES = 8
+SCROLL_TOKEN_KEY = "inspect_scroll_token"
 METHOD_LABELS = {"integrated-gradients": "Integrated Gradients", "saliency": "Saliency", "occlusion": "Occlusion"}
 METHOD_HELP = {
     "integrated-gradients": "Integrated Gradients: each pixel's share of the change in the class score between a "
@@ -48,7 +51,9 @@ def selected_test_index() -> int | None:
 
 
 def select_test_index(index: int) -> None:
+    """A click on a thumbnail: the image goes in the URL, and the inspector is brought into view."""
     st.query_params[IMAGE_PARAM] = str(index)
+    st.session_state[SCROLL_TOKEN_KEY] = f"{index}-{time.time_ns()}"  # a new token for each click
 
 
 def confidence_note(label_smoothing: float, num_classes: int) -> str:
@@ -69,6 +74,7 @@ def inspect_image(
     """The image at ``row`` of ``predictions``: large, captioned, its probabilities, then its attributions."""
     probs, label = predictions.probs[row], int(predictions.labels[row])
     answer = int(probs.argmax())
+    scroll_here("inspect_anchor", st.session_state.get(SCROLL_TOKEN_KEY))
     st.subheader(heading)
     left, right = st.columns([1, 3])
     left.image(tile_png(image[None], columns=1, scale=8))

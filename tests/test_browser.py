@@ -203,10 +203,11 @@ def gallery_tiles(page):
 def test_gallery_captions_are_text_and_a_click_opens_the_image(server, browser):
     from core.data import DATASETS
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page = browser.new_page(viewport={"width": 1400, "height": 500})
     page.goto(f"{server}/errors?dataset=fashion-mnist&run=fashion-mnist-tiny")
     wait_for_page(page, "Errors")
     tiles = gallery_tiles(page)
+    assert page.get_by_role("heading", name="The first image").bounding_box()["y"] > 500  # out of sight
     first = tiles.first
     truth, guess, index = (first.locator(f"span.{name}").inner_text() for name in ("truth", "guess", "index"))
     classes = DATASETS["fashion-mnist"].classes
@@ -221,7 +222,13 @@ def test_gallery_captions_are_text_and_a_click_opens_the_image(server, browser):
     assert "selected" in gallery_tiles(page).nth(1).get_attribute("class")
     assert page.get_by_text(f"Test image #{clicked_index}", exact=False).count() == 1
     assert page.get_by_test_id("stException").count() == 0
+    page.wait_for_timeout(1_000)  # the smooth scroll
+    assert 0 <= page.get_by_role("heading", name="The image you clicked").bounding_box()["y"] < 500  # brought into view
     page.screenshot(path=str(SCREENSHOTS / "fashion-mnist-errors-clicked.png"), full_page=True)
+    page.get_by_role("heading", name="Errors").scroll_into_view_if_needed()
+    page.get_by_text("Large", exact=True).click()  # a rerun that is not a click on an image leaves the page be
+    page.wait_for_timeout(2_000)
+    assert page.get_by_role("heading", name="Errors").bounding_box()["y"] < 500
     page.close()
 
 
