@@ -359,6 +359,18 @@ def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool
     return test_accuracy
 
 
+def near_chance(run: Run) -> str | None:
+    """A sentence when the kept model's test accuracy is close to guessing (under three times chance): the
+    usual causes are weights trained on another dataset, or inputs standardised another way."""
+    accuracy, classes = run.status().test_accuracy, run.config.num_classes
+    if accuracy is None or accuracy >= 3 / classes:
+        return None
+    return (
+        f"Test accuracy {accuracy:.2%} is close to guessing ({1 / classes:.0%} for {classes} classes): were these "
+        f"weights trained on another dataset than {run.config.dataset}, or with inputs standardised another way?"
+    )
+
+
 def _registered(name: str, num_classes: int) -> nn.Module:
     from core.models import UnknownModelError, create_model
 

@@ -27,7 +27,7 @@ from torch import nn
 from core.batchlosses import BatchLosses
 from core.config import ConfigError, RunConfig, is_plain_record
 from core.data import load_dataset
-from core.external import check_outputs, keep_model
+from core.external import check_outputs, keep_model, near_chance
 from core.models import count_params
 from core.runs import Run, beating, create_run, now_iso
 
@@ -105,6 +105,9 @@ class RunLog:
             )
             accuracy = keep_model(self.run, model, self.data, registered=self.registered)
             self.finished = True
+        doubt = near_chance(self.run)
+        if doubt:
+            warnings.warn(doubt, stacklevel=2)
         return accuracy
 
     def heartbeat(self) -> None:

@@ -467,6 +467,23 @@ def test_log_run_says_when_its_name_is_taken(user_files):
         assert run.run.id == "my-net-2"
 
 
+def test_weights_that_only_guess_are_imported_with_a_warning(user_files, tmp_path):
+    net = user_class(user_files / "code")()
+    net.load_state_dict(torch.load(user_files / "mnist_cnn.pt", weights_only=True))
+    with torch.no_grad():  # one answer whatever the image, as another dataset's weights come close to
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.arange(10.0))
+    torch.save(net.state_dict(), tmp_path / "guessing.pt")
+    code = f"{user_files / 'code' / 'user_model.py'}:TinyNet"
+    args = ["--dataset", "mnist", "--code", code, *store_args(user_files)[:2], "--checkpoints", str(tmp_path)]
+    guessing = cli("import", "--weights", str(tmp_path / "guessing.pt"), *args)
+    assert guessing.returncode == 0, guessing.stderr
+    assert "is close to guessing (10% for 10 classes)" in guessing.stderr
+    assert "trained on another dataset than mnist" in guessing.stderr
+    trained = cli("import", "--weights", str(user_files / "mnist_cnn.pt"), *args)
+    assert trained.returncode == 0 and "guessing" not in trained.stderr, trained.stderr
+
+
 def test_log_run_marks_an_exception_failed_and_a_kill_interrupted(user_files):
     failing = run_loop(user_files, "broken-loop", "raise")
     _, err = failing.communicate(timeout=300)

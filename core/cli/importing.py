@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 from core.cli.common import DATASET_HELP, add_checkpoints, add_data_dir, add_json, print_json
@@ -45,7 +46,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    from core.external import import_model
+    from core.external import import_model, near_chance
 
     history = None
     if args.tensorboard:
@@ -70,6 +71,9 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     status, config = run_folder.status(), run_folder.config
+    doubt = near_chance(run_folder)
+    if doubt:
+        print(f"warning: {doubt} (--normalize MEAN STD gives yours)", file=sys.stderr)
     if args.json:
         print_json(
             {

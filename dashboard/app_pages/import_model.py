@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config import ConfigError
 from core.data import DataError, get_dataset_info, is_present
-from core.external import MAX_UPLOAD_MIB, import_model
+from core.external import MAX_UPLOAD_MIB, import_model, near_chance
 from core.models import MODELS
 from core.runs import RunError
 from dashboard.pages import page_entry
@@ -53,6 +53,9 @@ def run_import(dataset: str, upload, model: str, run_id: str | None) -> None:
             return
     status = run.status()
     st.success(f"Imported as {run.id}: test accuracy {status.test_accuracy:.2%}.")
+    doubt = near_chance(run)
+    if doubt:
+        st.warning(plain(doubt))
     entry = page_entry("confusion.py")
     st.page_link(
         entry.script, label=f"Open its {entry.title}", icon=entry.icon, query_params={"dataset": dataset, "run": run.id}
