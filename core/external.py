@@ -54,9 +54,25 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ImportProblem(f"{path} is not a file")
     if path.stat().st_size > MAX_WEIGHTS_BYTES:
         raise ImportProblem(f"{path} is {path.stat().st_size / 2**30:.1f} GiB; weights are at most 2 GiB here")
-    if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    return _read_torch_state_dict(path)
+    weights = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch_state_dict(path)
+    for name, tensor in weights.items():
+        problem = _unusual_tensor(tensor)
+        if problem:
+            raise ImportProblem(f"{path.name}: {name!r} is {problem}; save the model's ordinary float weights")
+    return weights
+
+
+def _unusual_tensor(tensor: torch.Tensor) -> str | None:
+    """What makes a tensor unfit to copy into a plain model's weights (torch.load can give all of these)."""
+    if tensor.layout != torch.strided:
+        return f"a sparse tensor ({tensor.layout})"
+    if tensor.is_quantized:
+        return "a quantized tensor"
+    if tensor.is_meta:
+        return "a meta tensor, which holds no values"
+    if tensor.is_complex():
+        return "a complex tensor"
+    return None
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:

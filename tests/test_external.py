@@ -6,10 +6,12 @@ small synthetic data the tests make themselves.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +267,23 @@ def test_bad_input_is_one_line_and_leaves_nothing(user_files, tmp_path, problem,
 def test_an_import_names_one_architecture(tmp_path, given, fragment):
     with pytest.raises(ImportProblem, match=f"give --code FILE:CLASS .* or --model NAME .*: {fragment}"):
         import_model("mnist", tmp_path / "w.pt", checkpoints=tmp_path / "runs", **given)
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda: torch.eye(3).to_sparse(), "a sparse tensor (torch.sparse_coo)"),
+        (lambda: torch.quantize_per_tensor(torch.rand(3), 0.1, 0, torch.quint8), "a quantized tensor"),
+        (lambda: torch.empty(3, device="meta"), "a meta tensor, which holds no values"),
+        (lambda: torch.zeros(3, dtype=torch.complex64), "a complex tensor"),
+    ],
+)
+def test_tensors_a_plain_model_cant_hold_are_named(tmp_path, make, fragment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notes on quantized tensors' future
+        torch.save({"conv.weight": make()}, tmp_path / "odd.pt")
+    with pytest.raises(ImportProblem, match=re.escape(f"odd.pt: 'conv.weight' is {fragment}; save the model's")):
+        read_state_dict(tmp_path / "odd.pt")
 
 
 @pytest.mark.parametrize("key", ["model_state_dict", "state_dict"])
