@@ -37,6 +37,13 @@ class ConfigError(ValueError):
     """A hyperparameter that is out of range; the message says what is allowed."""
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an error's message (its class name when it has none), at most ``limit``
+    characters: what a one-line message quotes of a library's many-line error."""
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _field(default, help: str, choices: tuple[str, ...] | None = None):  # noqa: A002 - argparse's word
     """A config field with its help text (and its allowed values): what the CLI flag shows."""
     return field(default=default, metadata={"help": help, "choices": choices})

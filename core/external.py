@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.config import ConfigError, RunConfig
+from core.config import ConfigError, RunConfig, first_line
 from core.data import DatasetSplits, load_dataset
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import count_params
-from core.onnxmodel import export_with_features
+from core.onnxmodel import ExportProblem, export_with_features
 from core.runs import Run, beating, create_run, now_iso
 
 MAX_WEIGHTS_BYTES = 2 * 2**30  # a state_dict larger than this is not an MNIST-family model
@@ -97,14 +97,13 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols; the outcome is what counts
             value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, … for what it refuses
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "weights_only" in str(error) or "Unsupported global" in str(error):
             raise ImportProblem(
                 f"{path.name} holds more than tensors, so it is not read (it may be a whole pickled model, "
                 "and unpickling it could run code). Save the weights alone: "
                 "torch.save(model.state_dict(), 'model.pt')"
             ) from None
-        raise ImportProblem(f"{path.name} is not a readable torch file ({first})") from None
+        raise ImportProblem(f"{path.name} is not a readable torch file ({first_line(error)})") from None
     # A checkpoint dict that wraps the state_dict: Lightning's "state_dict", the PyTorch tutorials'
     # "model_state_dict" (beside "optimizer_state_dict", "epoch", "loss").
     if isinstance(value, dict):
@@ -227,14 +226,15 @@ def check_outputs(model: nn.Module, data: DatasetSplits, mean: float, std: float
     try:
         output = model.eval()((images - mean) / std)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ImportProblem(
             f"the model can't take {info.title} images ({len(images)} × {' × '.join(map(str, info.input_shape))}): "
-            f"{type(error).__name__}: {first}"
+            f"{type(error).__name__}: {first_line(error)}"
         ) from None
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (len(images), info.num_classes):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ImportProblem(f"the model's output is {shape}; expected N × {info.num_classes} class scores")
+    if not output.is_floating_point():
+        raise ImportProblem(f"the model's outputs are {output.dtype}; class scores are floating-point numbers")
     if not bool(torch.isfinite(output).all()):
         raise ImportProblem(
             f"the model's outputs on {len(images)} validation images are not all finite numbers (NaN or inf): "
@@ -349,6 +349,23 @@ class LogOfProbabilities(nn.Module):
         return torch.log(self.model(inputs).clamp_min(1e-30))  # a probability of 0 stays finite
 
 
+class _OneLineErrors(nn.Module):
+    """The model as it is evaluated: an exception in its forward (one that fails on a full batch of 256
+    images, say) becomes one line that names the batch, not a traceback through this project's code."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.model(inputs)
+        except Exception as error:
+            raise ImportProblem(
+                f"the model raised {type(error).__name__} on a batch of {len(inputs)} images: {first_line(error)}"
+            ) from None
+
+
 def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool) -> float:
     """Store the model the code-free way, its validation and test results, and mark the run completed."""
     model = model.eval()
@@ -358,11 +375,16 @@ def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool
     with beating(lambda: run.write_status("running"), name=f"heartbeat {run.id}"):
         run.save_state_dict(model.state_dict())
         if not registered:
-            run.save_onnx(export_with_features(model, data.info.input_shape))
+            try:
+                graph = export_with_features(model, data.info.input_shape)
+            except ExportProblem as problem:
+                raise ImportProblem(str(problem)) from None
+            run.save_onnx(graph)
+        evaluated = _OneLineErrors(model)
         val_loss, val_accuracy, _ = evaluate_loss_accuracy(
-            model, data.val.images, data.val.labels, config.mean, config.std
+            evaluated, data.val.images, data.val.labels, config.mean, config.std
         )
-        test_accuracy = store_test_predictions(run, model, data)
+        test_accuracy = store_test_predictions(run, evaluated, data)
     history = run.history()
     run.write_status(
         "completed",

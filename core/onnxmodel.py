@@ -11,6 +11,7 @@ method that needs only forward passes (``OnnxModel.differentiable`` is False).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -19,11 +20,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from core.config import first_line
+
 OUTPUTS = ("logits", "features")
 
 
-def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.Linear:
-    """The last nn.Linear the forward pass calls: the layer that turns features into class scores.
+def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.Linear | None:
+    """The last nn.Linear the forward pass calls: the layer that turns features into class scores (None for
+    a model that calls none, such as an all-convolutional one).
 
     Found by running the model once with hooks on every Linear, so it is forward order that counts,
     not the order in which the class happened to register its layers.
@@ -40,35 +44,36 @@ def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.L
     finally:
         for hook in hooks:
             hook.remove()
-    if not called:
-        raise ValueError("the model calls no nn.Linear layer, so there is no classifier layer to read features from")
-    return called[-1]
+    return called[-1] if called else None
 
 
 class _WithFeatures(nn.Module):
-    """The model's output, and what its classifier layer was given (flattened): the two graph outputs."""
+    """The model's output, and what its classifier layer was given (flattened): the two graph outputs.
+    Without a classifier layer the features are the class scores themselves (the embedding map still works)."""
 
-    def __init__(self, model: nn.Module, classifier: nn.Linear):
+    def __init__(self, model: nn.Module, classifier: nn.Linear | None):
         super().__init__()
         self.model = model
         self.captured: torch.Tensor | None = None
-        self.hook = classifier.register_forward_hook(self._capture)
+        self.hook = classifier.register_forward_hook(self._capture) if classifier is not None else None
 
     def _capture(self, _module, inputs, _output) -> None:
         self.captured = inputs[0]
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         output = self.model(images)
-        return output, self.captured.flatten(1)
+        features = output if self.hook is None else self.captured
+        return output, features.flatten(1)
 
 
 def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) -> bytes:
     """The model as ONNX with outputs ``logits`` and ``features`` and a free batch size (seconds)."""
     model = model.eval()
     wrapper = _WithFeatures(model, find_classifier(model, input_shape)).eval()
+    chatter = io.StringIO()  # the exporter's progress notes, and on failure pages of graph listings
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's progress chatter
+        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper,
                 (torch.zeros(1, *input_shape),),
@@ -78,11 +83,29 @@ def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) ->
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
                 verbose=False,
             )
+    except Exception as error:  # torch.export's errors come in many classes; the root cause says what stopped it
+        raise ExportProblem(
+            "the model can't be kept as an ONNX graph, which lets the dashboard run it without your code "
+            f"({_root_cause(error)}). torch.export can't follow a forward that branches on a tensor's values "
+            "(if x.sum() > 0, .item()) or leaves torch (numpy, Python lists)"
+        ) from None
     finally:
-        wrapper.hook.remove()
+        if wrapper.hook is not None:
+            wrapper.hook.remove()
     buffer = io.BytesIO()
     program.save(buffer)
     return buffer.getvalue()
+
+
+class ExportProblem(ValueError):
+    """A model torch.export can't turn into a graph; the message says what stopped it, in one line."""
+
+
+def _root_cause(error: BaseException) -> str:
+    """The first line of the innermost cause: what the exporter tripped on."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return first_line(error)
 
 
 class OnnxModel(nn.Module):
@@ -124,8 +147,7 @@ def onnx_layer_table(data: bytes) -> pd.DataFrame:
     try:
         proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
     except Exception as error:  # protobuf's DecodeError, onnx's own errors: a damaged or hostile file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunError(f"{ONNX_FILE} is not a readable ONNX graph ({first})") from None
+        raise RunError(f"{ONNX_FILE} is not a readable ONNX graph ({first_line(error)})") from None
     shapes = {value.name: _shape(value) for value in [*proto.graph.value_info, *proto.graph.output]}
     weights = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
     # Weights are the floating-point initializers; integer ones are shapes and axes.

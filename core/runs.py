@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from safetensors import SafetensorError
 
-from core.config import ConfigError, RunConfig
+from core.config import ConfigError, RunConfig, first_line
 from core.data import PROJECT_ROOT
 from core.storage import (
     UnsafeFile,
@@ -210,7 +210,7 @@ class Run:
             except RunError:
                 raise
             except Exception as error:  # onnxruntime raises its own types for a damaged graph
-                raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({str(error).splitlines()[0]})") from None
+                raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({first_line(error)})") from None
 
         if not self.has_model_file():
             raise RunError(f"{self.id} has no model: {self.why_no_model()}")
@@ -222,8 +222,7 @@ class Run:
         try:
             model.load_state_dict(weights)
         except RuntimeError as error:
-            first = str(error).splitlines()[0]
-            raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config.model!r} ({first})") from None
+            raise RunError(f"{WEIGHTS_FILE} does not fit model {self.config.model!r} ({first_line(error)})") from None
         import torch
 
         # Channels-last like the inputs predict() gives it: mixing layouts costs a layout change per layer.

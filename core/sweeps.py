@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from core.config import ConfigError, TrainConfig
+from core.config import ConfigError, TrainConfig, first_line
 from core.runs import STALE_AFTER_S, default_checkpoints_dir, iso_timestamp, now_iso
 from core.train import Callback, StopEarly
 
@@ -145,7 +145,7 @@ def _database_storage(url: str):
             f"no database driver for {safe_url(url)}; PostgreSQL's (psycopg) comes with the requirements"
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        reason = first_line(getattr(error, "orig", None) or error)
         password = _password(url)
         if password:
             reason = reason.replace(password, "***")

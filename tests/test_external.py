@@ -186,13 +186,15 @@ class Odd(nn.Module):
         self.fc = nn.Linear({inputs}, {outputs})
 
     def forward(self, x):
-        return self.fc(x.flatten(1))
+        {forward}
 """
 
 
-def odd_model(tmp_path: Path, inputs: int, outputs: int) -> tuple[str, Path]:
-    """A class that flattens its input into one Linear layer, and zero weights for it."""
-    (tmp_path / "odd.py").write_text(ODD_MODEL.format(inputs=inputs, outputs=outputs))
+def odd_model(
+    tmp_path: Path, inputs: int, outputs: int, forward: str = "return self.fc(x.flatten(1))"
+) -> tuple[str, Path]:
+    """A class that flattens its input into one Linear layer (``forward``: its body), and zero weights for it."""
+    (tmp_path / "odd.py").write_text(ODD_MODEL.format(inputs=inputs, outputs=outputs, forward=forward))
     weights = tmp_path / "odd.pt"
     torch.save({"fc.weight": torch.zeros(outputs, inputs), "fc.bias": torch.zeros(outputs)}, weights)
     return f"{tmp_path / 'odd.py'}:Odd", weights
@@ -214,6 +216,16 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
         return (*odd_model(tmp_path, 784, 3), [], {})
     if problem == "wrong-size":  # a model for 32×32 pictures
         return (*odd_model(tmp_path, 32 * 32, 10), [], {})
+    if problem == "branching":  # torch.export can't follow it
+        forward = "out = self.fc(x.flatten(1))\n        return out if out.sum().item() > 0 else -out"
+        return (*odd_model(tmp_path, 784, 10, forward), [], {})
+    if problem == "fails-on-full-batches":
+        forward = (
+            "if len(x) > 64:\n            raise MemoryError('out of memory')\n        return self.fc(x.flatten(1))"
+        )
+        return (*odd_model(tmp_path, 784, 10, forward), [], {})
+    if problem == "integer-scores":
+        return (*odd_model(tmp_path, 784, 10, "return (self.fc(x.flatten(1)) * 100).long()"), [], {})
     if problem == "other-weights":
         state = torch.load(weights, weights_only=True)
         torch.save({**state, "conv.weight": torch.zeros(4, 1, 5, 5)}, tmp_path / "other.pt")
@@ -244,6 +256,9 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
         ("not-a-module", "has no nn.Module class 'Helper'"),
         ("wrong-output", "the model's output is (8, 3); expected N × 10"),
         ("wrong-size", "can't take MNIST digits images"),
+        ("branching", "the model can't be kept as an ONNX graph, which lets the dashboard run it without your code"),
+        ("fails-on-full-batches", "the model raised MemoryError on a batch of"),
+        ("integer-scores", "the model's outputs are torch.int64; class scores are floating-point numbers"),
         ("other-weights", "layer 'conv.weight' does not fit"),
         ("whole-model", "holds more than tensors"),
         ("forced-pickle", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"),
@@ -355,6 +370,27 @@ def test_an_import_evaluating_for_longer_than_the_stale_limit_stays_running(user
     assert load_run(tmp_path / "runs" / "slow").status().state == "completed"
 
 
+def test_a_model_without_a_linear_layer_maps_its_class_scores(user_files, tmp_path):
+    (tmp_path / "allconv.py").write_text(
+        "import torch.nn as nn\n\n\nclass AllConv(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.conv = nn.Conv2d(1, 10, 28)\n\n"
+        "    def forward(self, x):\n        return self.conv(x).flatten(1)\n"
+    )
+    torch.save({"conv.weight": torch.randn(10, 1, 28, 28) / 28, "conv.bias": torch.zeros(10)}, tmp_path / "w.pt")
+    run = import_model(
+        "mnist",
+        tmp_path / "w.pt",
+        code=f"{tmp_path / 'allconv.py'}:AllConv",
+        checkpoints=tmp_path / "runs",
+        data_dir=user_files / "data",
+    )
+    model, images = run.load_model(), torch.zeros(3, 1, 28, 28)
+    seen = []
+    model.feature_tap.register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
+    logits = model(images)
+    assert seen[0].shape == (3, 10) and torch.equal(seen[0], logits)  # no classifier layer: its scores
+
+
 def test_registered_architecture_by_name_and_by_order(tmp_path):
     """The tutorial's layer names load by name into its registered twin, and a renamed state_dict by order."""
     sys.path.insert(0, str(PROJECT_ROOT))
@@ -462,7 +498,10 @@ def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):
     with torch.no_grad():
         model[1].weight.mul_(40)  # confident answers, as a trained model gives
     store = user_files / "softmax-runs"
-    with core.log_run(dataset="mnist", name="soft", checkpoints=store, data_dir=user_files / "data") as run:
+    with (
+        core.log_run(dataset="mnist", name="soft", checkpoints=store, data_dir=user_files / "data") as run,
+        pytest.warns(UserWarning, match="close to guessing"),  # random weights, confident or not
+    ):
         run.finish(model)
     stored = load_run("soft", store)
     assert stored.config.source["output"] == "probs"
