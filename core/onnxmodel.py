@@ -129,13 +129,44 @@ class OnnxModel(nn.Module):
         if names[: len(OUTPUTS)] != list(OUTPUTS):
             raise ValueError(f"the graph's outputs are {names}, expected {list(OUTPUTS)}")
         self.input_name = self.session.get_inputs()[0].name
+        # What one image must be (channels, height, width) and how many scores come out; None where the graph
+        # leaves a size free. A graph that doesn't fit its run is refused when used, in one line.
+        self.image_shape = _fixed_sizes(self.session.get_inputs()[0].shape[1:])
+        self.num_outputs = _fixed_sizes(self.session.get_outputs()[0].shape[1:])
         self.feature_tap = nn.Identity()
 
+    def answers(self, num_classes: int) -> bool:
+        """Whether the graph gives one score per class (or leaves the number free)."""
+        return _fits((num_classes,), self.num_outputs)
+
+    def output_sizes(self) -> str:
+        return _sizes(self.num_outputs)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from core.runs import ONNX_FILE, RunError
+
+        if not _fits(tuple(images.shape[1:]), self.image_shape):
+            raise RunError(
+                f"{ONNX_FILE} takes images of {_sizes(self.image_shape)}, not {_sizes(tuple(images.shape[1:]))}: "
+                "the graph was made for other pictures than this run's dataset"
+            )
         pixels = np.ascontiguousarray(images.detach().float().cpu().numpy())
         logits, features = self.session.run(list(OUTPUTS), {self.input_name: pixels})
         self.feature_tap(torch.from_numpy(features))
         return torch.from_numpy(logits).to(images.device)
+
+
+def _fixed_sizes(dims) -> tuple[int | None, ...]:
+    """A graph's dimensions as sizes, None for a free one (a name like "batch", or unknown)."""
+    return tuple(dim if isinstance(dim, int) and dim > 0 else None for dim in dims)
+
+
+def _fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    return len(shape) == len(expected) and all(want in (None, size) for size, want in zip(shape, expected, strict=True))
+
+
+def _sizes(shape: tuple[int | None, ...]) -> str:
+    return " × ".join("any" if size is None else str(size) for size in shape)
 
 
 def onnx_layer_table(data: bytes) -> pd.DataFrame:

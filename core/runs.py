@@ -206,11 +206,17 @@ class Run:
             from core.onnxmodel import OnnxModel
 
             try:
-                return OnnxModel(self.load_onnx_bytes()).eval()
+                graph = OnnxModel(self.load_onnx_bytes()).eval()
             except RunError:
                 raise
             except Exception as error:  # onnxruntime raises its own types for a damaged graph
                 raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({first_line(error)})") from None
+            if not graph.answers(self.config.num_classes):
+                raise RunError(
+                    f"{ONNX_FILE} gives {graph.output_sizes()} scores per image; "
+                    f"this run has {self.config.num_classes} classes"
+                )
+            return graph
 
         if not self.has_model_file():
             raise RunError(f"{self.id} has no model: {self.why_no_model()}")

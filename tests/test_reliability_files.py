@@ -380,6 +380,28 @@ def test_a_pid_no_process_can_have_lists_the_run_as_interrupted(tmp_path):
     assert states == {"good": "completed", "bad": "interrupted"}
 
 
+@pytest.mark.parametrize(
+    ("pixels", "scores", "fragment"),
+    [
+        (32, 10, "model.onnx takes images of 1 × 32 × 32, not 1 × 28 × 28: the graph was made for other pictures"),
+        (28, 7, "model.onnx gives 7 scores per image; this run has 10 classes"),
+    ],
+)
+def test_an_onnx_graph_for_other_pictures_or_classes_is_named(tmp_path, capsys, pixels, scores, fragment):
+    import torch
+    from PIL import Image
+
+    from core.onnxmodel import export_with_features
+    from core.runs import ONNX_FILE
+
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(pixels * pixels, scores))
+    run, _ = completed_run(tmp_path, "swapped")
+    (run.path / ONNX_FILE).write_bytes(export_with_features(other, (1, pixels, pixels)))
+    Image.frombytes("L", (28, 28), bytes(range(256)) * 3 + bytes(16)).save(tmp_path / "digit.png")
+    assert main(["predict", "swapped", str(tmp_path / "digit.png"), "--checkpoints", str(tmp_path)]) == 1
+    assert fragment in capsys.readouterr().err
+
+
 def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, monkeypatch, capsys):
     graph = b"\x0a\xff\xff\xff\xff garbage"  # protobuf's wire format broken at once
     from core.runs import ONNX_FILE
