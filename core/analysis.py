@@ -59,11 +59,15 @@ def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     if len(labels) == 0:
         return pd.DataFrame(columns=columns)
     calibrated = temperature_scaled(probs, labels)
-    # n_jobs=1: no worker processes inside a web server; a 10,000-image split takes well under a second.
-    flagged_rows = find_label_issues(labels, calibrated, return_indices_ranked_by="self_confidence", n_jobs=1)
-    scores = get_label_quality_scores(labels, calibrated, method="self_confidence")
     flagged = np.zeros(len(labels), dtype=bool)
-    flagged[flagged_rows] = True
+    if len(np.unique(labels)) < 2:
+        # cleanlab refuses labels of a single class (a tiny split): rank by the same score, flag none.
+        scores = calibrated[np.arange(len(labels)), labels]
+    else:
+        # n_jobs=1: no worker processes inside a web server; a 10,000-image split takes well under a second.
+        flagged_rows = find_label_issues(labels, calibrated, return_indices_ranked_by="self_confidence", n_jobs=1)
+        scores = get_label_quality_scores(labels, calibrated, method="self_confidence")
+        flagged[flagged_rows] = True
     order = np.lexsort((scores, ~flagged))  # flagged first, each part by score
     return pd.DataFrame(
         {

@@ -66,6 +66,14 @@ def test_label_issues_of_nothing_is_empty():
     assert label_issues(np.empty((0, 10)), np.empty(0, dtype=int)).empty
 
 
+def test_labels_of_one_class_are_ranked_and_none_flagged():  # cleanlab needs two classes to flag anything
+    probs = np.full((3, 10), 0.01)
+    probs[:, 3] = 0.91
+    probs[1, [3, 9]] = 0.01, 0.91  # the second image looks like a 9
+    issues = label_issues(probs, np.full(3, 3))
+    assert issues["row"].tolist()[0] == 1 and not issues["flagged"].any()
+
+
 def test_reviews_round_trip_forget_and_survive_a_damaged_file(tmp_path):
     reviews = LabelReviews(tmp_path / "MNIST" / "label-reviews.json")
     assert reviews.load() == {}
