@@ -6,9 +6,11 @@
 or prepared the MNIST way as the draw page prepares a drawing — and the splits are written as IDX
 files under ``<data root>/NAME/raw/``, so they load as fast as MNIST, beside a ``manifest.json``
 (source, classes, counts, pixel statistics, the SHA-256 of each file) that becomes the dataset's
-record. Nothing is half-written: the folder is built under a temporary name and renamed at the end.
+record. Nothing is half-written: the folder is built under a temporary name and renamed at the end
+(one left by a killed process is removed by a later ``data add`` once it is an hour old).
 
-A picture that can't be used (unreadable, oversized, blank) is skipped and counted; a dataset that
+A picture that can't be used (unreadable, oversized, or blank where pictures are centred the MNIST way;
+a plain resize keeps every readable picture) is skipped and counted; a dataset that
 can't be made (an empty class, one class, a test class missing from train, a name taken) is one
 ``DataError`` whose message says what to change.
 """
@@ -18,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import shutil
-import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +36,7 @@ from core.storage import UnsafeFile, atomic_write_json, read_regular_file
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+BUILDING_PREFIX = ".building-"  # a dataset folder under construction (dot: never listed)
 MAX_MANIFEST_BYTES = 1 * 2**20
 MAX_CLASSES = 256
 MAX_IMAGES = 1_000_000  # 28×28 bytes each: 784 MB in memory at most
@@ -272,6 +276,8 @@ def _read_arrays(source: Path, preparation: Preparation):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         splits[split] = (_images_from_array(x, f"x_{split}", preparation), _labels_from_array(y, len(x), f"y_{split}"))
     count = int(splits["train"][1].max()) + 1
+    if class_names and class_names["class_names"].ndim != 1:
+        raise DataError(f"{source}: class_names must be a list of names, one per class")
     classes = [str(c) for c in class_names["class_names"].tolist()] if class_names else [str(i) for i in range(count)]
     _check_classes(classes, source)
     for split, (_, labels) in splits.items():
@@ -348,7 +354,10 @@ def _write_atomically(destination: Path, splits: dict, manifest: dict) -> None:
     from core.fetch import idx_bytes
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    _remove_abandoned_builds(destination.parent)
+    # mkdir, not tempfile.mkdtemp: the folder becomes the dataset's, with the usual permissions (umask).
+    building = destination.parent / f"{BUILDING_PREFIX}{destination.name}-{secrets.token_hex(4)}"
+    building.mkdir()
     try:
         raw = building / "raw"
         raw.mkdir()
@@ -365,6 +374,17 @@ def _write_atomically(destination: Path, splits: dict, manifest: dict) -> None:
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+
+
+def _remove_abandoned_builds(root: Path) -> None:
+    """Folders a killed ``data add`` left half-built; an hour old, so that none still being built is touched."""
+    for folder in root.glob(f"{BUILDING_PREFIX}*"):
+        try:
+            abandoned = folder.is_dir() and not folder.is_symlink() and time.time() - folder.stat().st_mtime > 3600
+        except OSError:
+            continue
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def skipped_summary(skipped: list[tuple[str, str]]) -> str:

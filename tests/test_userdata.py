@@ -59,6 +59,25 @@ def test_a_folder_becomes_a_dataset_with_its_manifest(tmp_path):
     assert "shapes" in dataset_names(tmp_path / "data")
 
 
+def test_a_dataset_folder_has_the_usual_permissions_and_a_killed_build_is_cleared(tmp_path):
+    import os
+    import time
+
+    from core.userdata import BUILDING_PREFIX
+
+    old, fresh = tmp_path / "data" / f"{BUILDING_PREFIX}lost-1a2b", tmp_path / "data" / f"{BUILDING_PREFIX}busy-3c4d"
+    for folder in (old, fresh):
+        (folder / "raw").mkdir(parents=True)  # as a process killed while writing leaves it
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    previous = os.umask(0o022)
+    try:
+        add_dataset("shapes", picture_folder(tmp_path / "pictures"), tmp_path / "data")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "data" / "shapes").stat().st_mode & 0o777 == 0o755  # mkdtemp's 0700 hid it from others
+    assert not old.exists() and fresh.exists()  # an hour old: abandoned; younger: perhaps still being built
+
+
 def test_28_by_28_grayscale_pngs_come_back_exactly(tmp_path):
     images, labels = synthetic_images(40, 3, num_classes=2)
     for split in ("train", "test"):
@@ -161,6 +180,7 @@ def test_arrays_with_class_names(tmp_path):
         ({"y_train": np.array([2**64 - 1] + [0, 1, 2] * 19 + [0, 1], dtype=np.uint64)}, "labels go from 0 to 255"),
         ({"x_test": np.zeros((1, 4100, 4100), dtype=np.uint8)}, "x_test is too large: 1 × 4100×4100 pixels"),
         ({"class_names": np.array(["a", "b", "a"])}, "every class needs its own name: 'a' names more than one"),
+        ({"class_names": np.array("abc")}, "class_names must be a list of names, one per class"),  # not 'a', 'b', 'c'
     ],
 )
 def test_arrays_that_cant_be_a_dataset(tmp_path, change, message):
