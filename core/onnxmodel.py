@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 
 import numpy as np
@@ -185,7 +186,7 @@ def onnx_layer_table(data: bytes) -> pd.DataFrame:
     sizes = {init.name: int(np.prod(init.dims)) for init in proto.graph.initializer if init.data_type in weights}
     rows = [
         {
-            "layer": node.name or f"{node.op_type}_{number}",
+            "layer": _layer_name(node) or node.name or f"{node.op_type}_{number}",
             "type": node.op_type,
             "output shape": shapes.get(node.output[0], "") if node.output else "",
             "parameters": sum(sizes.get(name, 0) for name in node.input),
@@ -193,6 +194,27 @@ def onnx_layer_table(data: bytes) -> pd.DataFrame:
         for number, node in enumerate(proto.graph.node)
     ]
     return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+
+
+def _layer_name(node) -> str | None:
+    """The user's own name for the module that made ``node`` ("conv1", "fc.0"), or the function it called
+    ("relu_1"), from the exporter's notes on each node; None where the graph has none (another exporter).
+
+    The exporter's names (``node_conv2d``) say only the operation. Its notes list the module scopes from
+    the top, which here is this project's wrapper (and a log-of-probabilities one): their ``model.`` is
+    cut off, so the names are those of the user's class."""
+    notes = {prop.key: prop.value[:4000] for prop in node.metadata_props}  # a hostile graph's notes stay short
+    scopes = _QUOTED.findall(notes.get("pkg.torch.onnx.name_scopes", ""))
+    classes = _QUOTED.findall(notes.get("pkg.torch.onnx.class_hierarchy", ""))
+    if len(scopes) < 2:
+        return None
+    prefix = ".".join(["model"] * sum(1 for name in classes if name.startswith("core."))) + "."
+    modules = [scope.removeprefix(prefix) for scope in scopes if scope.startswith(prefix)]
+    return modules[-1] if modules else scopes[-1]  # inside a module of theirs, else a function their forward called
+
+
+# The quoted items of the exporter's list-shaped notes ("['', 'model', 'model.conv', 'conv2d']").
+_QUOTED = re.compile(r"'([^']*)'")
 
 
 def _shape(value) -> str:

@@ -159,6 +159,16 @@ def test_the_imported_run_needs_no_code(imported, capsys):
         (root / "code" / "user_model.py.gone").rename(root / "code" / "user_model.py")
 
 
+def test_the_model_card_names_the_users_own_layers(imported):
+    from core.onnxmodel import onnx_layer_table
+
+    root, _ = imported
+    table = onnx_layer_table(load_run("mine", root / "runs").load_onnx_bytes())
+    layers = dict(zip(table["layer"], table["type"], strict=True))
+    assert {"conv": "Conv", "hidden": "Gemm", "head": "Gemm"}.items() <= layers.items()  # not node_linear_1
+    assert table.loc[table["layer"] == "head", "parameters"].item() == 32 * 10 + 10
+
+
 def test_a_hostile_pickle_never_runs(user_files, tmp_path):
     sentinel = tmp_path / "ran"
     hostile = tmp_path / "weights.pt"
