@@ -52,7 +52,9 @@ def page() -> None:
         st.warning(f"{run.id}: {plain(error)}")
         return
     st.caption(f"{preparation_text(info)}, as the dataset was, and {run.id} classifies it.")
-    source, prepared_column, result_column = st.columns([3, 1, 3])
+    # The canvas is CANVAS_PX wide whatever its column: half the page keeps it whole down to 640 px, where
+    # Streamlit stacks the columns.
+    source, prepared_column, result_column = st.columns([4, 1, 3])
     with source:
         draw_tab, upload_tab = st.tabs(["Draw", "Upload"])
         with draw_tab:

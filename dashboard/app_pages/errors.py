@@ -15,9 +15,13 @@ from dashboard.widgets import prediction_gallery, selected_run_with_images, show
 ANY = "Any"
 PAGE_SIZE = 100
 SORT_LABELS = {
-    "wrong_confidence": "Confidence in its answer (highest first)",
-    "true_probability": "Probability of the true class (lowest first)",
+    "wrong_confidence": "Surest answers first",
+    "true_probability": "True class least likely first",
 }
+SORT_HELP = (
+    "Surest answers first: by the model's probability for its own answer, highest first. "
+    "True class least likely first: by the probability it gave the true class, lowest first."
+)
 
 
 def page() -> None:
@@ -29,14 +33,17 @@ def page() -> None:
     run, class_names, predictions = selected.run, selected.config.classes, selected.predictions
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
 
-    filters = st.columns([2, 2, 3, 2], vertical_alignment="bottom")
+    # Three filters to a row, the toggle and the page number below: four columns cut their labels short in a
+    # window of 700 px.
+    filters = st.columns([2, 2, 3], vertical_alignment="bottom")
+    paging, toggle_column = st.columns([1, 3], vertical_alignment="bottom")
     classes = [ANY, *class_names]
     true_name = filters[0].selectbox("True class", classes, key="true", bind="query-params")
     predicted_name = filters[1].selectbox("Predicted as", classes, key="predicted", bind="query-params")
     sort = filters[2].selectbox(
-        "Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="sort", bind="query-params"
+        "Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="sort", bind="query-params", help=SORT_HELP
     )
-    include_correct = filters[3].toggle("Show correct too", key="correct", bind="query-params")
+    include_correct = toggle_column.toggle("Show correct too", key="correct", bind="query-params")
 
     rows = select_predictions(
         probs,
@@ -53,9 +60,7 @@ def page() -> None:
     pages = math.ceil(len(rows) / PAGE_SIZE)
     page_number = 1
     if pages > 1:
-        page_number = st.columns([1, 4])[0].number_input(
-            f"Page (of {pages})", 1, pages, 1, key="page", bind="query-params"
-        )
+        page_number = paging.number_input(f"Page (of {pages})", 1, pages, 1, key="page", bind="query-params")
     shown = rows[(page_number - 1) * PAGE_SIZE : page_number * PAGE_SIZE]
     st.caption(
         f"{len(rows):,} {what} of {len(labels):,} test images; showing {len(shown)} "
