@@ -39,7 +39,8 @@ def draw_app() -> None:
     st.navigation(navigation_sections(), expanded=True).run()
 
 
-st.set_page_config(page_title="MNIST Lens", page_icon=":material/center_focus_strong:", layout="wide")
+# A file of our own: a material icon as the page icon is fetched from fonts.gstatic.com, which fails offline.
+st.set_page_config(page_title="MNIST Lens", page_icon=str(Path(__file__).with_name("favicon.png")), layout="wide")
 # Between script runs the heavy imports go on in the background (dashboard.warmup); never during one.
 begin_run()
 try:

@@ -9,6 +9,7 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -68,8 +69,11 @@ def wait_for_page(page, title: str) -> None:
 
 
 def visit_every_page(page, start: str, prefix: str) -> None:
-    """Open ``start``, then every page through the navigation: no exception, a screenshot each; closes the tab."""
+    """Open ``start``, then every page through the navigation: no exception, a screenshot each, and no request
+    leaves this machine (a dashboard used offline must not wait on one); closes the tab."""
     SCREENSHOTS.mkdir(exist_ok=True)
+    hosts = set()
+    page.on("request", lambda request: hosts.add(urlparse(request.url).hostname))
     page.goto(start)
     wait_for_page(page, "Runs")
     for entry in PAGES:
@@ -78,6 +82,7 @@ def visit_every_page(page, start: str, prefix: str) -> None:
         assert page.get_by_test_id("stException").count() == 0, f"exception on {entry.title}"
         page.screenshot(path=str(SCREENSHOTS / f"{prefix}-{entry.url_path or 'runs'}.png"), full_page=True)
     page.close()
+    assert hosts - {"127.0.0.1", "localhost", None} == set()  # data: URLs have no host
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
