@@ -17,7 +17,7 @@ SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from
 SPLIT_NOUNS = {"test": "test images", "val": "validation images"}
 MORE = 48  # unflagged candidates shown on request
 PER_PAGE = 24
-COLUMNS = 6
+CARD_PX = 168  # room for both verdict buttons side by side
 
 
 def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
@@ -29,32 +29,30 @@ def save_verdict(split: str, index: int, widget_key: str, dataset: str) -> None:
 
 
 def issue_grid(shown, rank: int, image_of, class_names, indices, marks: dict, where: tuple[str, str]) -> None:
-    """The page's suspicious images as cards: image, rank, given and suggested label, score, verdict buttons."""
+    """The page's suspicious images as cards of a fixed width that wrap to the window: image, rank, given
+    and suggested label, score, verdict buttons (fixed columns cut the buttons to "l…" in a narrow window)."""
     dataset, split = where
-    for start in range(0, len(shown), COLUMNS):
-        columns = st.columns(COLUMNS)
-        for column, issue in zip(columns, shown.iloc[start : start + COLUMNS].itertuples(), strict=False):
-            rank += 1
-            index = int(indices[issue.row])
-            with column.container(border=True):
-                st.image(tile_png(image_of(issue.row), columns=1, scale=4))
-                st.markdown(
-                    f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
-                    f"given **{class_names[issue.given]}** → **{class_names[issue.suggested]}**  \n"
-                    f"label quality {issue.score:.4f} (0–1, low: doubtful)"
-                )
-                widget_key = f"verdict_{dataset}_{split}_{index}"
-                st.session_state.setdefault(widget_key, marks.get(str(index)))
-                st.segmented_control(
-                    "Verdict",
-                    list(REVIEW_VERDICTS),
-                    format_func=lambda verdict: f"label {verdict}",  # the label is judged, not the flag
-                    key=widget_key,
-                    on_change=save_verdict,
-                    args=(split, index, widget_key, dataset),
-                    label_visibility="collapsed",
-                    help="Mark the given label: wrong or fine (click again to clear).",
-                )
+    cards = st.container(horizontal=True, gap="small")
+    for issue in shown.itertuples():
+        rank += 1
+        index = int(indices[issue.row])
+        with cards.container(border=True, width=CARD_PX):
+            st.image(tile_png(image_of(issue.row), columns=1, scale=4))
+            st.markdown(
+                f"**#{rank}** · index {index}{'' if issue.flagged else ' · not flagged'}  \n"
+                f"given **{plain(class_names[issue.given])}** → **{plain(class_names[issue.suggested])}**  \n"
+                f"label quality {issue.score:.4f}"
+            )
+            widget_key = f"verdict_{dataset}_{split}_{index}"
+            st.session_state.setdefault(widget_key, marks.get(str(index)))
+            st.segmented_control(
+                "The given label is",  # the label is judged, not the flag
+                list(REVIEW_VERDICTS),
+                key=widget_key,
+                on_change=save_verdict,
+                args=(split, index, widget_key, dataset),
+                help="Mark the given label: wrong or fine (click again to clear).",
+            )
 
 
 def page() -> None:
@@ -88,7 +86,7 @@ def page() -> None:
     st.caption(
         f"cleanlab's confident learning flags **{flagged:,}** of {len(labels):,} {SPLIT_NOUNS[split]} whose given "
         f"label disagrees with what {run.id} is confident of (its probabilities first calibrated with one "
-        "temperature), most suspicious first: lowest label-quality score. "
+        "temperature), most suspicious first: lowest label quality (0 to 1, low where the model doubts the label). "
         f"Your verdicts are saved in `{reviews.path}` and shown on later visits. "
         f"CLI: `python -m core label-issues {run.id} --split {split}`."
     )
