@@ -112,6 +112,24 @@ def test_errors_page_shows_attributions_for_predicted_and_true_class(store):
     assert not at.exception
 
 
+def test_an_image_in_the_link_on_another_page_of_the_gallery_is_inspected(store):
+    from core.evaluate import select_predictions
+    from core.runs import load_run
+
+    predictions = load_run("mnist-tiny", store[1]).load_predictions()
+    rows = select_predictions(predictions.probs, predictions.labels, include_correct=True, sort="wrong_confidence")
+    assert len(rows) > 100, "the test split must fill more than one page of the gallery"
+    linked = int(predictions.indices[rows[103]])  # page 2
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(dataset="mnist", run="mnist-tiny", correct="true", image=str(linked))
+    at.run()
+    at.switch_page("app_pages/errors.py")
+    at.run()
+    assert not at.exception
+    assert "The image in the link (on page 2)" in [header.value for header in at.subheader]
+    assert any(f"Test image **#{linked}**" in block.value for block in at.markdown)
+
+
 def noisy_png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)).save(buffer, "PNG")

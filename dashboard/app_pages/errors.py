@@ -6,10 +6,11 @@ so a link reopens the same view.
 
 import math
 
+import numpy as np
 import streamlit as st
 
 from core.evaluate import select_predictions
-from dashboard.inspect import inspect_image
+from dashboard.inspect import inspect_image, selected_test_index
 from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
 ANY = "Any"
@@ -69,8 +70,13 @@ def page() -> None:
         "(red ✗ when wrong, green ✓ when right), then its test index. Click an image to inspect it."
     )
     chosen = prediction_gallery(shown, data.test.images, predictions, class_names, key="errors_gallery")
-    row = shown[0] if chosen is None else chosen
-    heading = "The first image" if chosen is None else "The image you clicked"
+    row, heading = (shown[0], "The first image") if chosen is None else (chosen, "The image you clicked")
+    linked = selected_test_index()
+    if chosen is None and linked is not None:  # the URL's image may be on another page (a link, another run)
+        position = np.flatnonzero(indices[rows] == linked)
+        if len(position):
+            row = int(rows[position[0]])
+            heading = f"The image in the link (on page {position[0] // PAGE_SIZE + 1})"
     inspect_image(run, row, data.test.images[indices[row]].numpy(), predictions, class_names, heading)
     with st.expander("Per-image details (in gallery order)"):
         show_details(shown, predictions, class_names)
