@@ -193,7 +193,14 @@ def load_user_class(spec: str, arguments: str | None = None) -> nn.Module:
     module = _import_file(path)
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ImportProblem(f"{path.name} has no nn.Module class {class_name!r}")
+        # Its own classes, not the ones it imported (nn.Linear would be one of those).
+        found = sorted(
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == module.__name__
+        )
+        has = f": it has {', '.join(found)}" if found else ", nor any other"
+        raise ImportProblem(f"{path.name} has no nn.Module class {class_name!r}{has}")
     try:
         return cls(**keywords)
     except Exception as error:

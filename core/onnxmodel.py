@@ -85,11 +85,7 @@ def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) ->
                 verbose=False,
             )
     except Exception as error:  # torch.export's errors come in many classes; the root cause says what stopped it
-        raise ExportProblem(
-            "the model can't be kept as an ONNX graph, which lets the dashboard run it without your code "
-            f"({_root_cause(error)}). torch.export can't follow a forward that branches on a tensor's values "
-            "(if x.sum() > 0, .item()) or leaves torch (numpy, Python lists)"
-        ) from None
+        raise ExportProblem(_why_not_exported(error)) from None
     finally:
         if wrapper.hook is not None:
             wrapper.hook.remove()
@@ -102,11 +98,27 @@ class ExportProblem(ValueError):
     """A model torch.export can't turn into a graph; the message says what stopped it, in one line."""
 
 
-def _root_cause(error: BaseException) -> str:
-    """The first line of the innermost cause: what the exporter tripped on."""
-    while error.__cause__ is not None:
+def _why_not_exported(error: BaseException) -> str:
+    """One line on why torch.export gave up: where in the user's file, and what to change there."""
+    while error.__cause__ is not None:  # the innermost cause is what the exporter tripped on
         error = error.__cause__
-    return first_line(error)
+    place = _EXPORT_PLACE.search(str(error))
+    where = f" at {place['file']} line {place['line']}, in {place['function']}" if place else ""
+    if "data-dependent" in str(error):
+        what = (
+            "its forward decides something from a tensor's values (if x.sum() > 0, .item(), a loop over a tensor): "
+            "compute both outcomes and choose with torch.where, or make the decision outside forward"
+        )
+    else:
+        what = f"{first_line(error)}; a forward that leaves torch (numpy, Python lists) can't be followed either"
+    return (
+        "the model can't be kept as an ONNX graph, which lets the dashboard run it without your code: "
+        f"torch.export stopped{where}: {what}"
+    )
+
+
+# Where the exporter stopped, as its messages say it: "(…/main.py:17 in forward)", the path perhaps cut.
+_EXPORT_PLACE = re.compile(r"\((?:[^()]*/)?(?P<file>[^/()]+\.py):(?P<line>\d+) in (?P<function>\w+)\)")
 
 
 class OnnxModel(nn.Module):

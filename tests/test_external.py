@@ -219,6 +219,8 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
     if problem == "raising-code":
         (tmp_path / "broken.py").write_text("1 / 0\n")
         return f"{tmp_path / 'broken.py'}:TinyNet", weights, [], {}
+    if problem == "wrong-class":
+        return f"{code}:net", weights, [], {}
     if problem == "not-a-module":
         (tmp_path / "helper.py").write_text("class Helper:\n    pass\n")
         return f"{tmp_path / 'helper.py'}:Helper", weights, [], {}
@@ -263,10 +265,14 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
     [
         ("missing-code", "does not exist"),
         ("raising-code", "importing broken.py raised ZeroDivisionError"),
-        ("not-a-module", "has no nn.Module class 'Helper'"),
+        ("not-a-module", "has no nn.Module class 'Helper', nor any other"),
+        ("wrong-class", "user_model.py has no nn.Module class 'net': it has TinyNet"),
         ("wrong-output", "the model's output is (8, 3); expected N × 10"),
         ("wrong-size", "can't take MNIST digits images"),
-        ("branching", "the model can't be kept as an ONNX graph, which lets the dashboard run it without your code"),
+        (
+            "branching",
+            "torch.export stopped at odd.py line 12, in forward: its forward decides something from a tensor",
+        ),
         ("fails-on-full-batches", "the model raised MemoryError on a batch of"),
         ("integer-scores", "the model's outputs are torch.int64; class scores are floating-point numbers"),
         ("other-weights", "layer 'conv.weight' does not fit"),
@@ -535,7 +541,7 @@ def test_log_run_says_when_its_name_is_taken(user_files):
         assert run.run.id == "my-net-2"
 
 
-def test_weights_that_only_guess_are_imported_with_a_warning(user_files, tmp_path):
+def test_weights_that_only_guess_or_a_taken_name_are_imported_with_a_warning(user_files, tmp_path):
     net = user_class(user_files / "code")()
     net.load_state_dict(torch.load(user_files / "mnist_cnn.pt", weights_only=True))
     with torch.no_grad():  # one answer whatever the image, as another dataset's weights come close to
@@ -544,12 +550,14 @@ def test_weights_that_only_guess_are_imported_with_a_warning(user_files, tmp_pat
     torch.save(net.state_dict(), tmp_path / "guessing.pt")
     code = f"{user_files / 'code' / 'user_model.py'}:TinyNet"
     args = ["--dataset", "mnist", "--code", code, *store_args(user_files)[:2], "--checkpoints", str(tmp_path)]
+    args += ["--run-id", "mine"]
     guessing = cli("import", "--weights", str(tmp_path / "guessing.pt"), *args)
     assert guessing.returncode == 0, guessing.stderr
     assert "is close to guessing (10% for 10 classes)" in guessing.stderr
     assert "trained on another dataset than mnist" in guessing.stderr
     trained = cli("import", "--weights", str(user_files / "mnist_cnn.pt"), *args)
     assert trained.returncode == 0 and "guessing" not in trained.stderr, trained.stderr
+    assert "warning: a run named mine exists already: this one is mine-2" in trained.stderr  # never overwritten
 
 
 def test_log_run_marks_an_exception_failed_and_a_kill_interrupted(user_files):

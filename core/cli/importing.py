@@ -71,6 +71,8 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     status, config = run_folder.status(), run_folder.config
+    if args.run_id and run_folder.id != args.run_id:  # the store never overwrites a run
+        print(f"warning: a run named {args.run_id} exists already: this one is {run_folder.id}", file=sys.stderr)
     doubt = near_chance(run_folder)
     if doubt:
         print(f"warning: {doubt} (--normalize MEAN STD gives yours)", file=sys.stderr)

@@ -52,7 +52,8 @@ def run_import(dataset: str, upload, model: str, run_id: str | None) -> None:
             st.error(f"Not imported: {plain(error)}")
             return
     status = run.status()
-    st.success(f"Imported as {run.id}: test accuracy {status.test_accuracy:.2%}.")
+    taken = f" ({run_id} was taken already)" if run_id and run.id != run_id else ""
+    st.success(f"Imported as {run.id}{taken}: test accuracy {status.test_accuracy:.2%}.")
     doubt = near_chance(run)
     if doubt:
         st.warning(plain(doubt))
