@@ -86,15 +86,22 @@ def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> byt
     return buffer.getvalue()
 
 
+# A model trained elsewhere may have trained on every image of the training file, this project's
+# validation split included: its figures there would read high.
+VALIDATION_CAVEAT = (
+    " Its validation figures are measured on the images this project holds out of the training file: "
+    "if your loop trained on the whole file, it has seen them, and they read high."
+)
+
+
 def describe_source(config) -> str:
     """Where an imported or logged model came from, in words (read from disk: show it as plain text)."""
     source = config.source
     if source.get("kind") == "log_run":
         hyperparameters = source.get("hyperparameters") or {}
         given = ", ".join(f"{name} {value}" for name, value in hyperparameters.items())
-        return f"Logged from your own training loop with core.log_run; outputs read as {source.get('output', '?')}" + (
-            f"; your config: {given}." if given else "."
-        )
+        logged = f"Logged from your own training loop with core.log_run; outputs read as {source.get('output', '?')}"
+        return logged + (f"; your config: {given}." if given else ".") + VALIDATION_CAVEAT
     parts = [f"Imported from {source.get('weights', '?')}"]
     if source.get("code"):
         parts.append(f"with your class {source['code']}")
@@ -103,4 +110,5 @@ def describe_source(config) -> str:
         + f" (SHA-256 {str(source.get('weights_sha256', '?'))[:12]}…); outputs read as "
         + str(source.get("output", "?"))
         + f"; inputs standardised with mean {config.mean:g}, std {config.std:g}."
+        + VALIDATION_CAVEAT
     )

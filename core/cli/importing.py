@@ -90,7 +90,8 @@ def run(args) -> int:
     images = len(run_folder.load_predictions().labels)
     print(
         f"{run_folder.id}: test accuracy {status.test_accuracy:.2%} ({round(status.test_accuracy * images):,} of "
-        f"{images:,}), validation {status.best_val_accuracy:.2%}; outputs read as {config.source['output']}"
+        f"{images:,}), validation {status.best_val_accuracy:.2%} (images held out of the training file here: it reads "
+        f"high if your model trained on the whole file); outputs read as {config.source['output']}"
     )
     print(run_folder.path)
     return 0
