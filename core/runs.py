@@ -605,6 +605,8 @@ def summarize(run: Run) -> RunSummary:
         status = run.status()
         summary.state = status.state
         summary.error = status.error
+        if status.state == "completed" and status.error is None and not run.has_model_file():  # curves alone
+            summary.error = f"no model: {run.why_no_model()}"
         summary.test_accuracy = status.test_accuracy
         history = run.history()
         summary.epochs_done = len(history)

@@ -505,6 +505,32 @@ def test_a_loop_stopped_before_finish_says_so_rather_than_offering_evaluate(user
     assert "its loop stopped before run.finish(model)" in capsys.readouterr().err
 
 
+def test_the_draw_page_says_a_run_without_a_model_has_none_before_any_drawing(user_files, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import core
+
+    store = user_files / "curves-only"
+    with core.log_run(dataset="mnist", name="curves", checkpoints=store, data_dir=user_files / "data") as run:
+        run.log_epoch(1, train_loss=0.5)  # no finish(model): the curves alone
+    (listed,) = list_runs(store)
+    assert (listed.state, listed.error) == (
+        "completed",
+        "no model: its loop stopped before run.finish(model), which evaluates the model and keeps it",
+    )
+    monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", "curves"
+    at.run()
+    at.switch_page("app_pages/draw.py")
+    at.run()
+    assert not at.exception
+    said = [block.value.replace("\\", "") for block in at.info]  # as shown: markdown's escapes gone
+    assert any("curves has no model to classify with: its loop stopped before run.finish(model)" in s for s in said)
+    assert not at.tabs  # no canvas to draw on
+
+
 def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):
     # Read as logits, its probabilities were softmaxed again: every confidence near 1/10.
     import core

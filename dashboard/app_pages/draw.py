@@ -40,16 +40,24 @@ def drawn_image() -> bytes | None:
     return result.image_bytes
 
 
+def no_model_yet(run) -> str:
+    """Why a run without a model file has none: still at its first epoch, or stopped before one was kept."""
+    return "its first epoch's weights are not saved yet" if run.status().state == "running" else run.why_no_model()
+
+
 def page() -> None:
     st.title("Draw or upload")
     run = selected_run()
     if run is None:
         return
     try:
-        config = run.config
-        info = get_dataset_info(config.dataset)
+        info = get_dataset_info(run.config.dataset)
+        no_model = None if run.has_model_file() else no_model_yet(run)
     except (RunError, DataError) as error:
         st.warning(f"{run.id}: {plain(error)}")
+        return
+    if no_model:  # said now, not after a drawing
+        st.info(f"{run.id} has no model to classify with: {plain(no_model)}.")
         return
     st.caption(f"{preparation_text(info)}, as the dataset was, and {run.id} classifies it.")
     # The canvas is CANVAS_PX wide whatever its column: half the page keeps it whole down to 640 px, where
