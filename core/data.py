@@ -246,6 +246,10 @@ class DataError(RuntimeError):
     """A dataset that is missing or unreadable; the message says how to get it."""
 
 
+class UnknownDataset(DataError, ValueError):
+    """A dataset name that names none: the user's input, not the data (a ValueError: exit 2 on the command line)."""
+
+
 def get_dataset_info(name: str, root: Path | None = None) -> DatasetInfo:
     """The record of a dataset: a built-in entry, else a user's dataset made by ``data add``."""
     if name in DATASETS:
@@ -254,7 +258,9 @@ def get_dataset_info(name: str, root: Path | None = None) -> DatasetInfo:
 
     info = user_dataset_info(name, root or default_data_dir())
     if info is None:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names(root))}")
+        known = dataset_names(root)
+        meant = f" (did you mean {name.lower()!r}?)" if name.lower() in known else ""
+        raise UnknownDataset(f"unknown dataset {name!r}{meant}; choose one of: {', '.join(known)}")
     return info
 
 

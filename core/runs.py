@@ -78,6 +78,10 @@ class RunError(RuntimeError):
     """A run that cannot be read; the message says which file and what is wrong."""
 
 
+class BadRunId(RunError, ValueError):
+    """A run id that can't name a folder of the store: the user's input (a ValueError: exit 2 on the command line)."""
+
+
 def default_checkpoints_dir() -> Path:
     """The run store: $CHECKPOINTS_DIR, else ``checkpoints/`` in the project."""
     return Path(os.environ.get("CHECKPOINTS_DIR") or PROJECT_ROOT / "checkpoints")
@@ -542,7 +546,7 @@ def create_run(config: RunConfig, root: Path | None = None, run_id: str | None =
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = run_id or f"{stamp}-{config.dataset}-{config.model}"
     if not _RUN_ID.match(base):
-        raise RunError(
+        raise BadRunId(
             f"run id {base!r} may hold only letters, digits, '.', '_' and '-', "
             "starting with a letter or digit (and not www.)"
         )

@@ -219,6 +219,10 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
     if problem == "raising-code":
         (tmp_path / "broken.py").write_text("1 / 0\n")
         return f"{tmp_path / 'broken.py'}:TinyNet", weights, [], {}
+    if problem == "upper-case-dataset":  # given after --dataset mnist: the last one counts
+        return spec, weights, ["--dataset", "MNIST"], {}
+    if problem == "spaced-run-id":
+        return spec, weights, ["--run-id", "my net"], {}
     if problem == "wrong-class":
         return f"{code}:net", weights, [], {}
     if problem == "not-a-module":
@@ -267,6 +271,8 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
         ("raising-code", "importing broken.py raised ZeroDivisionError"),
         ("not-a-module", "has no nn.Module class 'Helper', nor any other"),
         ("wrong-class", "user_model.py has no nn.Module class 'net': it has TinyNet"),
+        ("upper-case-dataset", "unknown dataset 'MNIST' (did you mean 'mnist'?); choose one of: mnist"),
+        ("spaced-run-id", "run id 'my net' may hold only letters, digits"),
         ("wrong-output", "the model's output is (8, 3); expected N × 10"),
         ("wrong-size", "can't take MNIST digits images"),
         (

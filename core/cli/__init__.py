@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.handler(args)
     except (ConfigError, DataError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, ConfigError) else 1
+        return EXIT_USAGE if isinstance(error, ValueError) else 1  # a ValueError is bad input (ConfigError is one)
     except BrokenPipeError:  # e.g. `python -m core runs | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
