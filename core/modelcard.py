@@ -86,6 +86,12 @@ def onnx_bytes(model: torch.nn.Module, input_shape: tuple[int, int, int]) -> byt
     return buffer.getvalue()
 
 
+# What a reader of the graph's layer table should know: it is the model as it predicts.
+GRAPH_NOTE = (
+    "The operations of the kept ONNX graph, the model as it predicts: dropout does nothing then and is left "
+    "out, a flatten is a Reshape and a Linear layer a Gemm."
+)
+
 # A model trained elsewhere may have trained on every image of the training file, this project's
 # validation split included: its figures there would read high.
 VALIDATION_CAVEAT = (

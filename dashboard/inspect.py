@@ -123,14 +123,15 @@ def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
         return ""
     calibrated = with_temperature(probs[None], temperature)[0]
     answer = int(calibrated.argmax())
-    why = (
-        "higher than the raw figure: the raw ones are too modest"
-        if temperature < 1
-        else "lower than the raw figure: the raw ones are over-confident"
-    )
+    if f"{calibrated[answer]:.1%}" == f"{probs[answer]:.1%}":
+        why = "the raw figure, to this precision"
+    elif temperature < 1:
+        why = "higher than the raw figure: the raw ones are too modest"
+    else:
+        why = "lower than the raw figure: the raw ones are over-confident"
     return (
         f" Calibrated on the validation split, where one temperature ({temperature:.2f}) makes the figures match "
-        f"how often the model is right: {calibrated[answer]:.1%} {class_names[answer]} ({why})."
+        f"how often the model is right: {class_names[answer]} at {calibrated[answer]:.1%} ({why})."
     )
 
 
@@ -214,7 +215,7 @@ def saliency(run: Run, image, probs, label: int, class_names, test_index: int) -
     for column, values, target, role in zip(
         columns[:2], explanation.maps, explanation.targets, explanation.roles, strict=True
     ):
-        title = f"for {role}: {class_names[target]} ({probs[target]:.0%})"
+        title = f"for {role}: {class_names[target]} ({probs[target]:.1%})"  # as the probability chart says
         picture = attribution_picture(values, image, explanation.limit, scale=10, opacity=opacity)
         column.image(picture, caption=title, output_format="PNG")
     columns[2].image(colour_bar(), caption="blue: away from the class · white: no effect · red: towards it")

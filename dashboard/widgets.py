@@ -13,6 +13,7 @@ from core.runs import Predictions, Run, RunError
 from dashboard.cached import get_dataset, run_predictions
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url
 from dashboard.inspect import select_test_index, selected_test_index
+from dashboard.numbers import short_percent
 from dashboard.pages import page_entry
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import open_run
@@ -99,7 +100,7 @@ def prediction_gallery(
 
 def _tile(index: int, image: np.ndarray, truth: str, answer: str, confidence: float) -> Tile:
     wrong = answer != truth
-    guess = f"{'✗' if wrong else '✓'} {confidence:.0%} {answer}"  # the confidence first: a long name may be cut
+    guess = f"{'✗' if wrong else '✓'} {short_percent(confidence)} {answer}"  # first: a long name may be cut
     return Tile(
         id=index,
         src=png_data_url(image),

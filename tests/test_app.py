@@ -86,7 +86,7 @@ def test_a_broken_run_is_listed_with_its_reason(empty_store):
     assert not at.exception
     rows = at.dataframe[0].value.set_index("id")
     assert rows.loc["good-run", "state"] == "completed"
-    assert rows.loc["good-run", "test_accuracy"] == pytest.approx(5 / 6)
+    assert rows.loc["good-run", "test_accuracy"] == pytest.approx(100 * 5 / 6)  # shown in percent
     assert rows.loc["broken-run", "state"] == "unreadable"
     assert "config.json is not valid JSON" in rows.loc["broken-run", "error"]
 

@@ -1,6 +1,7 @@
 """Chart builders: a DataFrame in, a chart out, for any number of classes."""
 
 import copy
+import math
 
 import pytest
 
@@ -155,3 +156,18 @@ def test_validation_is_dashed_even_when_a_run_logged_nothing_else():
     dash = dash["layer"][0]["encoding"]["strokeDash"]["scale"]
     assert dict(zip(dash["domain"], map(tuple, dash["range"]), strict=True))["validation"] == (6, 4)
     assert dict(zip(dash["domain"], map(tuple, dash["range"]), strict=True))["train"] == (1, 0)
+
+
+def test_a_tight_percentage_never_claims_certainty_the_model_did_not_give():
+    from dashboard.numbers import short_percent
+
+    shown = [short_percent(p) for p in (1.0, 0.9999, 0.995, 0.994, 0.5, 0.004, 0.0)]
+    assert shown == ["100%", ">99%", ">99%", "99%", "50%", "<1%", "0%"]
+
+
+def test_run_accuracies_are_columns_of_percentages_with_gaps_kept():
+    from dashboard.numbers import ACCURACY_FORMAT, accuracy_percent
+
+    values = accuracy_percent([0.941, None]).tolist()
+    assert values[0] == pytest.approx(94.1) and math.isnan(values[1])
+    assert ACCURACY_FORMAT % values[0] == "94.10%"  # as the sidebar and the command line write it

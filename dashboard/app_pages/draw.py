@@ -14,6 +14,7 @@ from dashboard.cached import run_model
 from dashboard.chartview import draw_chart
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
 from dashboard.inspect import confidence_note
+from dashboard.numbers import short_percent
 from dashboard.text import plain
 from dashboard.widgets import selected_run
 
@@ -176,8 +177,8 @@ def picture_tile(position: int, result, class_names: list[str]) -> Tile:
         id=position,
         src=png_data_url(result.image),
         truth=result.name,
-        guess=f"{confidence:.0%} {answer}",
-        index=f"then {class_names[second]} {result.probs[second]:.0%}",
+        guess=f"{short_percent(confidence)} {answer}",
+        index=f"then {class_names[second]} {short_percent(result.probs[second])}",
         title=f"{result.name}: {answer} ({confidence:.1%}), then {class_names[second]} ({result.probs[second]:.1%})",
         wrong=None,
     )

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.augment import describe_augmentation
 from core.data import DataError, get_dataset_info
-from core.modelcard import describe_source, layer_graph
+from core.modelcard import GRAPH_NOTE, describe_source, layer_graph
 from core.models import MODELS
 from core.runs import ONNX_FILE, RunError
 from dashboard.cached import model_layers, run_onnx, run_onnx_layers
@@ -35,6 +35,7 @@ def header(run, config) -> tuple[pd.DataFrame, tuple[int, int, int]] | None:
         input_shape = get_dataset_info(config.dataset).input_shape
         st.text(f"{config.model} · {int(layers['parameters'].sum()):,} parameters · an ONNX graph, run by ONNX Runtime")
         st.text(describe_source(config))
+        st.caption(GRAPH_NOTE)
         return layers, input_shape
     if not run.has_model_file():
         st.info(f"{run.id} has no model: {run.why_no_model()}.")

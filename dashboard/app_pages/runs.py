@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.links import open_links
+from dashboard.numbers import ACCURACY_FORMAT, accuracy_percent
 from dashboard.pages import page_entry
 from dashboard.sidebar import select_run, selected_dataset, selected_run_id
 from dashboard.store import missing_datasets, runs_table, store_locations
@@ -77,6 +78,8 @@ def page() -> None:
         epochs_text(done, planned) for done, planned in zip(table["epochs_done"], table["epochs"], strict=True)
     ]
     table = table[COLUMNS].reset_index(drop=True)
+    for column in ("best_val_accuracy", "test_accuracy"):
+        table[column] = accuracy_percent(table[column])
     st.session_state["runs_table_rows"] = table
     st.caption(f"{len(table)} runs in `{checkpoints_dir}`, newest first. Select a row to open that run.")
     current = selected_run_id()
@@ -98,8 +101,8 @@ def page() -> None:
             "preset": "Preset",
             "state": st.column_config.TextColumn("State", pinned=True),
             "epochs": "Epochs",
-            "best_val_accuracy": st.column_config.NumberColumn("Best val acc", format="percent"),
-            "test_accuracy": st.column_config.NumberColumn("Test acc", format="percent"),
+            "best_val_accuracy": st.column_config.NumberColumn("Best val acc", format=ACCURACY_FORMAT),
+            "test_accuracy": st.column_config.NumberColumn("Test acc", format=ACCURACY_FORMAT),
             "created": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
             "origin": st.column_config.TextColumn("Origin", help="trained here, imported, or logged from your loop"),
             "error": st.column_config.TextColumn("Reason", width="large"),

@@ -9,6 +9,7 @@ from core.sweeps import SweepSpec, create_sweep, parse_param, queue_trials, swee
 from dashboard import charts
 from dashboard.chartview import draw_chart
 from dashboard.links import open_links
+from dashboard.numbers import ACCURACY_FORMAT, accuracy_percent
 from dashboard.sidebar import selected_dataset
 from dashboard.text import plain
 
@@ -84,10 +85,12 @@ def trials_table(spec: SweepSpec, trials: list[dict]) -> None:
         {"trial": t["number"], "state": t["state"], **t["params"], "best val accuracy": t["value"], "run": t["run_id"]}
         for t in trials
     ]
+    frame = pd.DataFrame(rows)
+    frame["best val accuracy"] = accuracy_percent(frame["best val accuracy"]).to_numpy()
     st.dataframe(
-        pd.DataFrame(rows),
+        frame,
         hide_index=True,
-        column_config={"best val accuracy": st.column_config.NumberColumn(format="percent")},
+        column_config={"best val accuracy": st.column_config.NumberColumn(format=ACCURACY_FORMAT)},
     )
 
 
