@@ -17,6 +17,9 @@ from dashboard.widgets import prediction_gallery, selected_run_predictions, show
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "cell_true", "cell_predicted", "confusion_chart", "confusion_applied"
 GALLERY_LIMIT = 96
 ZOOM_DEFAULT = 20
+PER_CLASS_PX, MOST_CONFUSED_PX = 570, 330  # side by side from a main area of about 930 pixels
+SCORES = {"precision": "Precision", "recall": "Recall", "f1": "F1"}
+SCORE_PX = 125  # three bars and their figures, with room for the class and its image count
 
 
 def cells_frame(matrix: np.ndarray, class_names: list[str], shown: list[int] | None = None) -> pd.DataFrame:
@@ -59,7 +62,8 @@ def page() -> None:
     many = len(class_names) > charts.MANY_CLASSES
     if many:
         most_confused(evaluation, top=ZOOM_DEFAULT)  # with many classes, the pairs first: the matrix is large
-    controls = st.columns([2, 3, 3], vertical_alignment="bottom")
+    # The class pickers beside the toggle only with many classes: empty columns would cut its label short.
+    controls = st.columns([2, 3, 3], vertical_alignment="bottom") if many else [st.container()]
     normalized = controls[0].toggle("Rates per true class", value=False, key="confusion_rates")
     shown = shown_classes(evaluation.confusion, class_names, controls) if many else list(range(len(class_names)))
     cells = cells_frame(evaluation.confusion, class_names, shown)
@@ -93,18 +97,27 @@ def shown_classes(confusion: np.ndarray, class_names: list[str], controls) -> li
 
 
 def scores(evaluation, pairs: bool = True) -> None:
-    """Per-class precision, recall and F1 beside the most-confused pairs (unless they were shown first)."""
-    left, right = st.columns([3, 2]) if pairs else (st.container(), None)
+    """Per-class precision, recall and F1 beside the most-confused pairs (unless they were shown first); side by
+    side where the window has room for both, one under the other where it hasn't."""
+    row = st.container(horizontal=True, gap="medium")
+    left = row.container(width=PER_CLASS_PX)
+    right = row.container(width=MOST_CONFUSED_PX) if pairs else None
     with left:
         st.subheader("Per class")
+        report = evaluation.report.copy()
+        for score in SCORES:
+            report[score] = report[score] * 100  # shown as "88.5%" in every row (Streamlit's percent drops zeros)
         st.dataframe(
-            evaluation.report,
+            report,
             hide_index=True,
             column_config={
                 "class": "Class",
-                "precision": st.column_config.ProgressColumn("Precision", format="percent", min_value=0, max_value=1),
-                "recall": st.column_config.ProgressColumn("Recall", format="percent", min_value=0, max_value=1),
-                "f1": st.column_config.ProgressColumn("F1", format="percent", min_value=0, max_value=1),
+                **{
+                    score: st.column_config.ProgressColumn(
+                        title, format="%.1f%%", min_value=0, max_value=100, width=SCORE_PX
+                    )
+                    for score, title in SCORES.items()
+                },
                 "support": st.column_config.NumberColumn("Images", format="localized"),
             },
         )
@@ -115,14 +128,16 @@ def scores(evaluation, pairs: bool = True) -> None:
 
 def most_confused(evaluation, top: int) -> None:
     st.subheader("Most confused")
+    pairs = evaluation.pairs.head(top)[["true_name", "predicted_name", "count", "rate"]].copy()
+    pairs["rate"] = pairs["rate"] * 100
     st.dataframe(
-        evaluation.pairs.head(top)[["true_name", "predicted_name", "count", "rate"]],
+        pairs,
         hide_index=True,
         column_config={
             "true_name": "True",
             "predicted_name": "Predicted as",
             "count": "Images",
-            "rate": st.column_config.NumberColumn("Share of true", format="percent"),
+            "rate": st.column_config.NumberColumn("Share of true", format="%.1f%%"),
         },
     )
 
