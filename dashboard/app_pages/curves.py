@@ -157,7 +157,7 @@ def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
     st.dataframe(
         shown,
         hide_index=True,
-        height=min(36 * (len(shown) + 1) + 4, 640),  # every epoch of a usual run without an inner scroll
+        height="content" if len(shown) <= 16 else 640,  # every epoch of a usual run without an inner scroll
         column_config={
             "run": st.column_config.TextColumn("run", pinned=True),
             "train_loss": st.column_config.NumberColumn("train loss", format="%.4f"),
