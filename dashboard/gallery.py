@@ -91,6 +91,12 @@ class Tile:
     wrong: bool | None  # None where no true class is known (a user's own pictures): no red or green
 
 
+def short_file_name(name: str, limit: int = 13) -> str:
+    """A file name that fits one caption line: cut in the middle, its end kept ("up_2_l…l1.png"); the tile's
+    tooltip has it whole. (Wrapped, it broke anywhere: "up_2_label1.pn" over "g".)"""
+    return name if len(name) <= limit else f"{name[: limit - 7]}…{name[-6:]}"
+
+
 @lru_cache(maxsize=1)
 def _grid_component():
     return st.components.v2.component("mnist_lens_image_grid", css=_GRID_CSS, js=_GRID_JS)

@@ -171,3 +171,10 @@ def test_run_accuracies_are_columns_of_percentages_with_gaps_kept():
     values = accuracy_percent([0.941, None]).tolist()
     assert values[0] == pytest.approx(94.1) and math.isnan(values[1])
     assert ACCURACY_FORMAT % values[0] == "94.10%"  # as the sidebar and the command line write it
+
+
+def test_a_long_file_name_is_cut_in_the_middle_to_one_caption_line():
+    from dashboard.gallery import short_file_name
+
+    assert short_file_name("seven.png") == "seven.png"
+    assert short_file_name("up_2_label1.png") == "up_2_l…l1.png" and len("up_2_l…l1.png") == 13

@@ -12,7 +12,7 @@ from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_model
 from dashboard.chartview import draw_chart
-from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, tile_png
+from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, short_file_name, tile_png
 from dashboard.inspect import confidence_note
 from dashboard.numbers import short_percent
 from dashboard.text import plain
@@ -176,7 +176,7 @@ def picture_tile(position: int, result, class_names: list[str]) -> Tile:
     return Tile(
         id=position,
         src=png_data_url(result.image),
-        truth=result.name,
+        truth=short_file_name(result.name),
         guess=f"{short_percent(confidence)} {answer}",
         index=f"then {class_names[second]} {short_percent(result.probs[second])}",
         title=f"{result.name}: {answer} ({confidence:.1%}), then {class_names[second]} ({result.probs[second]:.1%})",
