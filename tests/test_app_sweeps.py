@@ -33,6 +33,13 @@ def test_a_sweep_shows_its_trials_and_its_best_run(store, monkeypatch):  # noqa:
     )
 
 
+def test_a_sweep_with_no_trial_yet_shows_an_empty_table(store, monkeypatch):  # noqa: F811
+    create_sweep(spec(name="fresh", trials=3), store)
+    at = open_sweeps(store, monkeypatch, {"sweep": "fresh"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe[0].value) == 0 and "best val accuracy" in at.dataframe[0].value.columns
+
+
 def test_a_sweep_started_from_the_page_runs_through_the_queue(store, monkeypatch):  # noqa: F811
     at = open_sweeps(store, monkeypatch)
     assert any("No sweep yet" in i.value for i in at.info)

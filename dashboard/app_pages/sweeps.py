@@ -85,7 +85,7 @@ def trials_table(spec: SweepSpec, trials: list[dict]) -> None:
         {"trial": t["number"], "state": t["state"], **t["params"], "best val accuracy": t["value"], "run": t["run_id"]}
         for t in trials
     ]
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["trial", "state", *spec.params, "best val accuracy", "run"])
     frame["best val accuracy"] = accuracy_percent(frame["best val accuracy"]).to_numpy()
     st.dataframe(
         frame,
