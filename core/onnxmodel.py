@@ -130,7 +130,7 @@ class OnnxModel(nn.Module):
 
     differentiable = False  # gradients don't flow through ONNX Runtime
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, num_classes: int | None = None):
         super().__init__()
         import onnxruntime
 
@@ -141,11 +141,15 @@ class OnnxModel(nn.Module):
         names = [output.name for output in self.session.get_outputs()]
         if names[: len(OUTPUTS)] != list(OUTPUTS):
             raise ValueError(f"the graph's outputs are {names}, expected {list(OUTPUTS)}")
-        self.input_name = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) < 1 or _fixed_sizes(inputs[0].shape[:1]) != (None,):
+            raise ValueError("the graph must take one input, a batch of images of any size")
+        self.input_name = inputs[0].name
         # What one image must be (channels, height, width) and how many scores come out; None where the graph
         # leaves a size free. A graph that doesn't fit its run is refused when used, in one line.
-        self.image_shape = _fixed_sizes(self.session.get_inputs()[0].shape[1:])
+        self.image_shape = _fixed_sizes(inputs[0].shape[1:])
         self.num_outputs = _fixed_sizes(self.session.get_outputs()[0].shape[1:])
+        self.num_classes = num_classes  # checked against what the graph really gives, every batch
         self.feature_tap = nn.Identity()
 
     def answers(self, num_classes: int) -> bool:
@@ -164,7 +168,16 @@ class OnnxModel(nn.Module):
                 "the graph was made for other pictures than this run's dataset"
             )
         pixels = np.ascontiguousarray(images.detach().float().cpu().numpy())
-        logits, features = self.session.run(list(OUTPUTS), {self.input_name: pixels})
+        try:
+            logits, features = self.session.run(list(OUTPUTS), {self.input_name: pixels})
+        except Exception as error:  # onnxruntime's own error types, for a graph that can't run these images
+            raise RunError(f"{ONNX_FILE} failed on a batch of {len(pixels)} images ({first_line(error)})") from None
+        width = (self.num_classes,) if self.num_classes else logits.shape[1:2]
+        if logits.shape != (len(pixels), *width) or features.ndim < 1 or len(features) != len(pixels):
+            raise RunError(
+                f"{ONNX_FILE} answered {len(pixels)} images with scores of shape {logits.shape} and features of "
+                f"shape {features.shape}; expected one row of {_sizes(width)} scores, and one of features, per image"
+            )
         self.feature_tap(torch.from_numpy(features))
         return torch.from_numpy(logits).to(images.device)
 

@@ -210,7 +210,7 @@ class Run:
             from core.onnxmodel import OnnxModel
 
             try:
-                graph = OnnxModel(self.load_onnx_bytes()).eval()
+                graph = OnnxModel(self.load_onnx_bytes(), num_classes=self.config.num_classes).eval()
             except RunError:
                 raise
             except Exception as error:  # onnxruntime raises its own types for a damaged graph

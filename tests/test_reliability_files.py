@@ -402,6 +402,64 @@ def test_an_onnx_graph_for_other_pictures_or_classes_is_named(tmp_path, capsys, 
     assert fragment in capsys.readouterr().err
 
 
+SLICING = (("zero", 0), ("one", 1), ("two", 2))
+
+
+def hand_made_graph(batch, scores: int, declared_scores, extra_input: bool = False, sliced: bool = False) -> bytes:
+    """image → flatten → one matrix product → logits and features, built node by node (no exporter checks);
+    ``sliced``: the scores cut to the image's height / 2 columns, a width no shape inference can know."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from core.onnxmodel import OUTPUTS
+
+    weights = numpy_helper.from_array(np.full((784, scores), 0.01, dtype=np.float32), "W")
+    shape = numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "shape")
+    nodes = [
+        helper.make_node("Reshape", ["image", "shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "W"], ["scores" if sliced else "logits"]),
+        helper.make_node("Identity", ["scores" if sliced else "logits"], ["features"]),
+    ]
+    constants = [numpy_helper.from_array(np.array([value], dtype=np.int64), name) for name, value in SLICING]
+    if sliced:
+        nodes += [
+            helper.make_node("Shape", ["image"], ["dims"]),
+            helper.make_node("Gather", ["dims", "two"], ["height"]),
+            helper.make_node("Div", ["height", "two"], ["end"]),
+            helper.make_node("Slice", ["scores", "zero", "end", "one"], ["logits"]),
+        ]
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 1, 28, 28])]
+    if extra_input:
+        inputs.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1]))
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", declared_scores]) for name in OUTPUTS]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", inputs, outputs, initializer=[weights, shape, *constants]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("graph", "fragment"),
+    [
+        (dict(batch=1, scores=10, declared_scores=10), "the graph must take one input, a batch of images of any size"),
+        (dict(batch="N", scores=10, declared_scores=10, extra_input=True), "the graph must take one input"),
+        (dict(batch="N", scores=14, declared_scores="k"), "model.onnx gives 14 scores per image; this run has 10"),
+        (dict(batch="N", scores=20, declared_scores="k", sliced=True), "answered 1 images with scores of shape (1, 14"),
+    ],
+)
+def test_an_onnx_graph_that_cant_answer_its_run_is_one_line(tmp_path, capsys, graph, fragment):
+    from PIL import Image
+
+    from core.runs import ONNX_FILE
+
+    run, _ = completed_run(tmp_path, "odd")
+    (run.path / ONNX_FILE).write_bytes(hand_made_graph(**graph))
+    Image.frombytes("L", (28, 28), bytes(range(256)) * 3 + bytes(16)).save(tmp_path / "digit.png")
+    assert main(["predict", "odd", str(tmp_path / "digit.png"), "--checkpoints", str(tmp_path)]) == 1
+    assert fragment in capsys.readouterr().err
+
+
 def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, monkeypatch, capsys):
     graph = b"\x0a\xff\xff\xff\xff garbage"  # protobuf's wire format broken at once
     from core.runs import ONNX_FILE
