@@ -64,6 +64,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def _unusual_tensor(tensor: torch.Tensor) -> str | None:
     """What makes a tensor unfit to copy into a plain model's weights (torch.load can give all of these)."""
+    if tensor.is_nested:
+        return "a nested tensor"
     if tensor.layout != torch.strided:
         return f"a sparse tensor ({tensor.layout})"
     if tensor.is_quantized:

@@ -27,21 +27,24 @@ OUTPUTS = ("logits", "features")
 
 
 def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.Linear | None:
-    """The last nn.Linear the forward pass calls: the layer that turns features into class scores (None for
-    a model that calls none, such as an all-convolutional one).
+    """The last nn.Linear the forward pass calls on a row per image: the layer that turns features into class
+    scores (None for a model that calls none, such as an all-convolutional one).
 
     Found by running the model once with hooks on every Linear, so it is forward order that counts,
-    not the order in which the class happened to register its layers.
+    not the order in which the class happened to register its layers. A Linear called by keyword, or on
+    a tensor that isn't one row per image (a learned constant), can't give features and is passed over.
     """
+    batch = 2
     called: list[nn.Linear] = []
-    hooks = [
-        module.register_forward_hook(lambda module, _inputs, _output: called.append(module))
-        for module in model.modules()
-        if isinstance(module, nn.Linear)
-    ]
+
+    def seen(module, inputs, _output) -> None:
+        if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim >= 1 and len(inputs[0]) == batch:
+            called.append(module)
+
+    hooks = [module.register_forward_hook(seen) for module in model.modules() if isinstance(module, nn.Linear)]
     try:
         with torch.no_grad():
-            model(torch.zeros(2, *input_shape))
+            model(torch.zeros(batch, *input_shape))
     finally:
         for hook in hooks:
             hook.remove()
@@ -100,10 +103,11 @@ class ExportProblem(ValueError):
 
 def _why_not_exported(error: BaseException) -> str:
     """One line on why torch.export gave up: where in the user's file, and what to change there."""
-    while error.__cause__ is not None:  # the innermost cause is what the exporter tripped on
+    seen = {id(error)}
+    while error.__cause__ is not None and id(error.__cause__) not in seen:  # the innermost cause, loops cut
         error = error.__cause__
-    place = _EXPORT_PLACE.search(str(error))
-    where = f" at {place['file']} line {place['line']}, in {place['function']}" if place else ""
+        seen.add(id(error))
+    where = _users_line(str(error))
     if "data-dependent" in str(error):
         what = (
             "its forward decides something from a tensor's values (if x.sum() > 0, .item(), a loop over a tensor): "
@@ -117,8 +121,28 @@ def _why_not_exported(error: BaseException) -> str:
     )
 
 
-# Where the exporter stopped, as its messages say it: "(…/main.py:17 in forward)", the path perhaps cut.
-_EXPORT_PLACE = re.compile(r"\((?:[^()]*/)?(?P<file>[^/()]+\.py):(?P<line>\d+) in (?P<function>\w+)\)")
+def _users_line(message: str) -> str:
+    """ " at main.py line 17, in forward": the last place the exporter's message names outside torch and this
+    project (its "Caused by:" line may be inside torch), or "" where it names none."""
+    places = [
+        match
+        for pattern in _EXPORT_PLACES
+        for match in pattern.finditer(message)
+        if not any(part in match["path"] for part in _NOT_THE_USERS)
+    ]
+    if not places:
+        return ""
+    place = max(places, key=lambda match: match.start())
+    return f" at {place['path'].rsplit('/', 1)[-1]} line {place['line']}, in {place['function']}"
+
+
+# The places the exporter's messages name: "(…/main.py:17 in forward)", the path perhaps cut, and
+# traceback lines ('File "/home/me/main.py", line 17, in forward').
+_EXPORT_PLACES = (
+    re.compile(r"\((?P<path>[^()\n]*?\.py):(?P<line>\d+) in (?P<function>\w+)\)"),
+    re.compile(r'File "(?P<path>[^"\n]+\.py)", line (?P<line>\d+), in (?P<function>\w+)'),
+)
+_NOT_THE_USERS = ("site-packages", "/torch/", "/core/onnxmodel.py", "/core/external.py")
 
 
 class OnnxModel(nn.Module):

@@ -21,7 +21,7 @@ import torch
 from core.cli import main
 from core.config import ConfigError
 from core.data import PROJECT_ROOT, load_dataset
-from core.external import ImportProblem, fit_state_dict, import_model, read_state_dict
+from core.external import ImportProblem, fit_state_dict, import_model, load_user_class, read_state_dict
 from core.models import create_model
 from core.runs import list_runs, load_run, pid_alive
 from tests.conftest import write_idx_dataset
@@ -235,6 +235,9 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
     if problem == "branching":  # torch.export can't follow it
         forward = "out = self.fc(x.flatten(1))\n        return out if out.sum().item() > 0 else -out"
         return (*odd_model(tmp_path, 784, 10, forward), [], {})
+    if problem == "bool-branch":  # torch.export's own "Caused by" names a file of torch's here
+        forward = "y = self.fc(x.flatten(1))\n        if y.sum() > 0:\n            return y\n        return -y"
+        return (*odd_model(tmp_path, 784, 10, forward), [], {})
     if problem == "fails-on-full-batches":
         forward = (
             "if len(x) > 64:\n            raise MemoryError('out of memory')\n        return self.fc(x.flatten(1))"
@@ -279,6 +282,7 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
             "branching",
             "torch.export stopped at odd.py line 12, in forward: its forward decides something from a tensor",
         ),
+        ("bool-branch", "torch.export stopped at odd.py line 12, in forward: its forward decides something"),
         ("fails-on-full-batches", "the model raised MemoryError on a batch of"),
         ("integer-scores", "the model's outputs are torch.int64; class scores are floating-point numbers"),
         ("other-weights", "layer 'conv.weight' does not fit"),
@@ -313,6 +317,7 @@ def test_an_import_names_one_architecture(tmp_path, given, fragment):
         (lambda: torch.quantize_per_tensor(torch.rand(3), 0.1, 0, torch.quint8), "a quantized tensor"),
         (lambda: torch.empty(3, device="meta"), "a meta tensor, which holds no values"),
         (lambda: torch.zeros(3, dtype=torch.complex64), "a complex tensor"),
+        (lambda: torch.nested.nested_tensor([torch.zeros(2), torch.zeros(3)]), "a nested tensor"),
     ],
 )
 def test_tensors_a_plain_model_cant_hold_are_named(tmp_path, make, fragment):
@@ -392,25 +397,36 @@ def test_an_import_evaluating_for_longer_than_the_stale_limit_stays_running(user
     assert load_run(tmp_path / "runs" / "slow").status().state == "completed"
 
 
-def test_a_model_without_a_linear_layer_maps_its_class_scores(user_files, tmp_path):
-    (tmp_path / "allconv.py").write_text(
-        "import torch.nn as nn\n\n\nclass AllConv(nn.Module):\n    def __init__(self):\n"
-        "        super().__init__()\n        self.conv = nn.Conv2d(1, 10, 28)\n\n"
-        "    def forward(self, x):\n        return self.conv(x).flatten(1)\n"
+@pytest.mark.parametrize(
+    ("layers", "forward", "width"),
+    [
+        ("self.conv = nn.Conv2d(1, 10, 28)", "return self.conv(x).flatten(1)", 10),  # no Linear: the scores
+        ("self.fc = nn.Linear(784, 10)", "return self.fc(input=x.flatten(1))", 10),  # called by keyword: the scores
+        (  # the last Linear works on a learned constant: the last one that sees a row per image
+            "self.fc = nn.Linear(784, 10)\n        self.bias = nn.Linear(4, 10)\n        self.one = nn.Parameter("
+            "torch.ones(1, 4))",
+            "return self.fc(x.flatten(1)) + self.bias(self.one)",
+            784,
+        ),
+    ],
+)
+def test_features_are_one_row_per_image_whatever_the_head(user_files, tmp_path, layers, forward, width):
+    (tmp_path / "head.py").write_text(
+        "import torch\nimport torch.nn as nn\n\n\nclass Head(nn.Module):\n    def __init__(self):\n"
+        f"        super().__init__()\n        {layers}\n\n    def forward(self, x):\n        {forward}\n"
     )
-    torch.save({"conv.weight": torch.randn(10, 1, 28, 28) / 28, "conv.bias": torch.zeros(10)}, tmp_path / "w.pt")
+    torch.save(load_user_class(f"{tmp_path / 'head.py'}:Head").state_dict(), tmp_path / "w.pt")
     run = import_model(
         "mnist",
         tmp_path / "w.pt",
-        code=f"{tmp_path / 'allconv.py'}:AllConv",
+        code=f"{tmp_path / 'head.py'}:Head",
         checkpoints=tmp_path / "runs",
         data_dir=user_files / "data",
     )
-    model, images = run.load_model(), torch.zeros(3, 1, 28, 28)
-    seen = []
+    model, seen = run.load_model(), []
     model.feature_tap.register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
-    logits = model(images)
-    assert seen[0].shape == (3, 10) and torch.equal(seen[0], logits)  # no classifier layer: its scores
+    model(torch.zeros(3, 1, 28, 28))
+    assert seen[0].shape == (3, width)
 
 
 def test_registered_architecture_by_name_and_by_order(tmp_path):
