@@ -370,7 +370,7 @@ class Run:
 
     def _read_json(self, name: str) -> dict:
         try:
-            value = json.loads(_read_text(self.path / name, MAX_JSON_BYTES))
+            value = json.loads(_read_text(self.path / name, MAX_JSON_BYTES), parse_constant=_no_constant(name))
         except FileNotFoundError:
             raise RunError(f"{name} is missing") from None
         except json.JSONDecodeError as error:
@@ -382,6 +382,16 @@ class Run:
         if not isinstance(value, dict):
             raise RunError(f"{name} is not a JSON object")
         return value
+
+
+def _no_constant(name: str) -> Callable[[str], None]:
+    """Python's reader takes NaN and Infinity, which JSON has not and nothing here writes: refused as read,
+    so that no such value is carried into a file written back (the writers refuse them)."""
+
+    def refuse(constant: str) -> None:
+        raise RunError(f"{name} holds {constant}, which is not a JSON number")
+
+    return refuse
 
 
 @dataclass(frozen=True)

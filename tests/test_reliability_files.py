@@ -112,6 +112,8 @@ DAMAGE = {
     "a header claiming 37 GiB": (PREDICTIONS_FILE, lying_header, "claims a shape"),
     "negative image indices": (PREDICTIONS_FILE, predictions(indices=-np.arange(1, 7)), "negative image indices"),
     "NaN probabilities": (PREDICTIONS_FILE, predictions(probs=np.full((6, 10), np.nan, np.float32)), "not finite"),
+    # Python's reader takes NaN, which no writer here will write back: a heartbeat died on it.
+    "status holds NaN": (STATUS_FILE, lambda p: p.write_text('{"state": "completed", "x": NaN}'), "holds NaN"),
     # Python reads no integer of over 4,300 digits (a ValueError that isn't a JSONDecodeError).
     "config with a 5,000-digit number": ("config.json", lambda p: long_number(p, "epochs"), "number too long to read"),
     "status with a 5,000-digit number": (STATUS_FILE, lambda p: long_number(p, "epoch"), "number too long to read"),

@@ -210,3 +210,10 @@ def test_predictions_the_reader_would_refuse_are_never_written(tmp_path):
         with pytest.raises(RunError, match=f"the model's test predictions can't be kept \\(the file .*{fragment}"):
             run.save_predictions(probs, labels, indices)
     assert (run.path / PREDICTIONS_FILE).read_bytes() == before
+
+
+def test_a_status_holding_nan_is_replaced_by_the_next_write_not_carried_into_it(tmp_path):
+    run, _ = completed_run(tmp_path)
+    (run.path / "status.json").write_text('{"state": "running", "x": NaN}')  # Python's reader takes NaN
+    run.write_status("running")  # a heartbeat: it raised ValueError when writing the NaN back
+    assert run.status().state == "running" and "x" not in json.loads((run.path / "status.json").read_text())
