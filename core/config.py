@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from core.data import VAL_SEED, VAL_SIZE, dataset_names, get_dataset_info, is_known_dataset
+from core.data import VAL_SEED, VAL_SIZE, get_dataset_info, is_known_dataset, unknown_dataset_message
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 KEEP_BEST_BY = ("val_loss", "val_accuracy")
@@ -82,7 +82,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the first bad value and what is allowed."""
         if not is_known_dataset(self.dataset):
-            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(dataset_names())}")
+            raise ConfigError(unknown_dataset_message(self.dataset))
         from core.models import MODELS  # here, not at the top: reading a run's config needs no torch
 
         if self.model not in MODELS:

@@ -258,10 +258,15 @@ def get_dataset_info(name: str, root: Path | None = None) -> DatasetInfo:
 
     info = user_dataset_info(name, root or default_data_dir())
     if info is None:
-        known = dataset_names(root)
-        meant = f" (did you mean {name.lower()!r}?)" if name.lower() in known else ""
-        raise UnknownDataset(f"unknown dataset {name!r}{meant}; choose one of: {', '.join(known)}")
+        raise UnknownDataset(unknown_dataset_message(name, root))
     return info
+
+
+def unknown_dataset_message(name: str, root: Path | None = None) -> str:
+    """'unknown dataset 'MNIST' (did you mean 'mnist'?); choose one of: …', one wording wherever a name is checked."""
+    known = dataset_names(root)
+    meant = f" (did you mean {name.lower()!r}?)" if isinstance(name, str) and name.lower() in known else ""
+    return f"unknown dataset {name!r}{meant}; choose one of: {', '.join(known)}"
 
 
 def dataset_names(root: Path | None = None) -> list[str]:

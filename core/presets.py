@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from core.config import ConfigError, TrainConfig
-from core.data import dataset_names, is_known_dataset, training_split_size
+from core.data import is_known_dataset, training_split_size, unknown_dataset_message
 from core.models import MODELS
 
 
@@ -112,7 +112,7 @@ def recipe_config(model: str, dataset: str, **overrides) -> TrainConfig:
 
 def _validated(values: dict, overrides: dict) -> TrainConfig:
     if not is_known_dataset(values["dataset"]):
-        raise ConfigError(f"unknown dataset {values['dataset']!r}; choose one of: {', '.join(dataset_names())}")
+        raise ConfigError(unknown_dataset_message(values["dataset"]))
     config = TrainConfig(**{**values, **overrides})
     config.validate()
     return config

@@ -370,7 +370,12 @@ def _write_atomically(destination: Path, splits: dict, manifest: dict) -> None:
                 (raw / file_name).write_bytes(data)
                 digests[file_name] = hashlib.sha256(data).hexdigest()
         atomic_write_json(building / MANIFEST, {**manifest, "sha256": digests})
-        building.rename(destination)
+        try:
+            building.rename(destination)
+        except OSError:
+            if destination.exists():  # another `data add` of this name finished first: its dataset stands
+                raise DataError(f"{destination} was made meanwhile by another data add: choose another name") from None
+            raise
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise

@@ -241,3 +241,21 @@ def test_the_cli_adds_trains_and_evaluates_a_folder(tmp_path, capsys):
     assert "circle" in capsys.readouterr().out
     assert main(["data", "add", "shapes", "--from", str(tmp_path / "pictures"), *data]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_two_adds_of_one_name_at_once_keep_the_first_and_name_the_clash(tmp_path, monkeypatch):
+    import core.userdata
+
+    source = picture_folder(tmp_path / "pictures")
+    write = core.userdata._write_atomically
+
+    def the_other_finishes_first(destination, splits, manifest):
+        monkeypatch.setattr(core.userdata, "_write_atomically", write)
+        add_dataset("shapes", source, tmp_path / "data")  # checked free before this one, done before it renames
+        write(destination, splits, manifest)
+
+    monkeypatch.setattr(core.userdata, "_write_atomically", the_other_finishes_first)
+    with pytest.raises(DataError, match="was made meanwhile by another data add: choose another name"):
+        add_dataset("shapes", source, tmp_path / "data")
+    assert get_dataset_info("shapes", tmp_path / "data").classes == CLASSES
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["shapes"]  # no half-built folder left
