@@ -12,7 +12,7 @@ from dashboard.inspect import inspect_image
 from dashboard.text import plain
 from dashboard.widgets import prediction_gallery, rows_in_brush, selected_run_with_images, show_details
 
-METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (about a minute the first time, then kept with the run)"}
+METHODS = {"pca": "PCA: instant", "tsne": "t-SNE: about a minute the first time, then kept with the run"}
 CHART_KEY = "embedding_chart"
 GALLERY_LIMIT = 120
 
@@ -29,17 +29,17 @@ def page() -> None:
         st.warning(f"{run.id}'s predictions don't cover the test split in order: `python -m core evaluate {run.id}`.")
         return
 
-    controls = st.columns([2, 2, 3], vertical_alignment="bottom")
+    controls = st.columns([2, 5], vertical_alignment="bottom")
     method = controls[0].segmented_control(
         "Projection",
         list(METHODS),
         format_func=lambda m: m.upper() if m == "pca" else "t-SNE",
         default="pca",
         key="embedding_method",
+        help=" ".join(f"{text}." for text in METHODS.values()),  # in the help: a caption beside it floated
     )
     method = method or "pca"
     errors_only = controls[1].toggle("Errors only", key="embedding_errors_only")
-    controls[2].caption(METHODS[method])
     try:
         xy = run_embedding(run, method)
     except RunError as error:
