@@ -55,7 +55,7 @@ def samples(data) -> None:
     )
 
     st.subheader("Samples")
-    controls = st.columns([2, 2, 1.4, 4.6], vertical_alignment="bottom")
+    controls = st.columns([2, 2, 2, 4], vertical_alignment="bottom")  # the button whole in a 700-pixel window
     many = info.num_classes > charts.MANY_CLASSES
     per_class = controls[0].slider("Per class", 4, 24, 6 if many else 12, key="dataset_per_class")
     focus = controls[1].selectbox("Class", ["All classes", *info.classes], key="dataset_class")
