@@ -154,9 +154,11 @@ class OnnxModel(nn.Module):
 
     differentiable = False  # gradients don't flow through ONNX Runtime
 
-    def __init__(self, data: bytes, num_classes: int | None = None):
+    def __init__(self, data: bytes, num_classes: int):
         super().__init__()
         import onnxruntime
+
+        from core.runs import ONNX_FILE, RunError
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # as many as torch is allowed here
@@ -169,19 +171,14 @@ class OnnxModel(nn.Module):
         if len(inputs) != 1 or len(inputs[0].shape) < 1 or _fixed_sizes(inputs[0].shape[:1]) != (None,):
             raise ValueError("the graph must take one input, a batch of images of any size")
         self.input_name = inputs[0].name
-        # What one image must be (channels, height, width) and how many scores come out; None where the graph
-        # leaves a size free. A graph that doesn't fit its run is refused when used, in one line.
+        # What one image must be (channels, height, width), None where the graph leaves a size free; a graph
+        # for other pictures is refused when given this run's, in one line.
         self.image_shape = _fixed_sizes(inputs[0].shape[1:])
-        self.num_outputs = _fixed_sizes(self.session.get_outputs()[0].shape[1:])
-        self.num_classes = num_classes  # checked against what the graph really gives, every batch
+        declared = _fixed_sizes(self.session.get_outputs()[0].shape[1:])
+        if not _fits((num_classes,), declared):  # what it really gives is checked again, every batch
+            raise RunError(f"{ONNX_FILE} gives {_sizes(declared)} scores per image; this run has {num_classes} classes")
+        self.num_classes = num_classes
         self.feature_tap = nn.Identity()
-
-    def answers(self, num_classes: int) -> bool:
-        """Whether the graph gives one score per class (or leaves the number free)."""
-        return _fits((num_classes,), self.num_outputs)
-
-    def output_sizes(self) -> str:
-        return _sizes(self.num_outputs)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         from core.runs import ONNX_FILE, RunError
@@ -196,11 +193,11 @@ class OnnxModel(nn.Module):
             logits, features = self.session.run(list(OUTPUTS), {self.input_name: pixels})
         except Exception as error:  # onnxruntime's own error types, for a graph that can't run these images
             raise RunError(f"{ONNX_FILE} failed on a batch of {len(pixels)} images ({first_line(error)})") from None
-        width = (self.num_classes,) if self.num_classes else logits.shape[1:2]
-        if logits.shape != (len(pixels), *width) or features.ndim < 1 or len(features) != len(pixels):
+        if logits.shape != (len(pixels), self.num_classes) or features.ndim < 1 or len(features) != len(pixels):
             raise RunError(
                 f"{ONNX_FILE} answered {len(pixels)} images with scores of shape {logits.shape} and features of "
-                f"shape {features.shape}; expected one row of {_sizes(width)} scores, and one of features, per image"
+                f"shape {features.shape}; expected one row of {self.num_classes} scores, and one of features, "
+                "per image"
             )
         self.feature_tap(torch.from_numpy(features))
         return torch.from_numpy(logits).to(images.device)

@@ -210,17 +210,11 @@ class Run:
             from core.onnxmodel import OnnxModel
 
             try:
-                graph = OnnxModel(self.load_onnx_bytes(), num_classes=self.config.num_classes).eval()
+                return OnnxModel(self.load_onnx_bytes(), num_classes=self.config.num_classes).eval()
             except RunError:
                 raise
             except Exception as error:  # onnxruntime raises its own types for a damaged graph
                 raise RunError(f"{ONNX_FILE} is not a usable ONNX graph ({first_line(error)})") from None
-            if not graph.answers(self.config.num_classes):
-                raise RunError(
-                    f"{ONNX_FILE} gives {graph.output_sizes()} scores per image; "
-                    f"this run has {self.config.num_classes} classes"
-                )
-            return graph
 
         if not self.has_model_file():
             raise RunError(f"{self.id} has no model: {self.why_no_model()}")
@@ -247,7 +241,10 @@ class Run:
         return os.path.lexists(self.model_file)
 
     def why_no_model(self) -> str:
-        """Why a run keeps no model file, in words."""
+        """Why a run keeps no model file, in words: still at its first epoch, or stopped before one was kept."""
+        with contextlib.suppress(RunError):  # an unreadable status: say why a stopped run has none
+            if self.status().state == "running":
+                return "its first epoch's weights are not saved yet"
         if (self.config.source or {}).get("kind") == "log_run":
             return "its loop stopped before run.finish(model), which evaluates the model and keeps it"
         return NO_WEIGHTS_YET

@@ -41,11 +41,6 @@ def drawn_image() -> bytes | None:
     return result.image_bytes
 
 
-def no_model_yet(run) -> str:
-    """Why a run without a model file has none: still at its first epoch, or stopped before one was kept."""
-    return "its first epoch's weights are not saved yet" if run.status().state == "running" else run.why_no_model()
-
-
 def page() -> None:
     st.title("Draw or upload")
     run = selected_run()
@@ -53,7 +48,7 @@ def page() -> None:
         return
     try:
         info = get_dataset_info(run.config.dataset)
-        no_model = None if run.has_model_file() else no_model_yet(run)
+        no_model = None if run.has_model_file() else run.why_no_model()
     except (RunError, DataError) as error:
         st.warning(f"{run.id}: {plain(error)}")
         return
