@@ -24,6 +24,9 @@ from torch import nn
 from core.config import first_line
 
 OUTPUTS = ("logits", "features")
+# The graph's note on what its features output is, for a model with no classifier layer to read:
+# its class scores again (the embedding map says so rather than naming a layer the model hasn't got).
+FEATURES_NOTE, FEATURES_ARE_SCORES = "features", "class scores"
 
 
 def find_classifier(model: nn.Module, input_shape: tuple[int, int, int]) -> nn.Linear | None:
@@ -92,6 +95,8 @@ def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) ->
     finally:
         if wrapper.hook is not None:
             wrapper.hook.remove()
+    if wrapper.hook is None:
+        program.model.metadata_props[FEATURES_NOTE] = FEATURES_ARE_SCORES
     buffer = io.BytesIO()
     program.save(buffer)
     return buffer.getvalue()
@@ -179,6 +184,8 @@ class OnnxModel(nn.Module):
             raise RunError(f"{ONNX_FILE} gives {_sizes(declared)} scores per image; this run has {num_classes} classes")
         self.num_classes = num_classes
         self.feature_tap = nn.Identity()
+        notes = self.session.get_modelmeta().custom_metadata_map
+        self.features_are_scores = notes.get(FEATURES_NOTE) == FEATURES_ARE_SCORES
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         from core.runs import ONNX_FILE, RunError

@@ -186,6 +186,7 @@ def test_embedding_map_renders_with_its_errors_marked(store):
     at = open_page("embedding.py")
     assert not at.exception
     assert any("black rings mark the" in block.value for block in at.caption)
+    assert any("s classifier layer reads" in block.value for block in at.caption)
     at.toggle(key="embedding_errors_only").set_value(True).run()
     assert not at.exception
 

@@ -398,19 +398,22 @@ def test_an_import_evaluating_for_longer_than_the_stale_limit_stays_running(user
 
 
 @pytest.mark.parametrize(
-    ("layers", "forward", "width"),
+    ("layers", "forward", "width", "scores"),
     [
-        ("self.conv = nn.Conv2d(1, 10, 28)", "return self.conv(x).flatten(1)", 10),  # no Linear: the scores
-        ("self.fc = nn.Linear(784, 10)", "return self.fc(input=x.flatten(1))", 10),  # called by keyword: the scores
+        ("self.conv = nn.Conv2d(1, 10, 28)", "return self.conv(x).flatten(1)", 10, True),  # no Linear: the scores
+        ("self.fc = nn.Linear(784, 10)", "return self.fc(input=x.flatten(1))", 10, True),  # called by keyword
         (  # the last Linear works on a learned constant: the last one that sees a row per image
             "self.fc = nn.Linear(784, 10)\n        self.bias = nn.Linear(4, 10)\n        self.one = nn.Parameter("
             "torch.ones(1, 4))",
             "return self.fc(x.flatten(1)) + self.bias(self.one)",
             784,
+            False,
         ),
     ],
 )
-def test_features_are_one_row_per_image_whatever_the_head(user_files, tmp_path, layers, forward, width):
+def test_features_are_one_row_per_image_whatever_the_head(
+    user_files, tmp_path, monkeypatch, layers, forward, width, scores
+):
     (tmp_path / "head.py").write_text(
         "import torch\nimport torch.nn as nn\n\n\nclass Head(nn.Module):\n    def __init__(self):\n"
         f"        super().__init__()\n        {layers}\n\n    def forward(self, x):\n        {forward}\n"
@@ -427,6 +430,19 @@ def test_features_are_one_row_per_image_whatever_the_head(user_files, tmp_path, 
     model.feature_tap.register_forward_hook(lambda _module, inputs, _output: seen.append(inputs[0]))
     model(torch.zeros(3, 1, 28, 28))
     assert seen[0].shape == (3, width)
+    assert model.features_are_scores == scores
+    if scores:  # the embedding map says what it is a map of, not a layer the model hasn't got
+        from streamlit.testing.v1 import AppTest
+
+        monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
+        monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path / "runs"))
+        at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+        at.query_params["dataset"], at.query_params["run"] = "mnist", run.id
+        at.run()
+        at.switch_page("app_pages/embedding.py")
+        at.run()
+        captions = [caption.value for caption in at.caption]
+        assert any("placed by its class scores" in caption for caption in captions), captions
 
 
 def test_registered_architecture_by_name_and_by_order(tmp_path):

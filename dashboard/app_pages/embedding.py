@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.runs import RunError
+from core.runs import Run, RunError
 from dashboard import charts
-from dashboard.cached import run_embedding
+from dashboard.cached import run_embedding, run_model
 from dashboard.chartview import draw_chart
 from dashboard.inspect import inspect_image
 from dashboard.text import plain
@@ -59,8 +59,8 @@ def page() -> None:
     )
     shown = points[points["error"]] if errors_only else points
     st.caption(
-        f"{len(shown):,} test images, each a point placed by the features {plain(run.config.model)}'s classifier layer "
-        f"reads ({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
+        f"{len(shown):,} test images, each a point placed by {_what_places_them(run)} "
+        f"({method.upper() if method == 'pca' else 't-SNE'} to 2-D), coloured by true class; "
         f"black rings mark the {int(points['error'].sum())} errors. Drag a rectangle to see its images."
     )
     event = draw_chart(
@@ -83,6 +83,18 @@ def page() -> None:
         inspect_image(run, chosen, image, predictions, class_names, "The image you clicked")
     with st.expander("Per-image details"):
         show_details(rows, predictions, class_names)
+
+
+def _what_places_them(run: Run) -> str:
+    """What the map is a projection of: the classifier layer's input, or for a model without a layer to read
+    (an all-convolutional one, imported), its class scores."""
+    try:
+        model = run_model(run)
+    except RunError:  # the map was kept from weights since damaged; the warning is another page's to give
+        model = None
+    if getattr(model, "features_are_scores", False):
+        return f"its class scores ({plain(run.config.model)} has no linear classifier layer whose input could be read)"
+    return f"the features {plain(run.config.model)}'s classifier layer reads"
 
 
 page()
