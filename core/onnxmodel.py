@@ -68,9 +68,25 @@ class _WithFeatures(nn.Module):
         self.captured = inputs[0]
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        output = self.model(images)
+        try:
+            output = self.model(images)
+        except BaseException as error:
+            _cut_cause_loops(error)
+            raise
         features = output if self.hook is None else self.captured
         return output, features.flatten(1)
+
+
+def _cut_cause_loops(error: BaseException) -> None:
+    """End a chain of causes that comes back on itself (``raise e from e`` in a forward): the exporter walks
+    the chain to summarise it, and would walk such a loop for ever."""
+    seen = {id(error)}
+    while error.__cause__ is not None:
+        if id(error.__cause__) in seen:
+            error.__cause__ = None
+            return
+        error = error.__cause__
+        seen.add(id(error))
 
 
 def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) -> bytes:
@@ -108,10 +124,9 @@ class ExportProblem(ValueError):
 
 def _why_not_exported(error: BaseException) -> str:
     """One line on why torch.export gave up: where in the user's file, and what to change there."""
-    seen = {id(error)}
-    while error.__cause__ is not None and id(error.__cause__) not in seen:  # the innermost cause, loops cut
+    _cut_cause_loops(error)
+    while error.__cause__ is not None:  # the innermost cause
         error = error.__cause__
-        seen.add(id(error))
     where = _users_line(str(error))
     if "data-dependent" in str(error):
         what = (

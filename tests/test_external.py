@@ -238,6 +238,12 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
     if problem == "bool-branch":  # torch.export's own "Caused by" names a file of torch's here
         forward = "y = self.fc(x.flatten(1))\n        if y.sum() > 0:\n            return y\n        return -y"
         return (*odd_model(tmp_path, 784, 10, forward), [], {})
+    if problem == "self-caused":  # the exporter summarises the chain of causes: this one loops
+        forward = (
+            "try:\n            return y if (y := self.fc(x.flatten(1))).sum() > 0 else -y\n"
+            "        except Exception as error:\n            raise error from error"
+        )
+        return (*odd_model(tmp_path, 784, 10, forward), [], {})
     if problem == "fails-on-full-batches":
         forward = (
             "if len(x) > 64:\n            raise MemoryError('out of memory')\n        return self.fc(x.flatten(1))"
@@ -283,6 +289,7 @@ def problem_inputs(problem: str, user_files: Path, tmp_path: Path) -> tuple[str,
             "torch.export stopped at odd.py line 12, in forward: its forward decides something from a tensor",
         ),
         ("bool-branch", "torch.export stopped at odd.py line 12, in forward: its forward decides something"),
+        ("self-caused", "torch.export stopped at odd.py line 12, in forward: its forward decides something"),
         ("fails-on-full-batches", "the model raised MemoryError on a batch of"),
         ("integer-scores", "the model's outputs are torch.int64; class scores are floating-point numbers"),
         ("other-weights", "layer 'conv.weight' does not fit"),
