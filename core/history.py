@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 CURVE_METRICS = ("loss", "accuracy")
-SPLIT_PREFIXES = (("train", "train_"), ("validation", "val_"))
+# test_: what the tutorials' test() gives, logged from a user's own loop (core.log_run).
+SPLIT_PREFIXES = (("train", "train_"), ("validation", "val_"), ("test", "test_"))
 # Columns of every record that are not curves of their own.
 BOOKKEEPING = ("epoch", "lr", "seconds", "examples_seen", "batch_losses")
 # What an epoch curve can be drawn against: its label → the column ``curve_rows`` gives it.
@@ -28,7 +29,9 @@ def progress(history: pd.DataFrame) -> pd.DataFrame:
     if "epoch" not in history:  # no epoch finished yet
         return pd.DataFrame(columns=["epoch", "examples_seen", "elapsed"])
     frame = history[["epoch"]].copy()
-    frame["examples_seen"] = history["examples_seen"] if "examples_seen" in history else float("nan")
+    counted = "examples_seen" in history and (history["examples_seen"] > 0).any()
+    # All zeros: a loop that logged no batches (early log_run histories wrote 0 for "not counted").
+    frame["examples_seen"] = history["examples_seen"] if counted else float("nan")
     frame["elapsed"] = history["seconds"].cumsum() if "seconds" in history else float("nan")
     return frame
 

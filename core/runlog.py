@@ -60,7 +60,9 @@ class RunLog:
         record = {"epoch": epoch, **{name: self._metric(name, value) for name, value in metrics.items()}}
         with self._lock:
             self.losses.flush()
-            record.update(examples_seen=self.examples_seen, batch_losses=self.losses.points)
+            record.update(batch_losses=self.losses.points)
+            if self.examples_seen:  # counted by log_batch; a loop that logs no batches leaves it out
+                record.update(examples_seen=self.examples_seen)
             if self.history and epoch <= self.history[-1]["epoch"]:  # an epoch logged again: rewrite the file
                 self.history = sorted([r for r in self.history if r["epoch"] != epoch] + [record], key=_epoch)
                 self.run.write_history(self.history)

@@ -110,7 +110,16 @@ def pixel_histogram(histogram: pd.DataFrame) -> alt.Chart:
 
 
 # Solid training, dashed validation, solid for the other figures a loop logged (``core.history.curve_rows``).
-SPLIT_DASHES = {"train": [1, 0], "validation": [6, 4], "logged": [1, 0]}
+SPLIT_DASHES = {"train": [1, 0], "validation": [6, 4], "test": [2, 3], "logged": [1, 0]}
+SPLIT_LINES = {"train": "solid: training", "validation": "dashed: validation", "test": "dotted: test"}
+
+
+def split_legend(splits) -> str:
+    """ "Solid: training; dashed: validation": the line styles of the ``splits`` drawn (none: "")."""
+    text = "; ".join(line for split, line in SPLIT_LINES.items() if split in set(splits))
+    return text[:1].upper() + text[1:]
+
+
 X_TITLES = {"epoch": "epoch", "examples_seen": "examples seen", "elapsed": "training time (s)"}
 
 
@@ -121,7 +130,7 @@ def epoch_curves(
     ``core.history.curve_rows``). Lines per run and split; the kept epoch of each run marked with a rule
     (``best_epochs``: run and the same ``x`` column)."""
     title = metric.replace("_", " ")
-    percent = metric == "accuracy"
+    percent = metric.endswith("accuracy")  # kept as fractions, whatever a loop named them
     lines = (
         alt.Chart(history)
         .mark_line(point=True)

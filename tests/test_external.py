@@ -22,6 +22,7 @@ from core.cli import main
 from core.config import ConfigError
 from core.data import PROJECT_ROOT, load_dataset
 from core.external import ImportProblem, fit_state_dict, import_model, load_user_class, read_state_dict
+from core.history import history_frame, progress
 from core.models import create_model
 from core.runs import list_runs, load_run, pid_alive
 from tests.conftest import write_idx_dataset
@@ -574,6 +575,45 @@ def test_the_draw_page_says_a_run_without_a_model_has_none_before_any_drawing(us
     said = [block.value.replace("\\", "") for block in at.info]  # as shown: markdown's escapes gone
     assert any("curves has no model to classify with: its loop stopped before run.finish(model)" in s for s in said)
     assert not at.tabs  # no canvas to draw on
+
+
+def test_a_loop_logging_the_tutorials_test_figures_is_drawn_as_the_test_split(user_files, monkeypatch, capsys):
+    # The tutorials' loop: test() each epoch, in percent, and no batch losses.
+    from streamlit.testing.v1 import AppTest
+
+    import core
+
+    store = user_files / "tutorial-loop"
+    with (
+        pytest.warns(UserWarning, match="read as"),
+        core.log_run(dataset="mnist", name="tutorial", checkpoints=store, data_dir=user_files / "data") as run,
+    ):
+        for epoch, (loss, correct) in enumerate([(0.22, 93.04), (0.14, 96.02)], start=1):
+            run.log_epoch(epoch, test_loss=loss, test_accuracy=correct)
+    assert all("examples_seen" not in record for record in load_run("tutorial", store).history())
+    assert main(["curves", "tutorial", "--checkpoints", str(store)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == ["epoch", "test", "loss", "test", "acc"]
+    assert printed[2].split() == ["2", "0.1400", "96.02%"]  # no model given: no kept epoch to mark
+
+    monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", "tutorial"
+    at.run()
+    at.switch_page("app_pages/curves.py")
+    at.run()
+    assert not at.exception
+    assert at.segmented_control(key="curves_metric").options == ["loss", "accuracy"]
+    assert at.segmented_control(key="curves_x").options == ["epoch"]  # no batches counted, no examples axis
+    assert any(caption.value.startswith("Dotted: test.") for caption in at.caption)
+
+
+def test_a_history_that_counted_no_examples_has_no_examples_axis():
+    frame = history_frame([{"epoch": 1, "examples_seen": 0}, {"epoch": 2, "examples_seen": 0}])
+    assert progress(frame)["examples_seen"].isna().all()
+    counted = history_frame([{"epoch": 1, "examples_seen": 0}, {"epoch": 2, "examples_seen": 64}])
+    assert progress(counted)["examples_seen"].tolist() == [0, 64]
 
 
 def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):

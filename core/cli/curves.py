@@ -5,6 +5,18 @@ from __future__ import annotations
 from core.cli.common import add_json, add_run, percent, print_json, text_table
 from core.runs import load_run
 
+# The columns a run may have, in this order, with their headings; any other figure a loop logged follows.
+COLUMNS = {
+    "train_loss": "train loss",
+    "val_loss": "val loss",
+    "test_loss": "test loss",
+    "train_accuracy": "train acc",
+    "val_accuracy": "val acc",
+    "test_accuracy": "test acc",
+    "lr": "lr",
+    "seconds": "seconds",
+}
+
 
 def register(commands) -> None:
     curves = commands.add_parser("curves", help="a run's loss and accuracy per epoch, the kept epoch marked")
@@ -14,7 +26,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    from core.history import history_frame
+    from core.history import history_frame, other_metrics
 
     run_folder = load_run(args.run, args.checkpoints)
     history = run_folder.history()
@@ -31,26 +43,25 @@ def run(args) -> int:
         print(f"{run_folder.id} {why}")
         return 0
     frame = history_frame(history)
+    columns = [column for column in COLUMNS if column in frame]
+    columns += [column for column in other_metrics(frame) if column not in columns]  # a loop's own names
     rows = [
-        (
-            f"{int(row.epoch)}{' *' if row.epoch == kept else ''}",
-            _number(row, "train_loss"),
-            _number(row, "val_loss"),
-            percent(getattr(row, "train_accuracy", None)),
-            percent(getattr(row, "val_accuracy", None)),
-            _number(row, "lr", "g"),
-            _number(row, "seconds", ".1f"),
-        )
-        for row in frame.itertuples()
+        (f"{int(row['epoch'])}{' *' if row['epoch'] == kept else ''}", *(_cell(row, c) for c in columns))
+        for row in frame.to_dict("records")
     ]
-    header = ("epoch", "train loss", "val loss", "train acc", "val acc", "lr", "seconds")
-    print(text_table(rows, header))
+    print(text_table(rows, ("epoch", *(COLUMNS.get(column, column) for column in columns))))
     print(f"* the kept epoch ({kept_because(run_folder.config)})")
     return 0
 
 
-def _number(row, name: str, spec: str = ".4f") -> str:
-    value = getattr(row, name, None)
+def _cell(row: dict, name: str) -> str:
+    value = row.get(name)
+    if name.endswith("accuracy"):
+        return percent(value)
+    return _number(value, {"lr": "g", "seconds": ".1f"}.get(name, ".4f"))
+
+
+def _number(value, spec: str) -> str:
     return "-" if value is None or value != value else format(value, spec)
 
 

@@ -106,10 +106,12 @@ def curves(dataset: str, table: pd.DataFrame | None = None) -> None:
     metric, x, log_scale = curve_controls(long)
     shown = long[long["metric"] == metric]
     draw_chart(st, charts.epoch_curves, shown, metric, kept_epochs, x=x, log_scale=log_scale)
+    legend = charts.split_legend(shown["split"])
     st.caption(
-        "Solid: training; dashed: validation. The dotted rule marks the kept epoch: the best on validation for "
-        "a run trained here, the last one logged for a model from your own loop or an import (the model it was "
-        "given). CLI: `python -m core curves RUN`."
+        (f"{legend}. " if legend else "")
+        + "The vertical dotted rule marks the kept epoch: the best on validation for a run trained here, the last "
+        "one logged for a model from your own loop or an import (the model it was given). "
+        "CLI: `python -m core curves RUN`."
     )
     explain_train_above_validation(histories)
 
@@ -127,10 +129,11 @@ def curve_controls(long: pd.DataFrame) -> tuple[str, str, bool]:
     if st.session_state.get("curves_x") not in axes:  # a run chosen since has no record of it
         st.session_state.pop("curves_x", None)
     label = controls[1].segmented_control("X axis", axes, default=axes[0], key="curves_x") or axes[0]
+    accuracy = metric.endswith("accuracy")
     log_scale = controls[2].toggle(
-        "Log axis", value=False, key="curves_epoch_log", disabled=metric == "accuracy", help="A logarithmic y axis"
+        "Log axis", value=False, key="curves_epoch_log", disabled=accuracy, help="A logarithmic y axis"
     )
-    return metric, X_AXES[label], log_scale and metric != "accuracy"
+    return metric, X_AXES[label], log_scale and not accuracy
 
 
 def batch_loss_section(frame: pd.DataFrame) -> None:
@@ -150,9 +153,11 @@ def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
     flat = pd.concat(histories, ignore_index=True)
     flat = flat[["run", *[c for c in flat.columns if c != "run"]]]
     shown = flat.copy()  # accuracies as percentages with two decimals each (the CSV keeps the fractions)
-    for column in ("train_accuracy", "val_accuracy"):
-        if column in shown:
-            shown[column] = shown[column] * 100
+    if "examples_seen" in shown and not (shown["examples_seen"] > 0).any():  # a loop that counted none
+        shown = shown.drop(columns="examples_seen")
+    accuracies = [column for column in shown.columns if column.endswith("accuracy")]
+    for column in accuracies:  # log_run keeps every accuracy as a fraction, whatever its name
+        shown[column] = pd.to_numeric(shown[column], errors="coerce") * 100
     percent = {"format": "%.2f%%"}
     st.dataframe(
         shown,
@@ -164,6 +169,12 @@ def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
             "val_loss": st.column_config.NumberColumn("validation loss", format="%.4f"),
             "train_accuracy": st.column_config.NumberColumn("train accuracy", **percent),
             "val_accuracy": st.column_config.NumberColumn("validation accuracy", **percent),
+            "test_loss": st.column_config.NumberColumn("test loss", format="%.4f"),
+            **{
+                column: st.column_config.NumberColumn(column.replace("_", " "), **percent)
+                for column in accuracies
+                if column not in ("train_accuracy", "val_accuracy")
+            },
             "lr": st.column_config.NumberColumn("learning rate", format="%.3g"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f s"),
             "examples_seen": st.column_config.NumberColumn("examples seen", format="localized"),
