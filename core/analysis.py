@@ -99,22 +99,44 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     log_probs = _log(probs)
     rows, labels = np.arange(len(labels)), np.asarray(labels, dtype=np.int64)
     fit = minimize_scalar(
-        lambda t: -_log_softmax(log_probs / t)[rows, labels].mean(), bounds=(0.05, 20.0), method="bounded"
+        lambda t: -_log_softmax(log_probs / t)[rows, labels].mean(), bounds=TEMPERATURE_BOUNDS, method="bounded"
     )
     return float(fit.x)
 
 
 TEMPERATURE_RESULT = "temperature"
 LABEL_CHECK_RESULT = "label-issues-test"
+# Fewer validation images than this and one fitted temperature says more about the few than about the model.
+MIN_CALIBRATION_IMAGES = 50
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+class TooFewToCalibrate(RunError):
+    """A validation split too small for a temperature fitted on it to mean anything."""
 
 
 def validation_temperature(run: Run, data: DatasetSplits) -> float:
-    """The temperature that calibrates the run, fitted on its validation split; kept in the run folder."""
+    """The temperature that calibrates the run, fitted on its validation split; kept in the run folder.
+    Raises TooFewToCalibrate on a split of fewer than ``MIN_CALIBRATION_IMAGES``."""
     from core.evaluate import split_predictions
+
+    if len(data.val.labels) < MIN_CALIBRATION_IMAGES:
+        raise TooFewToCalibrate(
+            f"the validation split has {len(data.val.labels):,} images, too few to calibrate on "
+            f"(at least {MIN_CALIBRATION_IMAGES} are needed)"
+        )
 
     def compute() -> dict[str, np.ndarray]:
         val = split_predictions(run, "val", data=data)
-        return {"temperature": np.array([fit_temperature(val.probs, val.labels)])}
+        temperature = fit_temperature(val.probs, val.labels)
+        if min(abs(np.log(temperature / bound)) for bound in TEMPERATURE_BOUNDS) < 0.01:
+            # No finite best: a model right on every image fits best as T goes to 0, with certainty.
+            errors = int((val.probs.argmax(axis=1) != val.labels).sum())
+            raise TooFewToCalibrate(
+                f"its {errors} errors among the validation split's {len(val.labels):,} images are too few "
+                "to fit a temperature to"
+            )
+        return {"temperature": np.array([temperature])}
 
     def valid(arrays: dict[str, np.ndarray]) -> bool:
         value = arrays.get("temperature")

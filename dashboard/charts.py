@@ -9,6 +9,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from dashboard.numbers import tenth_percent
+
 MANY_CLASSES = 12  # beyond this (EMNIST's 47), pages lay classes out differently: see where it is read
 # Tableau's ten categorical colours, one per class index.
 CLASS_PALETTE = [
@@ -307,7 +309,13 @@ def probability_bars(
         strokeWidth=alt.condition(is_true, alt.value(2), alt.value(0)),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
     )
-    labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("probability:Q", format=".1%"))
+    # Written here, not by Vega's ".1%": 0.99996 is ">99.9%", never a "100.0%" the model didn't give.
+    labelled = probabilities.assign(shown=[tenth_percent(p) for p in probabilities["probability"]])
+    labels = (
+        alt.Chart(labelled)
+        .mark_text(align="left", dx=3, fontSize=11)
+        .encode(y=alt.Y("class:N", sort=list(class_names)), x="probability:Q", text="shown:N")
+    )
     return (bars + labels).properties(height=alt.Step(24))
 
 

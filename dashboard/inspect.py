@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import methods_for, similar_training_images, with_temperature
+from core.analysis import TooFewToCalibrate, methods_for, similar_training_images, with_temperature
 from core.data import DataError
 from core.leaks import training_file
 from core.pictures import attribution_picture, colour_bar
@@ -28,6 +28,7 @@ from dashboard.cached import (
 )
 from dashboard.chartview import draw_chart
 from dashboard.gallery import THUMBNAIL_SIZES, Tile, image_grid, png_data_url, scroll_here, tile_png
+from dashboard.numbers import tenth_percent
 from dashboard.text import plain
 
 IMAGE_PARAM = "image"
@@ -82,7 +83,7 @@ def inspect_image(
     left.markdown(
         f"Test image **#{int(predictions.indices[row])}**  \n"
         f"true **{plain(class_names[label])}**, predicted **{plain(class_names[answer])}** "
-        f"({probs[answer]:.1%}, {verdict})"
+        f"({tenth_percent(probs[answer])}, {verdict})"
     )
     left.markdown(label_verdict(run, predictions, row, class_names))
     probabilities = pd.DataFrame({"class": list(class_names), "probability": probs})
@@ -119,11 +120,13 @@ def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
     """The top probability calibrated on the validation split (one temperature), as a sentence."""
     try:
         temperature = run_temperature(run)
+    except TooFewToCalibrate as error:
+        return f" Not calibrated: {plain(error)}."
     except (RunError, DataError, OSError):  # no validation split to calibrate on: the raw figures stand
         return ""
     calibrated = with_temperature(probs[None], temperature)[0]
     answer = int(calibrated.argmax())
-    if f"{calibrated[answer]:.1%}" == f"{probs[answer]:.1%}":
+    if tenth_percent(calibrated[answer]) == tenth_percent(probs[answer]):
         why = "the raw figure, to this precision"
     elif temperature < 1:
         why = "higher than the raw figure: the raw ones are too modest"
@@ -131,7 +134,7 @@ def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
         why = "lower than the raw figure: the raw ones are over-confident"
     return (
         f" Calibrated on the validation split, where one temperature ({temperature:.2f}) makes the figures match "
-        f"how often the model is right: {class_names[answer]} at {calibrated[answer]:.1%} ({why})."
+        f"how often the model is right: {class_names[answer]} at {tenth_percent(calibrated[answer])} ({why})."
     )
 
 
@@ -215,7 +218,7 @@ def saliency(run: Run, image, probs, label: int, class_names, test_index: int) -
     for column, values, target, role in zip(
         columns[:2], explanation.maps, explanation.targets, explanation.roles, strict=True
     ):
-        title = f"for {role}: {class_names[target]} ({probs[target]:.1%})"  # as the probability chart says
+        title = f"for {role}: {class_names[target]} ({tenth_percent(probs[target])})"  # as the probability chart says
         picture = attribution_picture(values, image, explanation.limit, scale=10, opacity=opacity)
         column.image(picture, caption=title, output_format="PNG")
     columns[2].image(colour_bar(), caption="blue: away from the class · white: no effect · red: towards it")

@@ -17,8 +17,18 @@ def accuracy_percent(values) -> pd.Series:
 def short_percent(probability: float) -> str:
     """A probability in whole percent, except that 0.9999 is ">99%" and 0.001 "<1%": "100%" and "0%" would
     claim a certainty the model didn't give."""
-    if 0.995 <= probability < 1:
-        return ">99%"
-    if 0 < probability < 0.005:
-        return "<1%"
-    return f"{probability:.0%}"
+    return _percent(probability, decimals=0)
+
+
+def tenth_percent(probability: float) -> str:
+    """A probability to a tenth of a percent (the inspector's), ">99.9%" and "<0.1%" at the ends."""
+    return _percent(probability, decimals=1)
+
+
+def _percent(probability: float, decimals: int) -> str:
+    step = 10.0 ** -(decimals + 2)  # 0.01 for whole percent: what the last digit counts
+    if 1 - step / 2 <= probability < 1:
+        return f">{100 - 100 * step:.{decimals}f}%"
+    if 0 < probability < step / 2:
+        return f"<{100 * step:.{decimals}f}%"
+    return f"{probability:.{decimals}%}"

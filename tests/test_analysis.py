@@ -352,6 +352,36 @@ def test_the_inspectors_label_check_and_temperature_are_kept_in_the_run(trained_
     assert analysis.stored_label_issues(run, predictions).equals(ranking)
 
 
+def test_a_validation_split_that_cannot_pin_a_temperature_is_not_calibrated_on(trained_store, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    import core.analysis as analysis
+    from core.data import Split, load_dataset
+    from core.evaluate import predict
+    from core.runs import Run
+
+    data_dir, checkpoints = trained_store
+    run = Run(shutil.copytree(checkpoints / "mnist-tiny", tmp_path / "mnist-tiny"))
+    data = load_dataset("mnist", data_dir)
+
+    def only(rows):
+        rows = torch.as_tensor(rows)
+        return dataclasses.replace(
+            data, val=Split(data.val.images[rows], data.val.labels[rows], data.val.indices[rows])
+        )
+
+    few = only(range(16))  # a folder of one's own, split small
+    with pytest.raises(analysis.TooFewToCalibrate, match="the validation split has 16 images, too few"):
+        analysis.validation_temperature(run, few)
+    # The images it gets right, alone: certainty fits them best, at the search's bound.
+    logits = predict(run.load_model(), data.val.images, run.config.mean, run.config.std)
+    right = torch.nonzero(logits.argmax(1) == data.val.labels).flatten().tolist()
+    monkeypatch.setattr(analysis, "MIN_CALIBRATION_IMAGES", len(right))  # enough images, none of them wrong
+    with pytest.raises(analysis.TooFewToCalibrate, match=f"its 0 errors among the validation split's {len(right)}"):
+        analysis.validation_temperature(run, only(right))
+
+
 def test_the_model_card_names_the_config_a_users_loop_gave():
     from core.config import RunConfig
     from core.modelcard import describe_source

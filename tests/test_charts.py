@@ -3,6 +3,7 @@
 import copy
 import math
 
+import pandas as pd
 import pytest
 
 from dashboard.charts import CLASS_PALETTE, class_colors, class_scale
@@ -163,6 +164,19 @@ def test_a_tight_percentage_never_claims_certainty_the_model_did_not_give():
 
     shown = [short_percent(p) for p in (1.0, 0.9999, 0.995, 0.994, 0.5, 0.004, 0.0)]
     assert shown == ["100%", ">99%", ">99%", "99%", "50%", "<1%", "0%"]
+
+
+def test_the_inspectors_tenths_of_a_percent_never_round_to_certainty():
+    from dashboard.charts import probability_bars
+    from dashboard.numbers import tenth_percent
+
+    shown = [tenth_percent(p) for p in (1.0, 0.99996, 0.9994, 0.5, 0.0004, 0.0)]
+    assert shown == ["100.0%", ">99.9%", "99.9%", "50.0%", "<0.1%", "0.0%"]
+    frame = pd.DataFrame({"class": ["0", "8"], "probability": [0.99996, 0.00004]})
+    chart = probability_bars(frame, ["0", "8"], "8").to_dict()
+    labels = chart["layer"][1]
+    assert labels["encoding"]["text"]["field"] == "shown"
+    assert [row["shown"] for row in chart["datasets"][labels["data"]["name"]]] == [">99.9%", "<0.1%"]
 
 
 def test_run_accuracies_are_columns_of_percentages_with_gaps_kept():
