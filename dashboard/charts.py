@@ -61,33 +61,33 @@ def class_scale(class_names: list[str]) -> alt.Scale:
     return alt.Scale(domain=list(class_names), range=class_colors(len(class_names)))
 
 
-def class_distribution(counts: pd.DataFrame, class_names: list[str]) -> alt.Chart:
-    """counts: columns class, split, count. One panel per split, one bar per class in its colour.
-
-    Bars show each class's share of its split, so that splits of different sizes compare. Short names
-    (digits) stand upright; longer ones are slanted so that they fit. Many classes get a panel per row,
-    each as wide as its classes need, instead of three narrow panels side by side."""
+def class_distribution(
+    counts: pd.DataFrame, class_names: list[str], split: str, top_share: float, first: bool = True
+) -> alt.Chart:
+    """counts: columns class, split, count, of one ``split``. One bar per class in its colour, as the
+    class's share of the split, so that splits of different sizes compare; every split's chart runs up to
+    the same ``top_share``. A chart per split, each as wide as its place on the page (a faceted chart can't
+    be, and three fixed panels ran off a 700-pixel window). Short names (digits) stand upright; longer ones
+    are slanted so that they fit. ``first``: the y axis's title is on the first chart alone."""
     angle = 0 if max(len(name) for name in class_names) <= 2 else -45
+    rows = counts[counts["split"] == split].assign(share=lambda frame: frame["count"] / max(frame["count"].sum(), 1))
     many = len(class_names) > MANY_CLASSES
-    facet = (
-        {"row": alt.Row("split:N", sort=list(SPLIT_COLORS), title=None)}
-        if many
-        else {"column": alt.Column("split:N", sort=list(SPLIT_COLORS), title=None)}
-    )
-    size = {"width": 16 * len(class_names), "height": 110} if many else {"width": 220, "height": 200}
     return (
-        alt.Chart(counts)
-        .transform_joinaggregate(split_total="sum(count)", groupby=["split"])
-        .transform_calculate(share="datum.count / datum.split_total")
+        alt.Chart(rows, title=alt.Title(split, fontSize=13, fontWeight="normal"))
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=list(class_names), title=None, axis=alt.Axis(labelAngle=angle, labelOverlap=False)),
-            y=alt.Y("share:Q", title="share of the split", axis=alt.Axis(format="%")),
+            y=alt.Y(
+                "share:Q",
+                title="share of the split" if first else None,
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, top_share]),
+            ),
             color=alt.Color("class:N", scale=class_scale(class_names), legend=None),
             tooltip=["split", "class", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
-            **facet,
         )
-        .properties(**size)
+        # The height is the whole chart's, names included: slanted ones take 60 pixels of it.
+        .properties(height=(110 if many else 200) + (60 if angle else 0))
     )
 
 

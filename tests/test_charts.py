@@ -166,6 +166,18 @@ def test_a_tight_percentage_never_claims_certainty_the_model_did_not_give():
     assert shown == ["100%", ">99%", ">99%", "99%", "50%", "<1%", "0%"]
 
 
+def test_class_balance_is_a_chart_per_split_as_wide_as_its_place_on_one_scale():
+    from dashboard.charts import class_distribution
+
+    counts = pd.DataFrame({"class": ["a", "b"] * 2, "split": ["train"] * 2 + ["test"] * 2, "count": [600, 400, 50, 50]})
+    charts = [class_distribution(counts, ["a", "b"], split, 0.63).to_dict() for split in ("train", "test")]
+    for chart in charts:  # a fixed width, or a facet's panels, ran off a narrow window
+        assert "width" not in chart and "facet" not in chart and "column" not in chart["encoding"]
+        assert chart["encoding"]["y"]["scale"]["domain"] == [0, 0.63]
+    shares = [[row["share"] for row in chart["datasets"][chart["data"]["name"]]] for chart in charts]
+    assert shares == [[0.6, 0.4], [0.5, 0.5]]
+
+
 def test_the_inspectors_tenths_of_a_percent_never_round_to_certainty():
     from dashboard.charts import probability_bars
     from dashboard.numbers import tenth_percent

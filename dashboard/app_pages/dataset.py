@@ -30,8 +30,7 @@ def page() -> None:
         return
     samples(data)
     summary = dataset_summary(name)
-    st.subheader("Class balance")
-    draw_chart(st, charts.class_distribution, summary.counts, list(info.classes))
+    class_balance(summary.counts, list(info.classes))
     left, right = st.columns(2)
     with left:
         st.subheader("Mean image of each class")
@@ -43,6 +42,18 @@ def page() -> None:
         draw_chart(st, charts.pixel_histogram, summary.histogram)
     leaks(data)
     more_datasets()
+
+
+def class_balance(counts, class_names: list[str]) -> None:
+    """Each split's share per class: three charts side by side, or one a row where many classes need the width."""
+    st.subheader("Class balance")
+    splits = [split for split in charts.SPLIT_COLORS if split in set(counts["split"])]
+    shares = counts["count"] / counts.groupby("split")["count"].transform("sum").clip(lower=1)
+    top = float(shares.max()) * 1.05 if len(shares) else 1.0
+    many = len(class_names) > charts.MANY_CLASSES
+    places = [st.container() for _ in splits] if many else st.columns(len(splits) or 1)
+    for number, (place, split) in enumerate(zip(places, splits, strict=False)):
+        draw_chart(place, charts.class_distribution, counts, class_names, split, top, first=number == 0)
 
 
 def samples(data) -> None:
