@@ -23,14 +23,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # A name shown in the dashboard's text as it is (its pages render markdown): letters, digits, spaces and
 # a little punctuation, and none of what those still make markdown act on — a list ("- x", "+ x",
-# "1. x"), a rule ("---"), emphasis by underscores ("_x_"), a bare link ("www.x.com"), edge spaces.
+# "1. x"), a rule ("---"), emphasis by underscores ("_x_", "'_x_'": an underscore that opens emphasis
+# follows anything but a letter or digit), a bare link ("www.x.com", "x_www.x.com": anywhere), edge spaces.
 PLAIN_NAME_RULE = (
     "letters, digits, spaces and . , ' ( ) / + & - _; not starting with - + or a space, nor ending in one, "
     "no www. and no _emphasis_"
 )
-PLAIN_NAME = re.compile(
-    r"(?![-+ ]|\d+[.)] |.*(?:\bwww\.| $)|(?:.*[\s(])?_.*_(?:[\s).,]|$))[\w .,'()/+&-]{1,100}", re.IGNORECASE
-)
+PLAIN_NAME = re.compile(r"(?![-+ ]|\d+[.)] |.*(?:www\.| $)|(?:.*[^a-z0-9])?_.*_)[\w .,'()/+&-]{1,100}", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -94,6 +93,8 @@ class TrainConfig:
         for name in ("dataset", "model", "preset"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a name (got {getattr(self, name)!r})")
+        if self.preset and not PLAIN_NAME.fullmatch(self.preset):  # shown on the pages (the queue, the card)
+            raise ConfigError(f"preset {self.preset!r} is not a plain name ({PLAIN_NAME_RULE})")
         _require_int("epochs", self.epochs, low=1, high=1000)
         _require_int("batch_size", self.batch_size, low=1, high=60_000)
         _require_float("lr", self.lr, low=0.0, high=100.0, low_inclusive=False)

@@ -6,6 +6,9 @@ rows = curve_rows("my-run", frame)             # (run, epoch, metric, split, val
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
 CURVE_METRICS = ("loss", "accuracy")
@@ -40,15 +43,16 @@ def curve_rows(run_id: str, history: pd.DataFrame) -> pd.DataFrame:
     """Epoch rows as (run, epoch, examples_seen, elapsed, metric, split, value) rows: loss and accuracy,
     train and validation, then every other number a run logged (``core.log_run``'s own metric names)."""
     steps, parts = progress(history), []
+    steps = steps.loc[drawn_epochs(steps).index]  # elapsed summed over every epoch first, then thinned
     for metric in CURVE_METRICS:
         for split, prefix in SPLIT_PREFIXES:
             column = prefix + metric
             if column not in history:  # not measured by this run
                 continue
-            part = steps.assign(value=history[column]).dropna(subset=["value"])
+            part = steps.assign(value=history.loc[steps.index, column]).dropna(subset=["value"])
             parts.append(part.assign(run=run_id, metric=metric, split=split))
     for column in other_metrics(history):
-        part = steps.assign(value=history[column]).dropna(subset=["value"])
+        part = steps.assign(value=history.loc[steps.index, column]).dropna(subset=["value"])
         parts.append(part.assign(run=run_id, metric=column, split="logged"))
     if not parts:
         return pd.DataFrame(columns=["epoch", "examples_seen", "elapsed", "value", "run", "metric", "split"])
@@ -61,10 +65,34 @@ def batch_loss_rows(run_id: str, history: list[dict], live: list | tuple = ()) -
     return [{"run": run_id, "examples_seen": examples, "loss": loss} for examples, loss in pairs]
 
 
+# What a loop's own metric may be called to be drawn (a button each on the curves page), and how many are.
+METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_./-]{0,63}")
+MAX_LOGGED_METRICS = 24
+# Epochs drawn per run at most: a history of 300,000 epochs took a minute to send and froze the browser.
+MAX_EPOCHS_DRAWN = 2_000
+
+
 def other_metrics(history: pd.DataFrame) -> list[str]:
-    """Numeric columns beyond loss, accuracy and the bookkeeping: metrics a user's loop logged by name."""
+    """Numeric columns beyond loss, accuracy and the bookkeeping: metrics a user's loop logged by name (the
+    first ``MAX_LOGGED_METRICS`` whose names are plain words; a file could hold a hundred thousand)."""
     known = {prefix + metric for metric in CURVE_METRICS for _, prefix in SPLIT_PREFIXES} | set(BOOKKEEPING)
-    return [c for c in history.columns if c not in known and pd.api.types.is_numeric_dtype(history[c])]
+    names = [
+        column
+        for column in history.columns
+        if column not in known
+        and isinstance(column, str)
+        and METRIC_NAME.fullmatch(column)
+        and pd.api.types.is_numeric_dtype(history[column])
+    ]
+    return names[:MAX_LOGGED_METRICS]
+
+
+def drawn_epochs(history: pd.DataFrame, limit: int = MAX_EPOCHS_DRAWN) -> pd.DataFrame:
+    """At most ``limit`` of a history's epoch rows, evenly spaced, the first and last kept."""
+    if len(history) <= limit:
+        return history
+    rows = np.unique(np.linspace(0, len(history) - 1, limit).round().astype(int))
+    return history.iloc[rows]
 
 
 def smooth(values: list[float], weight: float) -> list[float]:

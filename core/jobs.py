@@ -31,7 +31,7 @@ from pathlib import Path
 from core.config import TrainConfig
 from core.data import PROJECT_ROOT
 from core.devices import available_cores
-from core.runs import Run, RunError, default_checkpoints_dir, now_iso, pid_alive
+from core.runs import RUN_ID, Run, RunError, default_checkpoints_dir, now_iso, pid_alive
 from core.standby import dismiss, prepare, send, take
 from core.storage import UnsafeFile, atomic_write_json, describe_error, read_regular_file
 from core.train import start_run
@@ -92,6 +92,8 @@ def _read_lock(root: Path) -> Job | None:
     if not all(isinstance(value, str) for value in (job.run_id, job.run_path, job.host, job.token)):
         return None
     if job.run_path and Path(job.run_path).parent.resolve() != Path(root).resolve():
+        return None
+    if job.run_id and not RUN_ID.match(job.run_id):  # shown on the Train page: a run id, nothing else
         return None
     if job.pid is not None and (isinstance(job.pid, bool) or not isinstance(job.pid, int) or job.pid <= 0):
         return None

@@ -71,7 +71,7 @@ EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
 HEARTBEAT_EVERY_S = 5.0  # a background heartbeat's period: well inside STALE_AFTER_S
-_RUN_ID = re.compile(r"^(?!www\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.IGNORECASE)  # www.…: a bare link in markdown
+RUN_ID = re.compile(r"^(?!.*www\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.IGNORECASE)  # www.: a bare link in markdown
 
 
 class RunError(RuntimeError):
@@ -552,10 +552,10 @@ def create_run(config: RunConfig, root: Path | None = None, run_id: str | None =
     root = Path(root or default_checkpoints_dir())
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = run_id or f"{stamp}-{config.dataset}-{config.model}"
-    if not _RUN_ID.match(base):
+    if not RUN_ID.match(base):
         raise BadRunId(
             f"run id {base!r} may hold only letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit (and not www.)"
+            "starting with a letter or digit, and no www. (markdown would make it a link)"
         )
     root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1000):
@@ -579,7 +579,7 @@ def run_in_store(run_id: str, root: Path | None = None) -> Run:
     and symbolic links that leave the store are refused rather than followed.
     """
     root = Path(root or default_checkpoints_dir())
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id) or run_id in (".", ".."):
         raise RunError(f"{run_id!r} is not a run id (letters, digits, '.', '_' and '-' only)")
     path = root / run_id
     if not path.is_dir():

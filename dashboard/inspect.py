@@ -134,7 +134,7 @@ def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:
         why = "lower than the raw figure: the raw ones are over-confident"
     return (
         f" Calibrated on the validation split, where one temperature ({temperature:.2f}) makes the figures match "
-        f"how often the model is right: {class_names[answer]} at {tenth_percent(calibrated[answer])} ({why})."
+        f"how often the model is right: {plain(class_names[answer])} at {tenth_percent(calibrated[answer])} ({why})."
     )
 
 
@@ -177,7 +177,8 @@ def look_alikes(run: Run, image: np.ndarray, class_names) -> None:
 def look_alike_summary(classes: list[str]) -> str:
     """ "Of the 8 nearest: 6 Shirt, 2 T-shirt/top." — the classes the model sees this image among."""
     counts = pd.Series(classes).value_counts()
-    return f"Of the {len(classes)} nearest: " + ", ".join(f"{n} labelled “{name}”" for name, n in counts.items()) + "."
+    shares = ", ".join(f"{n} labelled “{plain(name)}”" for name, n in counts.items())
+    return f"Of the {len(classes)} nearest: {shares}."
 
 
 _LOOK_ALIKES_HELP = (

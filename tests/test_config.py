@@ -41,3 +41,24 @@ def test_round_trip_through_dict_ignores_unknown_keys():
     config = TrainConfig(model="mlp", lr=0.5, train_subset=100)
     restored = TrainConfig.from_dict({**config.to_dict(), "from_a_newer_version": 1})
     assert restored == config
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("T-shirt/top", True),
+        ("snake_case_name", True),  # underscores inside a word open no emphasis
+        ("Ankle boot", True),
+        ("_x_", False),
+        ("'_x_'", False),  # after punctuation an underscore opens emphasis too
+        ("(_x_)", False),
+        ("www.evil.example", False),
+        ("Zero_www.evil.example", False),  # GitHub's markdown links www. after an underscore
+        ("- x", False),
+        ("3. x", False),
+    ],
+)
+def test_a_plain_name_is_one_markdown_leaves_alone(name, plain):
+    from core.config import PLAIN_NAME
+
+    assert bool(PLAIN_NAME.fullmatch(name)) == plain

@@ -616,6 +616,19 @@ def test_a_history_that_counted_no_examples_has_no_examples_axis():
     assert progress(counted)["examples_seen"].tolist() == [0, 64]
 
 
+def test_a_loops_own_metric_names_are_plain_words_and_few_and_long_histories_are_thinned():
+    from core.history import MAX_LOGGED_METRICS, curve_rows, drawn_epochs, other_metrics
+
+    record = {"epoch": 1, "sharpness": 1.0, "![h](http://127.0.0.1:9/h.png)": 0.5, "[x](http://x)": 0.1}
+    record |= {f"m{number}": 0.0 for number in range(100)}
+    assert other_metrics(history_frame([record])) == ["sharpness", *[f"m{n}" for n in range(MAX_LOGGED_METRICS - 1)]]
+    frame = history_frame([{"epoch": e, "val_loss": 1 / e, "seconds": 1.0} for e in range(1, 10_001)])
+    drawn = curve_rows("long", frame)
+    assert len(drawn) == 2_000 and drawn["epoch"].iloc[[0, -1]].tolist() == [1, 10_000]
+    assert drawn["elapsed"].iloc[-1] == 10_000.0  # summed over every epoch, not the drawn ones
+    assert len(drawn_epochs(frame, 50)) == 50
+
+
 def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):
     # Read as logits, its probabilities were softmaxed again: every confidence near 1/10.
     import core

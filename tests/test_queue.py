@@ -1,5 +1,6 @@
 """The training queue: on disk, in order, shared by every process; five submissions all complete in order."""
 
+import json
 import os
 import signal
 import sys
@@ -28,11 +29,14 @@ def test_the_queue_lives_on_disk_and_a_damaged_entry_is_set_aside(tmp_path):
     folder = tmp_path / QUEUE_FOLDER
     (folder / "00000000000000000001-bad.json").write_text('{"config": {"epochs": -3}}')
     (folder / "00000000000000000002-odd.json").write_text("[1, 2")
+    linked = json.dumps({"config": {**config(seed=2).to_dict(), "preset": "![x](http://127.0.0.1:9/x.png)"}})
+    (folder / "00000000000000000003-linked.json").write_text(linked)  # its preset is shown on the Train page
     waiting = queued_jobs(tmp_path)  # what any other process reading the folder sees
     assert [(e.config.seed, e.run_id) for e in waiting] == [(1, "named")]
     assert sorted(p.name for p in folder.glob("*.unreadable")) == [
         "00000000000000000001-bad.unreadable",
         "00000000000000000002-odd.unreadable",
+        "00000000000000000003-linked.unreadable",
     ]
 
 

@@ -22,7 +22,7 @@ from core.cli import main
 from core.config import ConfigError, TrainConfig
 from core.data import DATASETS, PROJECT_ROOT
 from core.images import MAX_PIXELS, MAX_UPLOAD_BYTES, ImageError, decode_image, prepare_like_dataset
-from core.jobs import LOCK_FILE, JobBusy, active_job, cancel_job, start_job
+from core.jobs import LOCK_FILE, JobBusy, _read_lock, active_job, cancel_job, start_job
 from core.runs import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -366,6 +366,11 @@ def test_a_forged_lock_can_neither_point_outside_the_store_nor_signal_another_pr
         assert active_job(store) is None, "a lock naming a process that is not the job is stale"
         (store / LOCK_FILE).write_text(lock % ("/etc/x", bystander.pid, os.uname().nodename))
         assert active_job(store) is None
+        (store / LOCK_FILE).write_text(lock % (store / "x", os.getpid(), os.uname().nodename))
+        assert _read_lock(store) is not None
+        markdown = lock.replace('"x"', '"![x](http://127.0.0.1:9/x.png)"')  # its run id is shown on the Train page
+        (store / LOCK_FILE).write_text(markdown % (store / "x", os.getpid(), os.uname().nodename))
+        assert _read_lock(store) is None
     finally:
         bystander.kill()
         bystander.wait()

@@ -106,6 +106,8 @@ DAMAGE = {
     "a class is a bare link": ("config.json", "classes", ["www.evil.example", *"123456789"], "not a plain name"),
     "a class is a list item": ("config.json", "classes", ["- x", *"123456789"], "not a plain name"),
     "a class is emphasis": ("config.json", "classes", ["_x_", *"123456789"], "not a plain name"),
+    "a class is quoted emphasis": ("config.json", "classes", ["'_x_'", *"123456789"], "not a plain name"),
+    "a class links after _": ("config.json", "classes", ["Zero_www.evil.example", *"123456789"], "not a plain name"),
     "test accuracy is text": (STATUS_FILE, "test_accuracy", "99%", "test_accuracy is '99%', not a number"),
     "a val_loss of 'a'": (HISTORY_FILE, lambda p: p.write_text('{"epoch": 1, "val_loss": "a"}\n'), "val_loss is 'a'"),
     "a zip bomb of predictions": (PREDICTIONS_FILE, zip_bomb, "inflates to"),

@@ -3,7 +3,20 @@
 import pandas as pd
 import streamlit as st
 
-from core.history import X_AXES, batch_loss_rows, curve_rows, history_frame, progress, smooth
+from core.history import (
+    BOOKKEEPING,
+    CURVE_METRICS,
+    MAX_EPOCHS_DRAWN,
+    SPLIT_PREFIXES,
+    X_AXES,
+    batch_loss_rows,
+    curve_rows,
+    drawn_epochs,
+    history_frame,
+    other_metrics,
+    progress,
+    smooth,
+)
 from core.runs import RunError
 from dashboard import charts
 from dashboard.cached import run_history
@@ -124,7 +137,10 @@ def curve_controls(long: pd.DataFrame) -> tuple[str, str, bool]:
     """The metric, what the x axis counts (those every chosen run recorded) and whether y is logarithmic."""
     controls = st.columns([4, 4, 2], vertical_alignment="bottom")
     metrics = list(dict.fromkeys(long["metric"])) or ["loss"]
-    metric = controls[0].segmented_control("Metric", metrics, default=metrics[0], key="curves_metric") or metrics[0]
+    metric = (  # a loop's own metric names are shown as written, never as markdown
+        controls[0].segmented_control("Metric", metrics, default=metrics[0], key="curves_metric", format_func=plain)
+        or metrics[0]
+    )
     axes = [label for label, column in X_AXES.items() if long[column].notna().all()]
     if st.session_state.get("curves_x") not in axes:  # a run chosen since has no record of it
         st.session_state.pop("curves_x", None)
@@ -147,11 +163,22 @@ def batch_loss_section(frame: pd.DataFrame) -> None:
     st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
 
 
+def table_columns(history: pd.DataFrame) -> list[str]:
+    """The run, then the columns the curves know, then the metrics a loop logged (``other_metrics``)."""
+    known = dict.fromkeys(["epoch", *(prefix + m for m in CURVE_METRICS for _, prefix in SPLIT_PREFIXES), *BOOKKEEPING])
+    return ["run", *(c for c in known if c in history and c != "batch_losses"), *other_metrics(history)]
+
+
 def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
     """Every epoch record of the chosen runs, formatted, with a CSV download."""
     st.subheader("History")
-    flat = pd.concat(histories, ignore_index=True)
-    flat = flat[["run", *[c for c in flat.columns if c != "run"]]]
+    long = [f"{h['run'].iloc[0]} ({len(h):,})" for h in histories if len(h) > MAX_EPOCHS_DRAWN]
+    if long:
+        st.caption(
+            f"Epochs shown: {MAX_EPOCHS_DRAWN:,} a run, evenly spaced, of {plain(', '.join(long))}; "
+            "`python -m core curves RUN --json` gives them all."
+        )
+    flat = pd.concat([drawn_epochs(history[table_columns(history)]) for history in histories], ignore_index=True)
     shown = flat.copy()  # accuracies as percentages with two decimals each (the CSV keeps the fractions)
     if "examples_seen" in shown and not (shown["examples_seen"] > 0).any():  # a loop that counted none
         shown = shown.drop(columns="examples_seen")

@@ -48,8 +48,8 @@ def sweep_view(name: str) -> None:
     spec, trials = summary.spec, summary.trials
     states = pd.Series([t["state"] for t in trials]).value_counts().to_dict()
     st.markdown(
-        f"**{plain(spec.name)}** · {spec.preset} on {spec.dataset} · {len(trials)}/{spec.trials} trials · "
-        + ", ".join(f"{count} {state}" for state, count in states.items())
+        f"**{plain(spec.name)}** · {plain(spec.preset)} on {plain(spec.dataset)} · "
+        f"{len(trials)}/{spec.trials} trials · " + ", ".join(f"{count} {state}" for state, count in states.items())
     )
     best_trial(summary)
     finished = [t for t in trials if t["value"] is not None and t["state"] in ("complete", "pruned")]
@@ -75,7 +75,8 @@ def best_trial(summary) -> None:
         st.caption("No trial has completed yet.")
         return
     values = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in best["params"].items())
-    st.success(f"Best: trial {best['number']}, validation accuracy {best['value']:.2%} with {values}.")
+    # The values come from the sweep's journal on disk: shown as written, never as markdown.
+    st.success(f"Best: trial {best['number']}, validation accuracy {best['value']:.2%} with {plain(values)}.")
     open_links(best["run_id"], summary.spec.dataset)
 
 

@@ -220,14 +220,15 @@ def job_panel() -> None:
         run = run_in_store(run_id)
         status, config = run.status(), run.config
     except RunError as error:
-        st.warning(f"{run_id}: {plain(error)}")
+        st.warning(f"{plain(run_id)}: {plain(error)}")
         return
     # When the job ends, rerun the whole app once, so that the sidebar and the links know the new run.
     if st.session_state.get("train_seen_state") == "running" and status.state != "running":
         st.session_state["train_seen_state"] = status.state
         st.rerun(scope="app")
     st.session_state["train_seen_state"] = status.state
-    st.subheader(f"{run_id} · {status.state}" if job else f"The last run trained here: {run_id} · {status.state}")
+    name = plain(run_id)
+    st.subheader(f"{name} · {status.state}" if job else f"The last run trained here: {name} · {status.state}")
     progress_bar(status, config.epochs)
     if status.state == "running" and st.button("Cancel", icon=":material/stop:"):
         cancel_job()
@@ -257,9 +258,10 @@ def queue_row(place: int, entry, count: int) -> None:
     """One waiting job: what it trains, and Earlier / Later / Remove."""
     config = entry.config
     text, *buttons = st.columns([8, 1, 1, 1], vertical_alignment="center")
-    preset = f" ({config.preset})" if config.preset else ""
+    preset = f" ({plain(config.preset)})" if config.preset else ""
     name = f" · {plain(entry.run_id)}" if entry.run_id else ""
-    text.markdown(f"**{place + 1}.** {config.dataset} · {config.model}{preset} · {config.epochs} epochs{name}")
+    what = f"{plain(config.dataset)} · {plain(config.model)}{preset} · {config.epochs} epochs{name}"  # a file's text
+    text.markdown(f"**{place + 1}.** {what}")
     actions = (
         ("arrow_upward", "Earlier", place == 0, lambda: move_queued(None, entry.id, -1)),
         ("arrow_downward", "Later", place == count - 1, lambda: move_queued(None, entry.id, +1)),
