@@ -15,6 +15,7 @@ draw it. A result that is costly to compute is kept one way: ``stored_result`` (
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -33,7 +34,7 @@ from core.config import RunConfig
 from core.data import DatasetInfo, DatasetSplits, load_dataset, normalize
 from core.evaluate import confusion_matrix, per_class_report, predict
 from core.models import classifier_layer
-from core.runs import Predictions, Run, RunError
+from core.runs import Predictions, Run, RunError, read_npz_arrays
 from core.storage import atomic_write_json, atomic_write_with, read_regular_file
 
 if TYPE_CHECKING:
@@ -378,20 +379,28 @@ def stored_result(
     digest = run.weights_digest()
     path = run.path / RESULTS_FOLDER / f"{name}.npz"
     try:
-        data = read_regular_file(path, MAX_RESULT_BYTES)
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:  # the sizes its members claim bound what they inflate to
-            if sum(member.file_size for member in archive.infolist()) > MAX_RESULT_INFLATED_BYTES:
-                raise ValueError("inflates past its limit")
-        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            arrays = {key: saved[key] for key in saved.files if key != "weights_sha256"}
-            saved_digest = str(saved["weights_sha256"])
+        arrays = _read_result(path)
+        saved_digest = str(arrays.pop("weights_sha256"))
         if saved_digest == digest and valid(arrays):
             return arrays
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, odd or damaged: computed anew
+    # Missing, odd or damaged (an array of text where numbers belong fails ``valid`` with a TypeError):
+    # computed anew.
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, RunError):
         pass
     arrays = compute()
-    atomic_write_with(path, lambda handle: np.savez(handle, **arrays, weights_sha256=np.array(digest)))
+    with contextlib.suppress(OSError):  # not kept (a file where the folder belongs, a full disk): still shown
+        atomic_write_with(path, lambda handle: np.savez(handle, **arrays, weights_sha256=np.array(digest)))
     return arrays
+
+
+def _read_result(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a kept result, each member's header checked (size, kind, claimed shape) before it is read."""
+    data = read_regular_file(path, MAX_RESULT_BYTES)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:  # the sizes its members claim bound what they inflate to
+        if sum(member.file_size for member in archive.infolist()) > MAX_RESULT_INFLATED_BYTES:
+            raise ValueError("inflates past its limit")
+        names = tuple(name.removesuffix(".npy") for name in archive.namelist() if name.endswith(".npy"))
+    return read_npz_arrays(data, names, path.name, kinds="biufU")
 
 
 def has_stored_result(run: Run, name: str) -> bool:

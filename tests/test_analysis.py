@@ -1,6 +1,9 @@
 """The analysis core (label issues, features, projections, attributions, run diff, model card) and its CLI."""
 
+import io
 import json
+import shutil
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -314,6 +317,25 @@ def test_the_embedding_is_kept_in_the_run_folder_and_recomputed_when_stale(cli_s
     # A few MB of zeros that would inflate to 3 GiB: left unread, the map made anew.
     np.savez_compressed(kept, points=points, zeros=np.zeros(2**28, np.int8), weights_sha256=digest)
     assert run_embedding(run, "pca").shape == (200, 2) and kept.stat().st_size < 2**20
+    # A header claiming 10¹² points in a few bytes: numpy would try to allocate 14.6 TiB.
+    claim = io.BytesIO()
+    np.lib.format.write_array_header_1_0(claim, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 2)})
+    with zipfile.ZipFile(kept, "w") as archive:
+        archive.writestr("points.npy", claim.getvalue() + b"\0" * 16)
+        archive.writestr("weights_sha256.npy", _npy(digest))
+    assert run_embedding(run, "pca").shape == (200, 2)
+    np.savez(kept, points=np.array([["a", "b"]] * 200), weights_sha256=digest)  # text where numbers belong
+    assert run_embedding(run, "pca").shape == (200, 2)
+    shutil.rmtree(kept.parent)
+    kept.parent.write_text("a file where the folder belongs")  # the map can't be kept, and is still drawn
+    assert run_embedding(run, "pca").shape == (200, 2)
+    kept.parent.unlink()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 def test_attribution_colours_fade_with_opacity_and_the_bar_runs_blue_to_red():
