@@ -498,6 +498,8 @@ def predictions_problem(probs: np.ndarray, labels: np.ndarray, indices: np.ndarr
         return "holds no predictions"
     if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0:
         return "has negative image indices"  # they would pick images from the end
+    if indices.max() > np.iinfo(np.int64).max:  # unsigned, read as int64 they turn negative
+        return "has image indices past any test split"
     if not np.issubdtype(probs.dtype, np.floating) or not np.isfinite(probs).all() or probs.min() < 0:
         return "has probabilities that are not finite numbers from 0"
     return None

@@ -63,17 +63,25 @@ def selected_run_with_images() -> tuple[SelectedRun, DatasetSplits] | None:
     selected = selected_run_predictions()
     if selected is None:
         return None
-    data = get_dataset(selected.config.dataset)
+    data = dataset_with_images(selected.config.dataset, {selected.run.id: selected.predictions})
+    return None if data is None else (selected, data)
+
+
+def dataset_with_images(dataset: str, predictions: dict[str, Predictions]) -> DatasetSplits | None:
+    """The dataset whose test images the runs' ``predictions`` (run id → its test predictions) name; None
+    after saying why not: the dataset isn't here, or the predictions name images its test split hasn't got."""
+    data = get_dataset(dataset)
     if data is None:
         st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return None
-    if selected.predictions.indices.max() >= len(data.test):  # predictions of another test file
-        st.warning(
-            f"{selected.run.id}'s predictions name test images beyond the {len(data.test):,} here: "
-            f"`python -m core evaluate {selected.run.id}`."
-        )
-        return None
-    return selected, data
+    for run_id, kept in predictions.items():
+        if len(kept.indices) and kept.indices.max() >= len(data.test):  # predictions of another test file
+            st.warning(
+                f"{plain(run_id)}'s predictions name test images beyond the {len(data.test):,} here: "
+                f"`python -m core evaluate {plain(run_id)}`."
+            )
+            return None
+    return data
 
 
 def prediction_gallery(

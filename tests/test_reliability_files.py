@@ -113,6 +113,11 @@ DAMAGE = {
     "a zip bomb of predictions": (PREDICTIONS_FILE, zip_bomb, "inflates to"),
     "a header claiming 37 GiB": (PREDICTIONS_FILE, lying_header, "claims a shape"),
     "negative image indices": (PREDICTIONS_FILE, predictions(indices=-np.arange(1, 7)), "negative image indices"),
+    "indices near 2⁶⁴": (
+        PREDICTIONS_FILE,
+        predictions(indices=np.uint64(2**64 - 7) + np.arange(6, dtype=np.uint64)),
+        "past any",
+    ),
     "NaN probabilities": (PREDICTIONS_FILE, predictions(probs=np.full((6, 10), np.nan, np.float32)), "not finite"),
     # Python's reader takes NaN, which no writer here will write back: a heartbeat died on it.
     "status holds NaN": (STATUS_FILE, lambda p: p.write_text('{"state": "completed", "x": NaN}'), "holds NaN"),
@@ -481,3 +486,26 @@ def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, m
     at.run()
     assert not at.exception
     assert any("readable ONNX graph" in block.value for block in at.warning)
+
+
+def test_predictions_naming_images_past_the_test_split_are_said_so_on_every_page(trained_store, tmp_path, monkeypatch):
+    data_dir, checkpoints = trained_store
+    store = tmp_path / "runs"
+    for name, shift in (("shifted", 10**6), ("also-shifted", 10**6)):
+        run = Run(shutil.copytree(checkpoints / "mnist-tiny", store / name))
+        kept = run.load_predictions()
+        # A different model's answers, so that the comparison has images to show.
+        probs = np.roll(kept.probs, 1, axis=1) if name == "also-shifted" else kept.probs
+        (run.path / PREDICTIONS_FILE).write_bytes(
+            npz_bytes(probs=probs, labels=kept.labels, indices=kept.indices + shift)
+        )
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    for page in ("confusion.py", "label_issues.py", "compare.py", "errors.py"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["dataset"], at.query_params["run"] = "mnist", "shifted"
+        at.run()
+        at.switch_page(f"app_pages/{page}")
+        at.run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert any("name test images beyond the" in w.value for w in at.warning), page

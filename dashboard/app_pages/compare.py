@@ -7,12 +7,12 @@ import streamlit as st
 from core.analysis import RunComparison, compare_run_predictions, same_predictions
 from core.runs import Predictions, Run, RunError
 from dashboard import charts
-from dashboard.cached import get_dataset, run_predictions
+from dashboard.cached import run_predictions
 from dashboard.chartview import draw_chart
 from dashboard.sidebar import selected_dataset, selected_run_id
 from dashboard.store import open_run, runs_table
 from dashboard.text import plain
-from dashboard.widgets import prediction_gallery, show_details
+from dashboard.widgets import dataset_with_images, prediction_gallery, show_details
 
 GALLERY_LIMIT = 60
 
@@ -112,9 +112,8 @@ def page() -> None:
         st.info(f"{id_a} and {id_b} give the same probabilities for every test image{same_weights(run_a, run_b)}.")
         return
     delta_charts(diff, class_names)
-    data = get_dataset(dataset)
+    data = dataset_with_images(dataset, {id_a: predictions_a, id_b: predictions_b})
     if data is None:
-        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
     gallery("Fixed by B (A wrong, B right)", diff.fixed, data, predictions_b, class_names)
     gallery("Broken by B (A right, B wrong)", diff.broken, data, predictions_b, class_names)

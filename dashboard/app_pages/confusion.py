@@ -6,12 +6,12 @@ import streamlit as st
 
 from core.evaluate import cell_predictions, confusion_order, most_confused_classes, normalize_rows
 from dashboard import charts
-from dashboard.cached import get_dataset, run_evaluation
+from dashboard.cached import run_evaluation
 from dashboard.chartview import draw_chart
 from dashboard.inspect import inspect_image
 from dashboard.pages import page_entry
 from dashboard.text import plain
-from dashboard.widgets import prediction_gallery, selected_run_predictions, show_details
+from dashboard.widgets import dataset_with_images, prediction_gallery, selected_run_predictions, show_details
 
 # The cell's classes are in the URL (?cell_true=…&cell_predicted=…), so a link reopens the cell's images.
 TRUE_KEY, PREDICTED_KEY, CHART_KEY, APPLIED_KEY = "cell_true", "cell_predicted", "confusion_chart", "confusion_applied"
@@ -179,9 +179,8 @@ def cell_gallery(run, predictions, evaluation, class_names: list[str]) -> None:
         + (f" — the {len(shown)} most confident shown" if len(rows) > len(shown) else "")
         + ", most confident first. Click an image to inspect it."
     )
-    data = get_dataset(run.config.dataset)
+    data = dataset_with_images(run.config.dataset, {run.id: predictions})
     if data is None:
-        st.info("The dataset isn't fetched here, so the images can't be shown: `python -m core data fetch`.")
         return
     chosen = prediction_gallery(shown, data.test.images, predictions, class_names, key="cell_gallery")
     if chosen is not None:

@@ -11,7 +11,7 @@ from core.runs import RunError
 from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
 from dashboard.gallery import tile_png
 from dashboard.text import plain
-from dashboard.widgets import selected_run
+from dashboard.widgets import dataset_with_images, selected_run
 
 SPLITS = {"test": "Test (stored predictions)", "val": "Validation (computed from the weights)"}
 SPLIT_NOUNS = {"test": "test images", "val": "validation images"}
@@ -72,6 +72,8 @@ def page() -> None:
         predictions = run_split_predictions(run, split)
     except RunError as error:
         st.warning(f"{run.id} has no usable predictions for this split: {plain(error)}")
+        return
+    if split == "test" and dataset_with_images(dataset, {run.id: predictions}) is None:
         return
 
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
