@@ -166,8 +166,8 @@ def start_next(root: Path | None = None, command: list[str] | None = None) -> Jo
     with _queue_locked(root) as folder:
         waiting = queued_jobs(root)
         head = waiting[0] if waiting else None
-        if head is not None:
-            (folder / head.file_name).unlink(missing_ok=True)
+        if head is not None:  # set aside while it starts: kept, and named, should it fail to
+            (folder / head.file_name).rename(folder / _starting(head))
     if head is None:  # someone else took the last one between our two looks
         release_taken_lock(root)
         return None
@@ -175,10 +175,22 @@ def start_next(root: Path | None = None, command: list[str] | None = None) -> Jo
     if head.sweep:
         from core.sweeps import launch_trial
 
-        return launch_trial(lock, head.sweep, root, data_dir, command)
+        try:
+            started = launch_trial(lock, head.sweep, root, data_dir, command)
+        except ConfigError:  # its sweep is gone or unreadable (the lock is given back): the queue goes on
+            (folder / _starting(head)).rename((folder / head.file_name).with_suffix(".unreadable"))
+            return start_next(root, command)
+        (folder / _starting(head)).unlink(missing_ok=True)
+        return started
+    (folder / _starting(head)).unlink(missing_ok=True)
     # A name taken since it was queued: the run gets the usual date-dataset-model name instead.
     run_id = head.run_id if head.run_id and not (root / head.run_id).exists() else None
     return launch_locked(lock, head.config, root, data_dir, command, run_id)
+
+
+def _starting(entry: QueuedJob) -> str:
+    """The name of a queue file while its job starts (not a ``*.json``: no longer waiting)."""
+    return entry.file_name.removesuffix(".json") + ".starting"
 
 
 def submit(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import stat
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -227,11 +228,17 @@ def load_sweep(name: str, root: Path | None = None, storage: str | None = None):
         study = optuna.load_study(study_name=name, storage=open_storage(storage, name, root))
     except KeyError:
         raise ConfigError(f"no sweep named {name!r} in {safe_url(storage)}") from None
+    except ConfigError:
+        raise
+    except Exception as error:  # Optuna replays a journal with asserts, JSON and its own errors: damaged
+        raise ConfigError(f"sweep {name!r}'s journal can't be read ({first_line(error)})") from None
     try:
         spec = SweepSpec(**study.user_attrs[SPEC_ATTR])
         spec.validate()
-    except (KeyError, TypeError) as error:
-        raise ConfigError(f"sweep {name!r} has no readable spec ({error}); create it again under a new name") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as error:  # ConfigError is a ValueError
+        raise ConfigError(
+            f"sweep {name!r} has no readable spec ({first_line(error)}); create it again under a new name"
+        ) from None
     study.sampler, study.pruner = _sampler(spec), _pruner()  # neither is kept in the storage
     return study, spec
 
@@ -514,5 +521,14 @@ def sweep_names(root: Path | None = None) -> list[str]:
     folder = Path(root or default_checkpoints_dir()) / SWEEP_FOLDER
     if not folder.is_dir():
         return []
-    journals = sorted(folder.glob("*.journal"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [p.stem for p in journals if NAME.fullmatch(p.stem)]
+    journals = [p for p in folder.glob("*.journal") if NAME.fullmatch(p.stem) and _modified(p) is not None]
+    return [path.stem for path in sorted(journals, key=_modified, reverse=True)]
+
+
+def _modified(path: Path) -> float | None:
+    """When a journal was last written; None for what is no plain file (a dangling link, a folder, a FIFO)."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return info.st_mtime if stat.S_ISREG(info.st_mode) else None

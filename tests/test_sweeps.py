@@ -159,6 +159,48 @@ def test_a_damaged_sweep_is_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["sweep", "show", "noise", "--checkpoints", str(tmp_path)]) == 2
 
 
+@pytest.mark.parametrize(
+    "journal",
+    ["[1, 2]\n", '{"op_code": 99, "worker_id": "x"}\n', "\x00\xff\xfe garbage\n", "spec-params"],
+    ids=["a list", "an unknown operation", "bytes", "params not text"],
+)
+def test_a_journal_optuna_cant_replay_is_one_line_on_the_cli_and_the_page(tmp_path, monkeypatch, capsys, journal):
+    from streamlit.testing.v1 import AppTest
+
+    from core.cli import main
+
+    path = tmp_path / ".sweeps" / "odd.journal"
+    if journal == "spec-params":  # a study Optuna reads, whose spec names a value where a range belongs
+        create_sweep(spec(name="odd"), tmp_path)
+        path.write_text(path.read_text().replace('"lr":"loguniform:0.001:0.3"', '"lr":5'))
+    else:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(journal.encode("latin-1"))
+    assert main(["sweep", "show", "odd", "--checkpoints", str(tmp_path)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    (path.parent / "gone.journal").symlink_to(tmp_path / "nowhere")  # a dangling link is no sweep
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/sweeps.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="sweep").options == ["odd"]
+    assert any("can't be read" in warning.value for warning in at.warning)
+
+
+def test_a_queued_trial_whose_sweep_is_gone_is_set_aside_and_the_queue_goes_on(store):  # noqa: F811
+    from core.jobqueue import enqueue, queued_jobs, start_next
+    from core.jobs import active_job
+
+    enqueue(spec().base_config(), store, sweep="nosuch")
+    enqueue(spec().base_config(), store, run_id="after")
+    start_next(store)
+    wait_for(lambda: active_job(store) is None and not queued_jobs(store), timeout=240, what="the queue")
+    assert [s.id for s in list_runs(store)] == ["after"]
+    assert len(list((store / ".queue").glob("*.unreadable"))) == 1
+
+
 def test_a_trial_is_never_pruned_at_its_last_epoch():
 
     from core.sweeps import PruneByEpoch
