@@ -102,7 +102,12 @@ VALIDATION_CAVEAT = (
 
 def describe_source(config) -> str:
     """Where an imported or logged model came from, in words (read from disk: show it as plain text)."""
-    source = config.source
+    source = config.source or {}  # a graph beside a run trained here, whose config names no source
+    if not source:
+        return (
+            "An ONNX graph with no record of where it came from; inputs standardised with mean "
+            f"{config.mean:g}, std {config.std:g}."
+        )
     if source.get("kind") == "log_run":
         hyperparameters = source.get("hyperparameters") or {}
         given = ", ".join(f"{name} {value}" for name, value in hyperparameters.items())

@@ -509,3 +509,47 @@ def test_predictions_naming_images_past_the_test_split_are_said_so_on_every_page
         at.run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert any("name test images beyond the" in w.value for w in at.warning), page
+
+
+def odd_shaped_graph() -> bytes:
+    """A valid graph whose first Reshape takes a shape computed from the pixels: its size can't be inferred."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros((784, 10), np.float32), "W")
+    two = numpy_helper.from_array(np.array([2], dtype=np.int64), "two")
+    nodes = [
+        helper.make_node("ReduceMax", ["image"], ["top"], keepdims=0),
+        helper.make_node("Cast", ["top"], ["whole"], to=TensorProto.INT64),
+        helper.make_node("Mul", ["whole", "two"], ["size"]),
+        helper.make_node("Identity", ["image"], ["x"]),
+        helper.make_node("Reshape", ["x", "size"], ["unknown"]),
+        helper.make_node("Flatten", ["image"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+        helper.make_node("Identity", ["flat"], ["features"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10]),
+        helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 784]),
+    ]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 28, 28])
+    graph = helper.make_graph(nodes, "g", [image], outputs, [weights, two])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_graph_beside_a_run_trained_here_is_described_on_the_model_card(tmp_path, monkeypatch, capsys):
+    from core.runs import ONNX_FILE
+
+    run, _ = completed_run(tmp_path, "graph")  # trained here: its config names no source
+    (run.path / ONNX_FILE).write_bytes(odd_shaped_graph())
+    assert main(["card", "graph", "--checkpoints", str(tmp_path)]) == 0
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", "graph"
+    at.run()
+    at.switch_page("app_pages/model_card.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no record of where it came from" in block.value for block in at.text)

@@ -14,17 +14,19 @@ from dashboard.widgets import selected_run
 
 
 def shape_story(layers: pd.DataFrame, input_shape: tuple[int, int, int]) -> str:
-    """The resolution as it shrinks through the net (28 → 14 → 7) and what the Flatten hands to the classifier."""
-    shapes = [shape.split(" × ") for shape in layers["output shape"]]
+    """The resolution as it shrinks through the net (28 → 14 → 7) and what the Flatten hands to the classifier.
+    A size a graph leaves unknown ("?", a name) ends the story where it is."""
+    shapes = [str(shape).split(" × ") for shape in layers["output shape"]]
     sides = [str(input_shape[1])]
     for dims in shapes:
         if len(dims) == 3 and dims[1] != sides[-1]:
             sides.append(dims[1])
     story = "Resolution " + " → ".join(sides)
     flatten = [i for i, kind in enumerate(layers["type"]) if kind in ("Flatten", "Reshape")]  # Reshape: ONNX
-    if flatten and flatten[0] > 0 and len(shapes[flatten[0] - 1]) == 3:
+    flat = shapes[flatten[0]] if flatten else []
+    if flatten and flatten[0] > 0 and len(shapes[flatten[0] - 1]) == 3 and len(flat) == 1 and flat[0].isdigit():
         before = layers["output shape"].iloc[flatten[0] - 1]
-        story += f"; the Flatten turns {before} into {int(shapes[flatten[0]][0]):,} inputs"
+        story += f"; the Flatten turns {before} into {int(flat[0]):,} inputs"
     return story + "."
 
 
