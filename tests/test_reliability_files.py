@@ -553,3 +553,16 @@ def test_a_graph_beside_a_run_trained_here_is_described_on_the_model_card(tmp_pa
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("no record of where it came from" in block.value for block in at.text)
+
+
+def test_the_command_line_prints_names_and_errors_from_disk_without_control_characters(tmp_path, capsys):
+    completed_run(tmp_path, "good")
+    (tmp_path / "zz\nfake-row").mkdir()  # a folder name with a line break: its own row, not two
+    bad, _ = completed_run(tmp_path, "bad")
+    status = json.loads((bad.path / STATUS_FILE).read_text())
+    status.update(state="failed", error="\x1b]0;pwned\x07\x1b[2J")  # would retitle the window, clear the screen
+    (bad.path / STATUS_FILE).write_text(json.dumps(status))
+    assert main(["runs", "--checkpoints", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned" in out
+    assert "zz\\nfake-row" in out and not any(line.startswith("fake-row") for line in out.splitlines())

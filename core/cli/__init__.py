@@ -33,7 +33,7 @@ from core.cli import (
     sweep,
     train,
 )
-from core.cli.common import EXIT_USAGE, Parser
+from core.cli.common import EXIT_USAGE, Parser, printable
 from core.config import ConfigError
 from core.data import DataError
 from core.runs import RunError
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         with _data_root(getattr(args, "data_dir", None)):
             return args.handler(args)
     except (ConfigError, DataError, RunError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, ValueError) else 1  # a ValueError is bad input (ConfigError is one)
     except BrokenPipeError:  # e.g. `python -m core runs | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -47,9 +47,19 @@ def percent(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.2%}"
 
 
+def printable(text: object) -> str:
+    """``text`` for a terminal: control characters (a newline in a folder's name, an escape sequence that
+    would retitle the window or clear the screen) written as ``\\x1b``-style escapes, the rest as it is."""
+    return "".join(
+        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        for character in str(text)
+    )
+
+
 def text_table(rows: list[tuple], header: tuple[str, ...], left: int = 1) -> str:
-    """Rows as aligned plain-text columns: the first ``left`` columns left-aligned, the rest right."""
-    cells = [tuple(str(cell) for cell in row) for row in [header, *rows]]
+    """Rows as aligned plain-text columns: the first ``left`` columns left-aligned, the rest right. Each cell
+    is ``printable``: one line, whatever a file on disk held."""
+    cells = [tuple(printable(cell) for cell in row) for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.cli.common import add_checkpoints, add_json, percent, print_json, text_table
+from core.cli.common import add_checkpoints, add_json, percent, print_json, printable, text_table
 from core.runs import default_checkpoints_dir, list_runs
 
 
@@ -43,5 +43,5 @@ def run(args) -> int:
     for line, summary in zip(lines[1:], summaries, strict=True):
         print(line)
         if summary.error and summary.state != "completed":
-            print(f"    {summary.error}")
+            print(f"    {printable(summary.error)}")
     return 0
