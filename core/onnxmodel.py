@@ -180,6 +180,9 @@ class OnnxModel(nn.Module):
 
         from core.runs import ONNX_FILE, RunError
 
+        problem = graph_problem(data)
+        if problem:
+            raise RunError(f"{ONNX_FILE} {problem}")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # as many as torch is allowed here
         options.inter_op_num_threads = 1
@@ -223,6 +226,34 @@ class OnnxModel(nn.Module):
             )
         self.feature_tap(torch.from_numpy(features))
         return torch.from_numpy(logits).to(images.device)
+
+
+# Operations that repeat a subgraph as often as a tensor says: a graph could loop 10¹² times on one image.
+UNBOUNDED_OPERATIONS = ("Loop", "Scan")
+
+
+def graph_problem(data: bytes) -> str | None:
+    """Why a graph is not run here, in words ("holds a Loop …"), or None. Exported models hold neither an
+    unbounded repetition nor weights kept in other files (which would be read from wherever the dashboard
+    runs: a graph could take a README's bytes as weights)."""
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(data)
+    except Exception as error:  # protobuf's DecodeError, onnx's own: a damaged or hostile file
+        return f"is not a readable ONNX graph ({first_line(error)})"
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        tensors = [*graph.initializer, *(a.t for n in graph.node for a in n.attribute if a.HasField("t"))]
+        if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in tensors):
+            return "keeps weights in other files; a graph here holds its own (torch.onnx.export's default)"
+        for node in graph.node:
+            if node.op_type in UNBOUNDED_OPERATIONS:
+                return f"holds a {node.op_type}, which repeats as often as a tensor says: such graphs aren't run here"
+            graphs += [attribute.g for attribute in node.attribute if attribute.HasField("g")]
+            graphs += [graph for attribute in node.attribute for graph in attribute.graphs]
+    return None
 
 
 def _fixed_sizes(dims) -> tuple[int | None, ...]:

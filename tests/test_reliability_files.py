@@ -566,3 +566,65 @@ def test_the_command_line_prints_names_and_errors_from_disk_without_control_char
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned" in out
     assert "zz\\nfake-row" in out and not any(line.startswith("fake-row") for line in out.splitlines())
+
+
+def graph_with(kind: str) -> bytes:
+    """A graph of the run's shape that repeats as often as a constant says (``loop``), or that takes its
+    weights from a file beside wherever it is run (``external``)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    initializers = [numpy_helper.from_array(np.zeros((784, 10), np.float32), "W")]
+    nodes = [helper.make_node("Flatten", ["image"], ["flat"]), helper.make_node("Identity", ["flat"], ["features"])]
+    if kind == "loop":
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Identity", ["x_in"], ["x_out"])],
+            "body",
+            [
+                helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("x_in", TensorProto.FLOAT, None),
+            ],
+            [
+                helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("x_out", TensorProto.FLOAT, None),
+            ],
+        )
+        initializers += [
+            numpy_helper.from_array(np.array(10**12, np.int64), "trips"),
+            numpy_helper.from_array(np.array(True), "go"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", ["flat", "W"], ["scores"]),
+            helper.make_node("Loop", ["trips", "go", "scores"], ["logits"], body=body),
+        ]
+    else:
+        weights = initializers[0]
+        weights.ClearField("raw_data")
+        weights.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", "README.md"), ("offset", "0"), ("length", str(784 * 10 * 4))):
+            entry = weights.external_data.add()
+            entry.key, entry.value = key, value
+        nodes.append(helper.make_node("MatMul", ["flat", "W"], ["logits"]))
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10]),
+        helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 784]),
+    ]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 28, 28])
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [image], outputs, initializers), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(("kind", "fragment"), [("loop", "holds a Loop"), ("external", "keeps weights in other files")])
+def test_a_graph_that_could_run_for_ever_or_read_other_files_is_not_run(tmp_path, capsys, kind, fragment):
+    from core.runs import ONNX_FILE
+
+    run, _ = completed_run(tmp_path, "graph")
+    (run.path / WEIGHTS_FILE).unlink()
+    (run.path / ONNX_FILE).write_bytes(graph_with(kind))
+    with pytest.raises(RunError, match=fragment):
+        within(30, run.load_model)
+    assert within(30, lambda: main(["saliency", "graph", "0", "--checkpoints", str(tmp_path)])) == 1
+    assert fragment in capsys.readouterr().err
