@@ -147,6 +147,20 @@ def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor], file_orde
     model.load_state_dict({ours: weights[theirs].to(expected[ours].dtype) for ours, theirs in pairs})
 
 
+# ``--model auto``: the registered architecture the weights fit (the first, in the registry's order).
+ANY_THAT_FITS = "auto"
+
+
+def _the_one_that_fits(weights: dict[str, torch.Tensor], num_classes: int, file_order: bool) -> str:
+    fitting = registered_that_fit(weights, num_classes, file_order)
+    if not fitting:
+        raise ImportProblem(
+            f"the weights ({len(weights)} tensors: {', '.join(list(weights)[:4])}…) fit no registered architecture; "
+            "your own class can read them: python -m core import ... --code main.py:Net"
+        )
+    return fitting[0]
+
+
 def registered_that_fit(weights: dict[str, torch.Tensor], num_classes: int, file_order: bool = True) -> list[str]:
     """The registered architectures these weights load into (what to suggest when the chosen one doesn't)."""
     from core.models import create_model, list_models
@@ -282,8 +296,10 @@ def import_model(
         raise ImportProblem(f"give --code FILE:CLASS (your own class) or --model NAME (a registered one): {which}")
     data = load_dataset(dataset, data_dir)
     state_dict = read_state_dict(weights)
-    model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
     file_order = Path(weights).suffix != ".safetensors"
+    if model_name == ANY_THAT_FITS:
+        model_name = _the_one_that_fits(state_dict, data.info.num_classes, file_order)
+    model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
     try:
         fit_state_dict(model, state_dict, file_order=file_order)
     except ImportProblem as problem:

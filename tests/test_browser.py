@@ -17,6 +17,7 @@ import pytest
 from bench.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_drawn
 from bench.browser import server as streamlit_server
 from core.data import PROJECT_ROOT
+from core.runs import list_runs
 from dashboard.pages import PAGES
 
 pytestmark = pytest.mark.browser
@@ -396,3 +397,29 @@ def test_every_page_beside_a_store_of_damaged_runs(browser, damaged_store):
     with serve(*damaged_store) as address:
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
         visit_every_page(page, f"{address}/?dataset=mnist", "damaged")
+
+
+def test_importing_the_tutorials_weights_finds_their_architecture_and_shows_the_run(browser, trained_store, tmp_path):
+    import torch
+
+    from core.models import create_model
+
+    data_dir, _ = trained_store
+    torch.save(create_model("pytorch-examples-mnist").state_dict(), tmp_path / "mnist_cnn.pt")  # as main.py saves
+    with serve(data_dir, tmp_path / "runs") as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{address}/import_model?dataset=mnist")
+        wait_for_page(page, "Import a model")
+        page.locator("input[type=file]").set_input_files(str(tmp_path / "mnist_cnn.pt"))
+        page.get_by_text("mnist_cnn.pt", exact=True).wait_for(timeout=30_000)  # uploaded
+        page.get_by_role("button", name="Import").click()  # the architecture left at "the one the weights fit"
+        page.get_by_text("a pytorch-examples-mnist: test accuracy", exact=False).wait_for(timeout=120_000)
+        assert len(list_runs(tmp_path / "runs")) == 1
+        sidebar = page.get_by_test_id("stSidebar")  # it shows the new run (its caption: model · state)
+        sidebar.get_by_text("pytorch-examples-mnist · completed", exact=False).wait_for(timeout=30_000)
+        assert page.get_by_text("mnist_cnn.pt", exact=True).count() == 0  # the uploader is empty again
+        page.get_by_role("button", name="Import").click()  # a second click imports nothing twice
+        page.get_by_text("Choose a weights file first", exact=False).wait_for(timeout=30_000)
+        assert len(list_runs(tmp_path / "runs")) == 1
+        assert page.get_by_test_id("stException").count() == 0
+        page.close()

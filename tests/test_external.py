@@ -763,6 +763,18 @@ def test_the_import_page_says_what_it_needs(imported, monkeypatch):
     assert any("Choose a weights file first" in error.value for error in at.error)
 
 
+def test_model_auto_finds_the_registered_architecture_the_weights_fit(user_files, tmp_path, capsys):
+    torch.save(create_model("pytorch-examples-mnist").state_dict(), tmp_path / "mnist_cnn.pt")
+    paths = ["--data-dir", str(user_files / "data"), "--checkpoints", str(tmp_path / "runs")]
+    argv = ["import", "--dataset", "mnist", "--weights", str(tmp_path / "mnist_cnn.pt"), "--model", "auto"]
+    assert main([*argv, "--run-id", "found", *paths]) == 0, capsys.readouterr().err
+    assert load_run("found", tmp_path / "runs").config.model == "pytorch-examples-mnist"
+    torch.save({"odd.weight": torch.zeros(3, 5)}, tmp_path / "odd.pt")
+    argv[4] = str(tmp_path / "odd.pt")
+    assert main([*argv, *paths]) == 2
+    assert "fit no registered architecture; your own class can read them" in capsys.readouterr().err
+
+
 def test_inputs_standardised_the_users_way(user_files, tmp_path, capsys):
     """--normalize MEAN STD is recorded and used for every prediction of the run."""
     torch.manual_seed(1)

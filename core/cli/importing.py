@@ -21,7 +21,10 @@ def register(commands) -> None:
     imported.add_argument("--weights", type=Path, required=True, help="a state_dict (.pt, .pth) or .safetensors")
     imported.add_argument("--code", help="your nn.Module: path/to/file.py:ClassName")
     imported.add_argument("--code-args", help="keyword arguments for the class, as JSON")
-    imported.add_argument("--model", help=f"a registered architecture instead: {', '.join(MODELS)}")
+    imported.add_argument(
+        "--model",
+        help=f"a registered architecture instead: {', '.join(MODELS)}; or auto, the one the weights fit",
+    )
     imported.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
     imported.add_argument(
         "--normalize",

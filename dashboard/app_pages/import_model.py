@@ -10,56 +10,95 @@ import streamlit as st
 
 from core.config import ConfigError
 from core.data import DataError, get_dataset_info, is_present
-from core.external import MAX_UPLOAD_MIB, import_model, near_chance
+from core.external import ANY_THAT_FITS, MAX_UPLOAD_MIB, import_model, near_chance
 from core.models import MODELS
 from core.runs import RunError
 from dashboard.pages import page_entry
-from dashboard.sidebar import selected_dataset
+from dashboard.sidebar import select_run, selected_dataset
 from dashboard.text import plain
 
 WEIGHT_TYPES = ["safetensors", "pt", "pth"]
 
 
+RESULT_KEY, UPLOADS_KEY = "import_result", "import_uploads"
+
+
 def import_form(dataset: str) -> None:
+    # A fresh uploader after each import (its key counts them): clicking Import again must not import the
+    # same file a second time.
+    uploader_key = f"import_weights_{st.session_state.get(UPLOADS_KEY, 0)}"
     with st.form("import_form", border=True):
-        upload = st.file_uploader(
+        st.file_uploader(
             f"Weights: a state_dict saved with torch.save (.pt, .pth) or a .safetensors file, "
             f"at most {MAX_UPLOAD_MIB} MiB",
             type=WEIGHT_TYPES,
             max_upload_size=MAX_UPLOAD_MIB,
-            key="import_weights",
+            key=uploader_key,
         )
         columns = st.columns(2)
-        model = columns[0].selectbox("Architecture", list(MODELS), key="import_model", help="python -m core models")
-        name = columns[1].text_input("Run name (optional)", key="import_run_id", placeholder="date-dataset-model")
-        submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
-    if submitted:
-        if upload is None:
-            st.error("Choose a weights file first.")
-            return
-        run_import(dataset, upload, model, name.strip() or None)
+        columns[0].selectbox(
+            "Architecture",
+            [ANY_THAT_FITS, *MODELS],
+            format_func=lambda name: "the one the weights fit" if name == ANY_THAT_FITS else name,
+            key="import_model",
+            help="The registered architectures: python -m core models. The tutorial's mnist_cnn.pt fits "
+            "pytorch-examples-mnist.",
+        )
+        columns[1].text_input("Run name (optional)", key="import_run_id", placeholder="date-dataset-model")
+        st.form_submit_button(
+            "Import", type="primary", icon=":material/upload:", on_click=on_import, args=(dataset, uploader_key)
+        )
+    show_result(dataset)
 
 
-def run_import(dataset: str, upload, model: str, run_id: str | None) -> None:
+def on_import(dataset: str, uploader_key: str) -> None:
+    """The Import button's callback: it runs before the page is drawn, so that the sidebar can show the new run."""
+    upload = st.session_state.get(uploader_key)
+    if upload is None:
+        st.session_state[RESULT_KEY] = {"error": "Choose a weights file first."}
+        return
+    run_id = st.session_state.get("import_run_id", "").strip() or None
+    with st.spinner("Reading the weights and evaluating the validation and test splits…"):
+        st.session_state[RESULT_KEY] = run_import(dataset, upload, st.session_state["import_model"], run_id)
+    if "run" in st.session_state[RESULT_KEY]:
+        select_run(st.session_state[RESULT_KEY]["run"], dataset)
+        st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1
+
+
+def run_import(dataset: str, upload, model: str, run_id: str | None) -> dict:
+    """What the import gave: {"error": why} or {"run": its id, "success": …, "doubt": … or None}."""
     suffix = Path(upload.name).suffix if Path(upload.name).suffix in (".safetensors", ".pt", ".pth") else ".pt"
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"weights{suffix}"
         path.write_bytes(upload.getvalue())
         try:
-            with st.spinner("Reading the weights and evaluating the validation and test splits…"):
-                run = import_model(dataset, path, model_name=model, run_id=run_id)
+            run = import_model(dataset, path, model_name=model, run_id=run_id)
         except (ConfigError, DataError, RunError) as error:
-            st.error(f"Not imported: {plain(error)}")
-            return
-    status = run.status()
+            return {"error": f"Not imported: {plain(error)}"}
     taken = f" ({run_id} was taken already)" if run_id and run.id != run_id else ""
-    st.success(f"Imported as {run.id}{taken}: test accuracy {status.test_accuracy:.2%}.")
+    accuracy = run.status().test_accuracy
+    success = f"Imported as {run.id}{taken}, a {run.config.model}: test accuracy {accuracy:.2%}."
     doubt = near_chance(run)
-    if doubt:
-        st.warning(plain(doubt))
+    return {"run": run.id, "success": success, "doubt": plain(doubt) if doubt else None}
+
+
+def show_result(dataset: str) -> None:
+    """The last import's outcome, once."""
+    result = st.session_state.pop(RESULT_KEY, None)
+    if result is None:
+        return
+    if "error" in result:
+        st.error(result["error"])
+        return
+    st.success(result["success"] + " The sidebar shows it now.")
+    if result["doubt"]:
+        st.warning(result["doubt"])
     entry = page_entry("confusion.py")
     st.page_link(
-        entry.script, label=f"Open its {entry.title}", icon=entry.icon, query_params={"dataset": dataset, "run": run.id}
+        entry.script,
+        label=f"Open its {entry.title}",
+        icon=entry.icon,
+        query_params={"dataset": dataset, "run": result["run"]},
     )
 
 
