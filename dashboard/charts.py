@@ -5,6 +5,8 @@ Every class keeps one colour across every chart (``class_color``).
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -198,13 +200,15 @@ def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.Layer
     scale = alt.Scale(
         type="log" if log_scale else "linear", nice=False, zero=False, **({"domain": domain} if domain else {})
     )
+    # Ticks at both ends too: without them a curve starting at 2.3 ran up past the last label, 0.7.
+    axis = alt.Axis(values=_ticks_with_ends(*domain, log_scale)) if domain else alt.Axis()
     base = alt.Chart(batches).encode(
         x=alt.X("examples_seen:Q", title="training examples seen", axis=alt.Axis(format="~s")),
         color=alt.Color("run:N", title="run", scale=run_scale(batches["run"])),
     )
     # A log axis fitted to the curve (not whole powers of ten), so that a flat stretch still shows its slope.
     raw = base.mark_line(opacity=0.25).encode(
-        y=alt.Y("loss:Q", title="running batch loss", scale=scale),
+        y=alt.Y("loss:Q", title="running batch loss", scale=scale, axis=axis),
         color=alt.Color("run:N", scale=run_scale(batches["run"]), legend=None),  # the legend shows the smoothed line
     )
     smoothed = base.mark_line().encode(
@@ -212,6 +216,37 @@ def batch_loss_curve(batches: pd.DataFrame, log_scale: bool = True) -> alt.Layer
         tooltip=["run", alt.Tooltip("examples_seen:Q", format=","), alt.Tooltip("loss:Q", format=".4f")],
     )
     return (raw + smoothed).properties(height=260).interactive()
+
+
+def _ticks_with_ends(low: float, high: float, log_scale: bool) -> list[float]:
+    """A loss axis's labels: round values between ``low`` and ``high`` (1, 2, 5 × a power of ten on a log axis),
+    and the two ends to two significant digits, without crowding."""
+    if high <= low:
+        return [low]
+    if log_scale:
+        powers = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        inner = [step * 10.0**power for power in powers for step in (1, 2, 5)]
+    else:  # the least of 1, 2, 5 × a power of ten that gives at most five steps
+        power = 10.0 ** math.floor(math.log10((high - low) / 5))
+        step = next(size * power for size in (1, 2, 5, 10) if (high - low) / (size * power) <= 5)
+        inner = [float(f"{step * k:.6g}") for k in range(math.ceil(low / step), math.floor(high / step) + 1)]
+    span = math.log10(high / low) if log_scale else high - low
+
+    def far_from_ends(value: float) -> bool:  # 8% of the axis: two labels no closer than a line's height
+        gaps = [abs(math.log10(value / end)) if log_scale else abs(value - end) for end in (low, high)]
+        return min(gaps) > 0.08 * span
+
+    middle = [value for value in inner if low < value < high and far_from_ends(value)]
+    return [_two_digits(low, up=True), *middle, _two_digits(high, up=False)]
+
+
+def _two_digits(value: float, up: bool) -> float:
+    """``value`` to two significant digits, rounded into the axis (a label past its end is not drawn)."""
+    if value <= 0:
+        return float(f"{value:.2g}")
+    unit = 10.0 ** (math.floor(math.log10(value)) - 1)
+    steps = math.ceil(value / unit - 1e-9) if up else math.floor(value / unit + 1e-9)  # 2.3 / 0.1 is 22.999…
+    return float(f"{steps * unit:.6g}")
 
 
 MATRIX_TEXT_CLASSES = 20

@@ -204,3 +204,16 @@ def test_a_long_file_name_is_cut_in_the_middle_to_one_caption_line():
 
     assert short_file_name("seven.png") == "seven.png"
     assert short_file_name("up_2_label1.png") == "up_2_l…l1.png" and len("up_2_l…l1.png") == 13
+
+
+def test_the_batch_loss_axis_labels_both_ends_inside_the_curve():
+    from dashboard.charts import batch_loss_curve
+
+    # A curve from 2.27 down to 0.19: its first points ran past the last label (0.7), or 1.0 lay past the end.
+    for losses in ([2.27, 0.9, 0.4, 0.19], [0.9957, 0.7, 0.5687]):
+        frame = pd.DataFrame({"run": "r", "examples_seen": range(len(losses)), "loss": losses})
+        for log_scale in (True, False):
+            y = batch_loss_curve(frame, log_scale).to_dict()["layer"][0]["encoding"]["y"]
+            ticks, (low, high) = y["axis"]["values"], y["scale"]["domain"]
+            assert ticks == sorted(ticks) and low <= ticks[0] and ticks[-1] <= high
+            assert ticks[0] == pytest.approx(low, rel=0.1) and ticks[-1] == pytest.approx(high, rel=0.05)

@@ -135,7 +135,7 @@ def curves(dataset: str, table: pd.DataFrame | None = None) -> None:
 
 def curve_controls(long: pd.DataFrame) -> tuple[str, str, bool]:
     """The metric, what the x axis counts (those every chosen run recorded) and whether y is logarithmic."""
-    controls = st.columns([4, 4, 2], vertical_alignment="bottom")
+    controls = st.columns([3, 5, 2], vertical_alignment="bottom")  # the x axis choices whole at 700 pixels
     metrics = list(dict.fromkeys(long["metric"])) or ["loss"]
     metric = (  # a loop's own metric names are shown as written, never as markdown
         controls[0].segmented_control("Metric", metrics, default=metrics[0], key="curves_metric", format_func=plain)

@@ -47,7 +47,7 @@ def fill_from_preset() -> None:
 
 def device_choices() -> dict[str, str]:
     found = resolve_device("auto").type
-    labels = {"auto": f"auto (found: {found.upper()})", "cpu": "CPU"}
+    labels = {"auto": f"auto: {found.upper()}", "cpu": "CPU"}  # short: a quarter of a 700-pixel window
     if found == "cuda":
         labels["cuda"] = "CUDA"
     if found == "mps":
@@ -100,14 +100,14 @@ def page() -> None:
         disabled=True,
         help="The dataset picked in the sidebar: change it there to train on another.",
     )
-    top[1].selectbox(
+    preset = top[1].selectbox(
         "Preset",
         list(PRESETS),
         key="train_preset",
         on_change=fill_from_preset,
         help="Choosing a preset fills in the fields below.",
-        format_func=lambda name: f"{name} — {PRESETS[name].description}",
     )
+    top[1].caption(PRESETS[preset].description)  # whole, where the box would cut it off
     with st.form("train_form", border=True):
         form_fields(dataset)
         ahead = (job is not None) + len(queued_jobs())
@@ -189,9 +189,10 @@ def queue_from_form(dataset: str, refusal) -> None:
 
 
 def last_trained_run() -> str | None:
-    """The newest run trained here (so that its summary survives a reload of the page)."""
+    """The newest run of the sidebar's dataset trained here (so that its summary survives a reload of the page)."""
     table = runs_table()
-    trained = table[(table["origin"] == "trained") & (table["state"] != "unreadable")]
+    mine = (table["origin"] == "trained") & (table["dataset"] == selected_dataset())
+    trained = table[mine & (table["state"] != "unreadable")]
     return str(trained["id"].iloc[0]) if len(trained) else None
 
 
@@ -279,7 +280,8 @@ def progress_bar(status: RunStatus, epochs: int) -> None:
     done = ((max(epoch, 1) - 1) + batch / batches) / epochs if running else float(status.state == "completed")
     elapsed = (time.time() if running else _timestamp(status.finished)) - _timestamp(status.started)
     eta = elapsed * (1 - done) / done if 0 < done < 1 else 0
-    label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {elapsed:.0f} s elapsed"
+    took = f"{elapsed:.0f} s elapsed" if running else f"took {elapsed:.0f} s"
+    label = f"epoch {max(epoch, 1)}/{epochs}, batch {batch}/{batches} · {took}"
     if running and status.batches is None:
         label = f"starting the training process: loading PyTorch and the dataset · {elapsed:.0f} s"
     elif running:
