@@ -197,13 +197,20 @@ def _check_name(name: str, destination: Path) -> None:
         raise DataError(f"{destination} already exists; choose another name, or delete that folder first")
 
 
+# FOLDER/<class>/* alone (torchvision's ImageFolder layout): this share of each class becomes the test split.
+TEST_SHARE = 0.2
+
+
 def _read_folder(source: Path, preparation: Preparation):
-    """``source/train/<class>/*`` and ``source/test/<class>/*`` → (splits, classes, skipped)."""
+    """``source/train/<class>/*`` and ``source/test/<class>/*`` → (splits, classes, skipped); or
+    ``source/<class>/*`` alone, split per class (``_read_one_folder``)."""
     missing = [split for split in SPLIT_FOLDERS if not (source / split).is_dir()]
+    if len(missing) == len(SPLIT_FOLDERS):
+        return _read_one_folder(source, preparation)
     if missing:
         raise DataError(
-            f"{source} needs the folders train/ and test/, each with one folder per class; "
-            f"{', '.join(missing)}/ is missing"
+            f"{source} has {SPLIT_FOLDERS[1 - SPLIT_FOLDERS.index(missing[0])]}/ but no {missing[0]}/: give both, "
+            "each with one folder per class, or neither (one folder per class, of which a share is kept for testing)"
         )
     class_folders = {split: sorted(p.name for p in (source / split).iterdir() if p.is_dir()) for split in SPLIT_FOLDERS}
     classes = class_folders["train"]
@@ -227,6 +234,33 @@ def _read_folder(source: Path, preparation: Preparation):
         if not images:
             raise DataError(f"{source / split} holds no usable pictures")
         splits[split] = (np.stack(images), np.asarray(labels, dtype=np.int64))
+    return splits, classes, skipped
+
+
+def _read_one_folder(source: Path, preparation: Preparation):
+    """``source/<class>/*``: ``TEST_SHARE`` of each class's pictures (chosen with a fixed seed, at least one
+    where a class has two) become the test split, the rest the training split."""
+    classes = sorted(path.name for path in source.iterdir() if path.is_dir())
+    _check_classes(classes, source)
+    skipped: list[tuple[str, str]] = []
+    parts = {split: ([], []) for split in SPLIT_FOLDERS}
+    generator = np.random.default_rng(0)
+    for index, class_name in enumerate(classes):
+        pictures = _pictures_in(source / class_name, preparation, skipped)
+        if len(pictures) < 2:
+            raise DataError(
+                f"{source / class_name} holds {len(pictures)} usable pictures; each class needs two or more"
+            )
+        order = generator.permutation(len(pictures))
+        held = max(1, round(TEST_SHARE * len(pictures)))
+        for split, rows in (("test", order[:held]), ("train", order[held:])):
+            parts[split][0].extend(pictures[row] for row in sorted(rows))
+            parts[split][1].extend([index] * len(rows))
+        if sum(len(images) for images, _ in parts.values()) > MAX_IMAGES:
+            raise DataError(f"{source} holds more than {MAX_IMAGES:,} pictures; the limit is {MAX_IMAGES:,}")
+    splits = {
+        split: (np.stack(images), np.asarray(labels, dtype=np.int64)) for split, (images, labels) in parts.items()
+    }
     return splits, classes, skipped
 
 

@@ -91,6 +91,25 @@ def test_28_by_28_grayscale_pngs_come_back_exactly(tmp_path):
     np.testing.assert_array_equal(test.images.numpy(), images[order])
 
 
+def test_one_folder_of_class_folders_is_split_a_fifth_of_each_class_for_testing(tmp_path):
+    images, labels = synthetic_images(60, 3, num_classes=2)
+    for index, image in enumerate(images):  # torchvision's ImageFolder layout: no train/ and test/
+        folder = tmp_path / "pictures" / f"class{labels[index]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{index:03}.png")
+    result = add_dataset("folder", tmp_path / "pictures", tmp_path / "data")
+    per_class = np.bincount(labels, minlength=2)
+    assert result.counts["test"] == [round(0.2 * n) for n in per_class]
+    assert [a + b for a, b in zip(result.counts["train"], result.counts["test"], strict=True)] == per_class.tolist()
+    data = load_dataset("folder", tmp_path / "data")
+    seen = {image.tobytes() for image in images}  # every picture in one split or the other, once
+    both = np.concatenate([data.train.images.numpy(), data.val.images.numpy(), data.test.images.numpy()])
+    assert {image.tobytes() for image in both} == seen and len(both) == len(images)
+    again = add_dataset("folder-again", tmp_path / "pictures", tmp_path / "data")  # the same split each time
+    assert np.array_equal(load_dataset("folder-again", tmp_path / "data").test.images, data.test.images)
+    assert again.counts == result.counts
+
+
 def test_the_mnist_way_centres_dark_ink_on_light_paper(tmp_path):
     for split in ("train", "test"):
         for class_name, box in (("left", (2, 2, 20, 30)), ("right", (60, 40, 90, 70))):
@@ -112,7 +131,7 @@ def test_the_mnist_way_centres_dark_ink_on_light_paper(tmp_path):
         (lambda root: (root / "train" / "circle").mkdir(), "holds no usable pictures"),
         (lambda root: [p.unlink() for p in (root / "train" / "cross").iterdir()], "holds no usable pictures"),
         (lambda root: (root / "test" / "star").mkdir(), "test/ has classes that train/ lacks: star"),
-        (lambda root: __import__("shutil").rmtree(root / "test"), "test/ is missing"),
+        (lambda root: __import__("shutil").rmtree(root / "test"), "has train/ but no test/: give both"),
         (lambda root: [(root / s / "cross").rename(root / s / "www.evil.example") for s in ("train", "test")], "www"),
     ],
     ids=["empty-class", "class-of-no-pictures", "test-class-missing-from-train", "no-test-folder", "class-is-a-link"],

@@ -60,8 +60,9 @@ def samples(data) -> None:
     """Random training images, a row per class (or many of one class)."""
     info = data.info
     st.caption(
-        f"{len(data.train):,} training, {len(data.val):,} validation (a fixed hold-out of the official training "
-        f"file) and {len(data.test):,} test images of {info.image_size[0]}×{info.image_size[1]} pixels, "
+        f"{len(data.train):,} training, {len(data.val):,} validation (a fixed hold-out of the "
+        f"{'training pictures' if info.user else 'official training file'}) and {len(data.test):,} test images "
+        f"of {info.image_size[0]}×{info.image_size[1]} pixels, "
         f"{info.num_classes} classes. CLI: `python -m core dataset {info.name}`."
     )
 
@@ -200,8 +201,9 @@ def more_datasets() -> None:
             "the command says which files to place where."
         )
     st.caption(
-        "Your own pictures: `python -m core data add NAME --from FOLDER`, with `FOLDER/train/CLASS/*.png` "
-        "and `FOLDER/test/CLASS/*.png` (or `--from arrays.npz`)."
+        "Your own pictures: `python -m core data add NAME --from FOLDER`, with `FOLDER/CLASS/*.png` (a fifth of "
+        "each class kept for testing), or `FOLDER/train/CLASS/*.png` and `FOLDER/test/CLASS/*.png` "
+        "(or `--from arrays.npz`)."
     )
     for name, why in unreadable_datasets():
         st.warning(f"data/{plain(name)} can't be read: {plain(why)}")
