@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -86,9 +87,7 @@ class RunLog:
             return number
         if name not in self.percent_names:
             self.percent_names.add(name)
-            warnings.warn(
-                f"{name}={number:g} read as {number:g}% ({number / 100:g}): the run keeps fractions", stacklevel=3
-            )
+            _warn_your_line(f"{name}={number:g} read as {number:g}% ({number / 100:g}): the run keeps fractions")
         return number / 100.0
 
     def finish(self, model: nn.Module) -> float:
@@ -109,7 +108,7 @@ class RunLog:
             self.finished = True
         doubt = near_chance(self.run)
         if doubt:
-            warnings.warn(doubt, stacklevel=2)
+            _warn_your_line(doubt)
         return accuracy
 
     def heartbeat(self) -> None:
@@ -138,7 +137,7 @@ def log_run(
     source = {"kind": "log_run", "hyperparameters": dict(config or {})}
     run = create_run(_config(data, source), checkpoints, run_id=name)
     if name is not None and run.id != name:  # the store never overwrites a run: say where this one goes
-        warnings.warn(f"a run named {name} exists already: this one is {run.id}", stacklevel=3)
+        _warn_your_line(f"a run named {name} exists already: this one is {run.id}")
     log = RunLog(run, data)
     run.write_status("running", started=now_iso(), error=None)
     with beating(log.heartbeat, name=f"heartbeat {run.id}"):
@@ -176,3 +175,15 @@ def _number(name: str, value) -> float:
     if not math.isfinite(number):
         raise ConfigError(f"{name} is {number}: not a finite number")
     return number
+
+
+_NOT_YOURS = (str(Path(__file__).resolve().parent), contextlib.__file__)
+
+
+def _warn_your_line(message: str) -> None:
+    """A warning that names the line of your loop that led to it, not a line of this package (or of
+    contextlib, which runs ``log_run``'s ``with``)."""
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_NOT_YOURS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, stacklevel=level)

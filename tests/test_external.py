@@ -629,6 +629,23 @@ def test_a_loops_own_metric_names_are_plain_words_and_few_and_long_histories_are
     assert len(drawn_epochs(frame, 50)) == 50
 
 
+def test_log_runs_warnings_name_the_line_of_your_loop(user_files):
+    import core
+
+    store = user_files / "warned-runs"
+    with (
+        pytest.warns(UserWarning) as warned,
+        core.log_run(dataset="mnist", name="warned", checkpoints=store, data_dir=user_files / "data") as run,
+    ):
+        run.log_epoch(1, test_accuracy=93.0)  # the tutorials' percent
+    with (
+        pytest.warns(UserWarning) as named_twice,
+        core.log_run(dataset="mnist", name="warned", checkpoints=store, data_dir=user_files / "data"),
+    ):
+        pass
+    assert [Path(w.filename).name for w in [*warned, *named_twice]] == ["test_external.py"] * 2
+
+
 def test_a_model_ending_in_softmax_keeps_its_own_probabilities(user_files):
     # Read as logits, its probabilities were softmaxed again: every confidence near 1/10.
     import core
