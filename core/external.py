@@ -29,7 +29,7 @@ from core.data import DatasetSplits, load_dataset
 from core.evaluate import evaluate_loss_accuracy, store_test_predictions
 from core.models import count_params
 from core.onnxmodel import ExportProblem, export_with_features
-from core.runs import Run, beating, create_run, now_iso
+from core.runs import Run, beating, close_to_guessing, create_run, now_iso
 
 MAX_WEIGHTS_BYTES = 2 * 2**30  # a state_dict larger than this is not an MNIST-family model
 # The dashboard's import form takes at most this (also server.maxUploadSize in .streamlit/config.toml):
@@ -426,7 +426,7 @@ def near_chance(run: Run) -> str | None:
     """A sentence when the kept model's test accuracy is close to guessing (under three times chance): the
     usual causes are weights trained on another dataset, or inputs standardised another way."""
     accuracy, classes = run.status().test_accuracy, run.config.num_classes
-    if accuracy is None or accuracy >= 3 / classes:
+    if not close_to_guessing(accuracy, classes):
         return None
     return (
         f"Test accuracy {accuracy:.2%} is close to guessing ({1 / classes:.0%} for {classes} classes): were these "

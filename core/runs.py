@@ -485,6 +485,12 @@ def epoch_score(record: dict, keep_best_by: str) -> float:
     return value if keep_best_by == "val_loss" else -value
 
 
+def close_to_guessing(accuracy: float | None, classes: int) -> bool:
+    """Whether a test accuracy is under three times chance: the usual causes are weights trained on another
+    dataset, or inputs standardised another way (the one rule for imports, log_run and the runs listing)."""
+    return accuracy is not None and classes > 0 and accuracy < 3 / classes
+
+
 def predictions_problem(probs: np.ndarray, labels: np.ndarray, indices: np.ndarray, num_classes: int) -> str | None:
     """What is wrong with a set of test predictions, in words (for "predictions.npz …"); None when nothing is.
     The one check for what is written and what is read."""

@@ -89,6 +89,15 @@ def test_a_broken_run_is_listed_with_its_reason(empty_store):
     assert rows.loc["good-run", "test_accuracy"] == pytest.approx(100 * 5 / 6)  # shown in percent
     assert rows.loc["broken-run", "state"] == "unreadable"
     assert "config.json is not valid JSON" in rows.loc["broken-run", "error"]
+    assert list(rows.columns[:3]) == ["state", "test_accuracy", "best_val_accuracy"]  # seen in a narrow window
+
+
+def test_a_run_scoring_close_to_guessing_says_so_in_the_runs_table(empty_store):
+    run, _ = completed_run(empty_store, "guessing")
+    status = json.loads((run.path / "status.json").read_text())
+    (run.path / "status.json").write_text(json.dumps({**status, "test_accuracy": 0.107}))
+    rows = app().run().dataframe[0].value.set_index("id")
+    assert rows.loc["guessing", "error"].startswith("close to guessing (10% for 10 classes)")
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -3,6 +3,8 @@
 import pandas as pd
 import streamlit as st
 
+from core.data import DataError, get_dataset_info
+from core.runs import close_to_guessing
 from dashboard.links import open_links
 from dashboard.numbers import ACCURACY_FORMAT, accuracy_percent
 from dashboard.pages import page_entry
@@ -10,19 +12,21 @@ from dashboard.sidebar import select_run, selected_dataset, selected_run_id
 from dashboard.store import missing_datasets, runs_table, store_locations
 
 TABLE_KEY = "runs_table"
+# The figures right after the run's name and state (pinned): in a narrow window they are what shows.
 COLUMNS = [
     "id",
+    "state",
+    "test_accuracy",
+    "best_val_accuracy",
     "dataset",
     "model",
     "preset",
-    "state",
     "epochs",
-    "best_val_accuracy",
-    "test_accuracy",
     "created",
     "origin",
     "error",
 ]
+TABLE_ROWS = 20  # rows shown before the table scrolls inside itself
 
 
 def start_here() -> None:
@@ -47,6 +51,19 @@ def on_row_selected(key: str) -> None:
     if rows:
         row = st.session_state["runs_table_rows"].iloc[rows[0]]
         select_run(row["id"], row["dataset"])
+
+
+def note(row) -> str | None:
+    """What the Note column says of a run: why it can't be read or stopped, or that it scores close to guessing."""
+    if row.state != "completed" or pd.isna(row.test_accuracy):
+        return row.error
+    try:
+        classes = get_dataset_info(row.dataset).num_classes
+    except DataError:  # a dataset not here any more: nothing to compare with
+        return row.error
+    if close_to_guessing(row.test_accuracy, classes):
+        return f"close to guessing ({1 / classes:.0%} for {classes} classes): weights for another dataset?"
+    return row.error
 
 
 def epochs_text(done: int, planned) -> str:
@@ -77,6 +94,7 @@ def page() -> None:
     table["epochs"] = [
         epochs_text(done, planned) for done, planned in zip(table["epochs_done"], table["epochs"], strict=True)
     ]
+    table["error"] = [note(row) for row in table.itertuples()]
     table = table[COLUMNS].reset_index(drop=True)
     for column in ("best_val_accuracy", "test_accuracy"):
         table[column] = accuracy_percent(table[column])
@@ -93,6 +111,8 @@ def page() -> None:
         selection_default={"selection": {"rows": selected_rows, "columns": []}} if selected_rows else None,
         hide_index=True,
         placeholder="—",
+        # Every row without an inner scroll (a fixed height cut the last row in half), up to TABLE_ROWS.
+        height="content" if len(table) <= TABLE_ROWS else 38 + 35 * TABLE_ROWS,
         column_config={
             # Pinned: in a narrow window the table scrolls sideways under the run's name and state.
             "id": st.column_config.TextColumn("Run", pinned=True),
@@ -105,7 +125,9 @@ def page() -> None:
             "test_accuracy": st.column_config.NumberColumn("Test acc", format=ACCURACY_FORMAT),
             "created": st.column_config.DatetimeColumn("Date", format="YYYY-MM-DD HH:mm"),
             "origin": st.column_config.TextColumn("Origin", help="trained here, imported, or logged from your loop"),
-            "error": st.column_config.TextColumn("Reason", width="large"),
+            "error": st.column_config.TextColumn(
+                "Note", width="large", help="Why a run can't be read or didn't finish, or why its figures are odd"
+            ),
         },
     )
     if selected_rows:
