@@ -34,10 +34,10 @@ def page() -> None:
     run, class_names, predictions = selected.run, selected.config.classes, selected.predictions
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
 
-    # Three filters to a row, the toggle and the page number below: four columns cut their labels short in a
-    # window of 700 px.
+    # Three filters to a row, the toggle and (when there is more than one page) the page number below, the
+    # toggle under the first filter: four columns cut their labels short in a window of 700 px.
     filters = st.columns([2, 2, 3], vertical_alignment="bottom")
-    paging, toggle_column = st.columns([1, 3], vertical_alignment="bottom")
+    toggle_column, paging, _ = st.columns([2, 2, 3], vertical_alignment="bottom")
     classes = [ANY, *class_names]
     true_name = filters[0].selectbox("True class", classes, key="true", bind="query-params")
     predicted_name = filters[1].selectbox("Predicted as", classes, key="predicted", bind="query-params")
