@@ -63,6 +63,19 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def page_of(monkeypatch, data_dir: Path, store: Path, run_id: str, page: str):
+    """An AppTest of the dashboard on ``page`` with ``run_id`` chosen, over this data and store."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", run_id
+    at.run()
+    at.switch_page(f"app_pages/{page}")
+    return at.run()
+
+
 def user_class(folder: Path):
     """The user's module, imported the way their own script would."""
     sys.path.insert(0, str(folder))
@@ -440,15 +453,7 @@ def test_features_are_one_row_per_image_whatever_the_head(
     assert seen[0].shape == (3, width)
     assert model.features_are_scores == scores
     if scores:  # the embedding map says what it is a map of, not a layer the model hasn't got
-        from streamlit.testing.v1 import AppTest
-
-        monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
-        monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path / "runs"))
-        at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
-        at.query_params["dataset"], at.query_params["run"] = "mnist", run.id
-        at.run()
-        at.switch_page("app_pages/embedding.py")
-        at.run()
+        at = page_of(monkeypatch, user_files / "data", tmp_path / "runs", run.id, "embedding.py")
         captions = [caption.value for caption in at.caption]
         assert any("placed by its class scores" in caption for caption in captions), captions
 
@@ -552,7 +557,6 @@ def test_a_loop_stopped_before_finish_says_so_rather_than_offering_evaluate(user
 
 
 def test_the_draw_page_says_a_run_without_a_model_has_none_before_any_drawing(user_files, monkeypatch):
-    from streamlit.testing.v1 import AppTest
 
     import core
 
@@ -564,13 +568,7 @@ def test_the_draw_page_says_a_run_without_a_model_has_none_before_any_drawing(us
         "completed",
         "no model: its loop stopped before run.finish(model), which evaluates the model and keeps it",
     )
-    monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
-    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
-    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
-    at.query_params["dataset"], at.query_params["run"] = "mnist", "curves"
-    at.run()
-    at.switch_page("app_pages/draw.py")
-    at.run()
+    at = page_of(monkeypatch, user_files / "data", store, "curves", "draw.py")
     assert not at.exception
     said = [block.value.replace("\\", "") for block in at.info]  # as shown: markdown's escapes gone
     assert any("curves has no model to classify with: its loop stopped before run.finish(model)" in s for s in said)
@@ -579,7 +577,6 @@ def test_the_draw_page_says_a_run_without_a_model_has_none_before_any_drawing(us
 
 def test_a_loop_logging_the_tutorials_test_figures_is_drawn_as_the_test_split(user_files, monkeypatch, capsys):
     # The tutorials' loop: test() each epoch, in percent, and no batch losses.
-    from streamlit.testing.v1 import AppTest
 
     import core
 
@@ -596,13 +593,7 @@ def test_a_loop_logging_the_tutorials_test_figures_is_drawn_as_the_test_split(us
     assert printed[0].split() == ["epoch", "test", "loss", "test", "acc"]
     assert printed[2].split() == ["2", "0.1400", "96.02%"]  # no model given: no kept epoch to mark
 
-    monkeypatch.setenv("DATA_DIR", str(user_files / "data"))
-    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
-    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
-    at.query_params["dataset"], at.query_params["run"] = "mnist", "tutorial"
-    at.run()
-    at.switch_page("app_pages/curves.py")
-    at.run()
+    at = page_of(monkeypatch, user_files / "data", store, "tutorial", "curves.py")
     assert not at.exception
     assert at.segmented_control(key="curves_metric").options == ["loss", "accuracy"]
     assert at.segmented_control(key="curves_x").options == ["epoch"]  # no batches counted, no examples axis

@@ -469,6 +469,17 @@ def test_an_onnx_graph_that_cant_answer_its_run_is_one_line(tmp_path, capsys, gr
     assert fragment in capsys.readouterr().err
 
 
+def model_card_of(monkeypatch, store, run_id: str) -> AppTest:
+    """The Model card page of ``run_id`` in ``store``, with no dataset fetched."""
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(store))
+    monkeypatch.setenv("DATA_DIR", str(store / "no-data"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["dataset"], at.query_params["run"] = "mnist", run_id
+    at.run()
+    at.switch_page("app_pages/model_card.py")
+    return at.run()
+
+
 def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, monkeypatch, capsys):
     graph = b"\x0a\xff\xff\xff\xff garbage"  # protobuf's wire format broken at once
     from core.runs import ONNX_FILE
@@ -477,13 +488,7 @@ def test_a_damaged_onnx_graph_is_named_on_the_model_card_and_the_cli(tmp_path, m
     (bad.path / ONNX_FILE).write_bytes(graph)
     assert main(["card", "bad", "--checkpoints", str(tmp_path)]) == 1
     assert "model.onnx is not a readable ONNX graph" in capsys.readouterr().err
-    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["dataset"], at.query_params["run"] = "mnist", "bad"
-    at.run()
-    at.switch_page("app_pages/model_card.py")
-    at.run()
+    at = model_card_of(monkeypatch, tmp_path, "bad")
     assert not at.exception
     assert any("readable ONNX graph" in block.value for block in at.warning)
 
@@ -544,13 +549,7 @@ def test_a_graph_beside_a_run_trained_here_is_described_on_the_model_card(tmp_pa
     run, _ = completed_run(tmp_path, "graph")  # trained here: its config names no source
     (run.path / ONNX_FILE).write_bytes(odd_shaped_graph())
     assert main(["card", "graph", "--checkpoints", str(tmp_path)]) == 0
-    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path))
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "no-data"))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["dataset"], at.query_params["run"] = "mnist", "graph"
-    at.run()
-    at.switch_page("app_pages/model_card.py")
-    at.run()
+    at = model_card_of(monkeypatch, tmp_path, "graph")
     assert not at.exception, [e.value for e in at.exception]
     assert any("no record of where it came from" in block.value for block in at.text)
 
