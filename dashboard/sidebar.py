@@ -18,6 +18,9 @@ RUN_KEY = "run"
 LINK_CHECKED_KEY = "link_checked"
 
 
+SIDEBAR_ID_CHARS = 26  # about what the sidebar's run box shows before it cuts an id short
+
+
 def draw_sidebar() -> str | None:
     """The dataset and run pickers. Returns, on a session's first run only, what a link asked for and could
     not be shown (an unknown dataset or run, an unreadable run, a run of another dataset), or None."""
@@ -39,7 +42,9 @@ def draw_sidebar() -> str | None:
         if run_id in runs.index:
             run = runs.loc[run_id]
             accuracy = f", test accuracy {run['test_accuracy']:.2%}" if pd.notna(run["test_accuracy"]) else ""
-            st.caption(f"{plain(run['model'])} · {run['state']}{accuracy}")
+            # A long id (the default date-dataset-model one) is cut short in the box: whole in the caption.
+            whole = f"{plain(run_id)}: " if len(run_id) > SIDEBAR_ID_CHARS else ""
+            st.caption(f"{whole}{plain(run['model'])} · {run['state']}{accuracy}")
     if st.session_state.get(LINK_CHECKED_KEY):
         return None
     st.session_state[LINK_CHECKED_KEY] = True

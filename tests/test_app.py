@@ -92,6 +92,16 @@ def test_a_broken_run_is_listed_with_its_reason(empty_store):
     assert list(rows.columns[:3]) == ["state", "test_accuracy", "best_val_accuracy"]  # seen in a narrow window
 
 
+def test_a_long_run_id_is_whole_under_the_sidebars_box(empty_store):
+    completed_run(empty_store, "20261125-081006-mnist-pytorch-examples-mnist")  # as an import names it
+    completed_run(empty_store, "short")
+    at = app({"run": "20261125-081006-mnist-pytorch-examples-mnist"}).run()
+    captions = [caption.value.replace("\\", "") for caption in at.sidebar.caption]
+    assert any(c.startswith("20261125-081006-mnist-pytorch-examples-mnist: ") for c in captions), captions
+    at = app({"run": "short"}).run()
+    assert not any(caption.value.startswith("short") for caption in at.sidebar.caption)
+
+
 def test_a_run_scoring_close_to_guessing_says_so_in_the_runs_table(empty_store):
     run, _ = completed_run(empty_store, "guessing")
     status = json.loads((run.path / "status.json").read_text())
