@@ -24,12 +24,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # A name shown in the dashboard's text as it is (its pages render markdown): letters, digits, spaces and
 # a little punctuation, and none of what those still make markdown act on — a list ("- x", "+ x",
 # "1. x"), a rule ("---"), emphasis by underscores ("_x_", "'_x_'": an underscore that opens emphasis
-# follows anything but a letter or digit), a bare link ("www.x.com", "x_www.x.com": anywhere), edge spaces.
+# follows anything but a letter, in any script, or a digit), a bare link ("www.x.com", "x_www.x.com":
+# anywhere), edge spaces.
 PLAIN_NAME_RULE = (
     "letters, digits, spaces and . , ' ( ) / + & - _; not starting with - + or a space, nor ending in one, "
     "no www. and no _emphasis_"
 )
-PLAIN_NAME = re.compile(r"(?![-+ ]|\d+[.)] |.*(?:www\.| $)|(?:.*[^a-z0-9])?_.*_)[\w .,'()/+&-]{1,100}", re.IGNORECASE)
+PLAIN_NAME = re.compile(r"(?![-+ ]|\d+[.)] |.*(?:www\.| $)|(?:.*\W)?_.*_)[\w .,'()/+&-]{1,100}", re.IGNORECASE)
 
 
 class ConfigError(ValueError):

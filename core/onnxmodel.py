@@ -235,25 +235,44 @@ UNBOUNDED_OPERATIONS = ("Loop", "Scan")
 def graph_problem(data: bytes) -> str | None:
     """Why a graph is not run here, in words ("holds a Loop …"), or None. Exported models hold neither an
     unbounded repetition nor weights kept in other files (which would be read from wherever the dashboard
-    runs: a graph could take a README's bytes as weights)."""
+    runs: a graph could take a README's bytes as weights). The model's own functions are looked into too."""
     import onnx
 
     try:
         proto = onnx.load_from_string(data)
     except Exception as error:  # protobuf's DecodeError, onnx's own: a damaged or hostile file
         return f"is not a readable ONNX graph ({first_line(error)})"
-    graphs = [proto.graph]
-    while graphs:
-        graph = graphs.pop()
-        tensors = [*graph.initializer, *(a.t for n in graph.node for a in n.attribute if a.HasField("t"))]
-        if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in tensors):
-            return "keeps weights in other files; a graph here holds its own (torch.onnx.export's default)"
-        for node in graph.node:
-            if node.op_type in UNBOUNDED_OPERATIONS:
-                return f"holds a {node.op_type}, which repeats as often as a tensor says: such graphs aren't run here"
-            graphs += [attribute.g for attribute in node.attribute if attribute.HasField("g")]
-            graphs += [graph for attribute in node.attribute for graph in attribute.graphs]
+    nodes, tensors = _everything_in(proto)
+    if any(tensor.data_location == onnx.TensorProto.EXTERNAL for tensor in tensors):
+        return "keeps weights in other files; a graph here holds its own (torch.onnx.export's default)"
+    unbounded = next((node.op_type for node in nodes if node.op_type in UNBOUNDED_OPERATIONS), None)
+    if unbounded:
+        return f"holds a {unbounded}, which repeats as often as a tensor says: such graphs aren't run here"
     return None
+
+
+def _everything_in(proto) -> tuple[list, list]:
+    """Every node and every tensor of a model: its graph, the subgraphs of its nodes (If, and any other),
+    and the functions it defines, with initializers, sparse ones and tensors given as attributes."""
+    nodes, tensors = [], []
+    bodies = [proto.graph, *proto.functions]  # a function body has nodes as a graph has
+    while bodies:
+        body = bodies.pop()
+        if hasattr(body, "initializer"):  # a graph (a function has no initializers)
+            tensors += [*body.initializer, *(sparse.values for sparse in body.sparse_initializer)]
+        for node in body.node:
+            nodes.append(node)
+            for attribute in node.attribute:
+                if attribute.HasField("g"):
+                    bodies.append(attribute.g)
+                bodies += list(attribute.graphs)
+                if attribute.HasField("t"):
+                    tensors.append(attribute.t)
+                tensors += list(attribute.tensors)
+                if attribute.HasField("sparse_tensor"):
+                    tensors.append(attribute.sparse_tensor.values)
+                tensors += [sparse.values for sparse in attribute.sparse_tensors]
+    return nodes, tensors
 
 
 def _fixed_sizes(dims) -> tuple[int | None, ...]:

@@ -67,7 +67,10 @@ PREDICTIONS_FILE = "predictions.npz"
 
 STATES = ("running", "completed", "failed", "cancelled")
 # The metrics an epoch record may carry as numbers (null where not measured).
-EPOCH_METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "examples_seen")
+EPOCH_METRICS = (  # the figures an epoch record may hold that the pages read by name: numbers, when present
+    *("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"),
+    *("lr", "seconds", "examples_seen"),
+)
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
 HEARTBEAT_EVERY_S = 5.0  # a background heartbeat's period: well inside STALE_AFTER_S

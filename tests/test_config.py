@@ -48,6 +48,8 @@ def test_round_trip_through_dict_ignores_unknown_keys():
     [
         ("T-shirt/top", True),
         ("snake_case_name", True),  # underscores inside a word open no emphasis
+        ("café_au_lait", True),  # in any script
+        ("класс_1_2", True),
         ("Ankle boot", True),
         ("_x_", False),
         ("'_x_'", False),  # after punctuation an underscore opens emphasis too

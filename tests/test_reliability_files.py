@@ -110,6 +110,11 @@ DAMAGE = {
     "a class links after _": ("config.json", "classes", ["Zero_www.evil.example", *"123456789"], "not a plain name"),
     "test accuracy is text": (STATUS_FILE, "test_accuracy", "99%", "test_accuracy is '99%', not a number"),
     "a val_loss of 'a'": (HISTORY_FILE, lambda p: p.write_text('{"epoch": 1, "val_loss": "a"}\n'), "val_loss is 'a'"),
+    "a test_accuracy of 'abc'": (
+        HISTORY_FILE,
+        lambda p: p.write_text('{"epoch": 1, "test_accuracy": "abc"}\n'),
+        "test_accuracy is 'abc'",
+    ),
     "a zip bomb of predictions": (PREDICTIONS_FILE, zip_bomb, "inflates to"),
     "a header claiming 37 GiB": (PREDICTIONS_FILE, lying_header, "claims a shape"),
     "negative image indices": (PREDICTIONS_FILE, predictions(indices=-np.arange(1, 7)), "negative image indices"),
@@ -627,3 +632,41 @@ def test_a_graph_that_could_run_for_ever_or_read_other_files_is_not_run(tmp_path
         within(30, run.load_model)
     assert within(30, lambda: main(["saliency", "graph", "0", "--checkpoints", str(tmp_path)])) == 1
     assert fragment in capsys.readouterr().err
+
+
+def test_a_loop_or_an_outside_file_inside_a_models_own_function_is_found():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from core.onnxmodel import graph_problem
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"]), helper.make_node("Identity", ["x_in"], ["x_out"])],
+        "body",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in (("i", 7, []), ("c_in", 9, []), ("x_in", 1, None))],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in (("c_out", 9, []), ("x_out", 1, None))],
+    )
+    outside = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[10], data_location=TensorProto.EXTERNAL)
+    entry = outside.external_data.add()
+    entry.key, entry.value = "location", "README.md"
+    steps = {
+        "Loop": [
+            helper.make_node("Constant", [], ["trips"], value=numpy_helper.from_array(np.array(10**12, np.int64))),
+            helper.make_node("Constant", [], ["go"], value=numpy_helper.from_array(np.array(True))),
+            helper.make_node("Loop", ["trips", "go", "x"], ["y"], body=body),
+        ],
+        "other files": [
+            helper.make_node("Constant", [], ["w"], value=outside),
+            helper.make_node("Add", ["x", "w"], ["y"]),
+        ],
+    }
+    for what, nodes in steps.items():
+        function = helper.make_function("mine", "Step", ["x"], ["y"], nodes, [helper.make_opsetid("", 17)])
+        graph = helper.make_graph(
+            [helper.make_node("Step", ["image"], ["logits"], domain="mine")],
+            "g",
+            [helper.make_tensor_value_info("image", TensorProto.FLOAT, [10])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [10])],
+        )
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("mine", 1)]
+        model = helper.make_model(graph, functions=[function], opset_imports=opsets)
+        assert what in graph_problem(model.SerializeToString())
