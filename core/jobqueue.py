@@ -155,37 +155,59 @@ def move_queued(root: Path | None, entry_id: str, offset: int) -> bool:
 
 
 def start_next(root: Path | None = None, command: list[str] | None = None) -> Job | None:
-    """If no job is training here and one waits, start the first; returns the job started, or None."""
+    """If no job is training here and one waits, start the first; returns the job started, or None.
+
+    A job that can't start (its sweep gone, its config refused) is set aside as ``*.unreadable`` and the
+    next one tried; one that fails otherwise (a full disk) is set aside too, and the error raised."""
     root = Path(root or default_checkpoints_dir())
-    if not queued_jobs(root):
-        return None
-    try:
-        lock = take_lock(root)
-    except JobBusy:
-        return None
+    while queued_jobs(root):
+        try:
+            lock = take_lock(root)
+        except JobBusy:
+            return None
+        head = _take_head(root)
+        if head is None:  # someone else took the last one between our two looks
+            release_taken_lock(root)
+            return None
+        try:
+            job = _launch(lock, head, root, command)  # gives the lock back whenever it raises
+        except ConfigError:
+            _set_aside(root, head)
+            continue
+        except BaseException:
+            _set_aside(root, head)
+            raise
+        (_folder(root) / _starting(head)).unlink(missing_ok=True)
+        if job is not None:
+            return job  # else a sweep that has all its trials: the next job's turn
+    return None
+
+
+def _take_head(root: Path) -> QueuedJob | None:
+    """The first waiting job, its file renamed ``*.starting`` (no longer waiting; kept should it not start)."""
     with _queue_locked(root) as folder:
         waiting = queued_jobs(root)
-        head = waiting[0] if waiting else None
-        if head is not None:  # set aside while it starts: kept, and named, should it fail to
-            (folder / head.file_name).rename(folder / _starting(head))
-    if head is None:  # someone else took the last one between our two looks
-        release_taken_lock(root)
-        return None
+        if not waiting:
+            return None
+        (folder / waiting[0].file_name).rename(folder / _starting(waiting[0]))
+        return waiting[0]
+
+
+def _launch(lock: Job, head: QueuedJob, root: Path, command: list[str] | None) -> Job | None:
     data_dir = Path(head.data_dir) if head.data_dir else None
     if head.sweep:
         from core.sweeps import launch_trial
 
-        try:
-            started = launch_trial(lock, head.sweep, root, data_dir, command)
-        except ConfigError:  # its sweep is gone or unreadable (the lock is given back): the queue goes on
-            (folder / _starting(head)).rename((folder / head.file_name).with_suffix(".unreadable"))
-            return start_next(root, command)
-        (folder / _starting(head)).unlink(missing_ok=True)
-        return started
-    (folder / _starting(head)).unlink(missing_ok=True)
+        return launch_trial(lock, head.sweep, root, data_dir, command)
     # A name taken since it was queued: the run gets the usual date-dataset-model name instead.
     run_id = head.run_id if head.run_id and not (root / head.run_id).exists() else None
     return launch_locked(lock, head.config, root, data_dir, command, run_id)
+
+
+def _set_aside(root: Path, entry: QueuedJob) -> None:
+    folder = _folder(root)
+    with contextlib.suppress(OSError):
+        (folder / _starting(entry)).rename((folder / entry.file_name).with_suffix(".unreadable"))
 
 
 def _starting(entry: QueuedJob) -> str:

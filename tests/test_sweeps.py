@@ -193,12 +193,35 @@ def test_a_queued_trial_whose_sweep_is_gone_is_set_aside_and_the_queue_goes_on(s
     from core.jobqueue import enqueue, queued_jobs, start_next
     from core.jobs import active_job
 
-    enqueue(spec().base_config(), store, sweep="nosuch")
+    for _ in range(30):
+        enqueue(spec().base_config(), store, sweep="nosuch")
     enqueue(spec().base_config(), store, run_id="after")
     start_next(store)
     wait_for(lambda: active_job(store) is None and not queued_jobs(store), timeout=240, what="the queue")
     assert [s.id for s in list_runs(store)] == ["after"]
-    assert len(list((store / ".queue").glob("*.unreadable"))) == 1
+    assert len(list((store / ".queue").glob("*.unreadable"))) == 30
+    assert not list((store / ".queue").glob("*.starting"))
+
+
+def test_a_queued_job_that_fails_to_start_is_set_aside_not_hidden(tmp_path, monkeypatch):
+    import core.sweeps
+    from core.jobqueue import enqueue, queued_jobs, start_next
+    from core.jobs import active_job
+    from core.runs import RunError
+
+    def broken(lock, *args, **kwargs):
+        from core.jobs import release_taken_lock
+
+        release_taken_lock(tmp_path)
+        raise RunError("the store can't be read")
+
+    monkeypatch.setattr(core.sweeps, "launch_trial", broken)
+    enqueue(spec().base_config(), tmp_path, sweep="s")
+    with pytest.raises(RunError):
+        start_next(tmp_path)
+    assert not queued_jobs(tmp_path) and active_job(tmp_path) is None
+    folder = tmp_path / ".queue"
+    assert len(list(folder.glob("*.unreadable"))) == 1 and not list(folder.glob("*.starting"))  # named, not hidden
 
 
 def test_a_trial_is_never_pruned_at_its_last_epoch():
