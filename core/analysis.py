@@ -130,12 +130,17 @@ def validation_temperature(run: Run, data: DatasetSplits) -> float:
     def compute() -> dict[str, np.ndarray]:
         val = split_predictions(run, "val", data=data)
         temperature = fit_temperature(val.probs, val.labels)
-        if min(abs(np.log(temperature / bound)) for bound in TEMPERATURE_BOUNDS) < 0.01:
-            # No finite best: a model right on every image fits best as T goes to 0, with certainty.
-            errors = int((val.probs.argmax(axis=1) != val.labels).sum())
+        errors = int((val.probs.argmax(axis=1) != val.labels).sum())
+        low, high = (abs(np.log(temperature / bound)) < 0.01 for bound in TEMPERATURE_BOUNDS)
+        if low:  # no finite best: a model right on (nearly) every image fits best with certainty, T → 0
             raise TooFewToCalibrate(
                 f"its {errors} errors among the validation split's {len(val.labels):,} images are too few "
                 "to fit a temperature to"
+            )
+        if high:  # as confident as it is wrong: only T → ∞, every answer at chance, fits
+            raise TooFewToCalibrate(
+                f"it is wrong on {errors:,} of the validation split's {len(val.labels):,} images, however sure: "
+                "no temperature makes its figures mean anything"
             )
         return {"temperature": np.array([temperature])}
 

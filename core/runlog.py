@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import sys
 import threading
 import warnings
@@ -177,7 +178,7 @@ def _number(name: str, value) -> float:
     return number
 
 
-_NOT_YOURS = (str(Path(__file__).resolve().parent), contextlib.__file__)
+_NOT_YOURS = (str(Path(__file__).resolve().parent) + os.sep, contextlib.__file__)  # core/, not core_x/
 
 
 def _warn_your_line(message: str) -> None:

@@ -526,9 +526,10 @@ def sweep_names(root: Path | None = None) -> list[str]:
 
 
 def _modified(path: Path) -> float | None:
-    """When a journal was last written; None for what is no plain file (a dangling link, a folder, a FIFO)."""
+    """When a journal was last written; None for what is no plain file (a dangling link, a folder, a FIFO,
+    a link to a device). A link to a journal is one."""
     try:
-        info = path.lstat()
+        info = path.stat()
     except OSError:
         return None
     return info.st_mtime if stat.S_ISREG(info.st_mode) else None

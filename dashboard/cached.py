@@ -224,15 +224,24 @@ def run_training_features(run: Run) -> np.ndarray:
 
 
 @st.cache_data(show_spinner="Calibrating on the validation split (once per run)…", max_entries=32)
-def _temperature(run_path: str, mtime: float, name: str, data_dir: str) -> float:
-    from core.analysis import validation_temperature
+def _temperature(run_path: str, mtime: float, name: str, data_dir: str) -> float | str:
+    from core.analysis import TooFewToCalibrate, validation_temperature
 
-    return validation_temperature(Run(Path(run_path)), _dataset(name, data_dir))
+    try:
+        return validation_temperature(Run(Path(run_path)), _dataset(name, data_dir))
+    except TooFewToCalibrate as error:  # kept too: an error isn't, and the split would be predicted each time
+        return str(error)
 
 
 def run_temperature(run: Run) -> float:
-    """The temperature that calibrates the run's probabilities, fitted on its validation split (kept in the run)."""
-    return _temperature(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
+    """The temperature that calibrates the run's probabilities, fitted on its validation split (kept in the run);
+    raises TooFewToCalibrate where the split can't give one."""
+    from core.analysis import TooFewToCalibrate
+
+    found = _temperature(str(run.path), _mtime(run.model_file), run.config.dataset, str(default_data_dir()))
+    if isinstance(found, str):
+        raise TooFewToCalibrate(found)
+    return found
 
 
 @st.cache_data(show_spinner="Checking the test labels with cleanlab (once per run)…", max_entries=16)

@@ -404,6 +404,26 @@ def test_a_validation_split_that_cannot_pin_a_temperature_is_not_calibrated_on(t
         analysis.validation_temperature(run, only(right))
 
 
+def test_a_model_as_sure_as_it_is_wrong_is_not_calibrated_and_the_reason_says_so(trained_store, tmp_path, monkeypatch):
+    import shutil
+
+    import core.analysis as analysis
+    import core.evaluate
+    from core.data import load_dataset
+    from core.runs import Predictions, Run
+
+    data_dir, checkpoints = trained_store
+    run = Run(shutil.copytree(checkpoints / "mnist-tiny", tmp_path / "mnist-tiny"))
+    data = load_dataset("mnist", data_dir)
+    labels = data.val.labels.numpy()
+    sure_and_wrong = np.full((len(labels), 10), 0.001, np.float32)
+    sure_and_wrong[np.arange(len(labels)), (labels + 1) % 10] = 0.991  # weights for another dataset, say
+    given = Predictions(sure_and_wrong, labels, np.arange(len(labels)))
+    monkeypatch.setattr(core.evaluate, "split_predictions", lambda *args, **kwargs: given)
+    with pytest.raises(analysis.TooFewToCalibrate, match=f"it is wrong on {len(labels)} of the validation split"):
+        analysis.validation_temperature(run, data)
+
+
 def test_the_model_card_names_the_config_a_users_loop_gave():
     from core.config import RunConfig
     from core.modelcard import describe_source

@@ -570,6 +570,10 @@ def test_the_command_line_prints_names_and_errors_from_disk_without_control_char
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned" in out
     assert "zz\\nfake-row" in out and not any(line.startswith("fake-row") for line in out.splitlines())
+    from core.cli.common import printable
+
+    words = "café a\xa0b 👨\u200d👩 نمی\u200cخواهم 中文"  # accents, a no-break space, joiners: text, not controls
+    assert printable(words) == words
 
 
 def graph_with(kind: str) -> bytes:

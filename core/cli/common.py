@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import unicodedata
 from pathlib import Path
 
 from core.config import ConfigError
@@ -48,12 +49,16 @@ def percent(value: float | None) -> str:
 
 
 def printable(text: object) -> str:
-    """``text`` for a terminal: control characters (a newline in a folder's name, an escape sequence that
-    would retitle the window or clear the screen) written as ``\\x1b``-style escapes, the rest as it is."""
+    """``text`` for a terminal: control characters and line breaks (a newline in a folder's name, an escape
+    sequence that would retitle the window or clear the screen) written as ``\\x1b``-style escapes, the rest
+    (accents, other scripts, joiners, no-break spaces) as it is."""
     return "".join(
-        character if character.isprintable() else character.encode("unicode_escape").decode("ascii")
+        character.encode("unicode_escape").decode("ascii") if unicodedata.category(character) in _BREAKS else character
         for character in str(text)
     )
+
+
+_BREAKS = ("Cc", "Zl", "Zp")  # controls (C0, DEL, C1), and the line and paragraph separators
 
 
 def text_table(rows: list[tuple], header: tuple[str, ...], left: int = 1) -> str:
