@@ -103,6 +103,10 @@ def test_the_queue_verb_adds_lists_moves_and_removes(store, capsys):  # noqa: F8
         assert main(["queue", "remove", second, *common]) == 0
         assert main(["queue", "remove", second, *common]) == 2
         assert [e.run_id for e in queued_jobs(store)] == ["a"]
+        capsys.readouterr()
+        for argv in (["queue", *common], ["queue", *common, "list"], ["queue", "--json", *common]):  # before list
+            assert main(argv) == 0
+            assert first.run_id in capsys.readouterr().out, argv
     finally:
         remove_queued(store, queued_jobs(store)[0].id)
         os.kill(first.pid, signal.SIGKILL)

@@ -25,14 +25,19 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help=f"data root (default: $DATA_DIR or {default_data_dir()})")
 
 
-def add_checkpoints(parser: argparse.ArgumentParser) -> None:
+def add_checkpoints(parser: argparse.ArgumentParser, **options) -> None:
+    """``--checkpoints``; ``default=argparse.SUPPRESS`` for a subcommand whose parent takes it too (a
+    subcommand's own default would replace what was given before it: `queue --checkpoints X list`)."""
     parser.add_argument(
-        "--checkpoints", type=Path, help=f"run store (default: $CHECKPOINTS_DIR or {default_checkpoints_dir()})"
+        "--checkpoints",
+        type=Path,
+        help=f"run store (default: $CHECKPOINTS_DIR or {default_checkpoints_dir()})",
+        **options,
     )
 
 
-def add_json(parser: argparse.ArgumentParser, what: str = "machine-readable output") -> None:
-    parser.add_argument("--json", action="store_true", help=what)
+def add_json(parser: argparse.ArgumentParser, what: str = "machine-readable output", **options) -> None:
+    parser.add_argument("--json", action="store_true", help=what, **options)
 
 
 def add_run(parser: argparse.ArgumentParser, what: str = "a run id or a run folder") -> None:

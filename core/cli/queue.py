@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
+
 from core.cli.common import Parser, add_checkpoints, add_data_dir, add_json, print_json, text_table
 from core.cli.train import add_config_flags, config_from_args
 
 
 def register(commands) -> None:
     queue = commands.add_parser("queue", help="the training queue: jobs run one at a time, in order")
+    add_json(queue)  # `queue` alone lists, so it takes list's flags too
+    add_checkpoints(queue)
     verbs = queue.add_subparsers(title="queue commands", parser_class=Parser)
     listing = verbs.add_parser("list", help="the job training now and the jobs waiting, in order")
-    add_json(listing)
-    add_checkpoints(listing)
+    add_json(listing, default=argparse.SUPPRESS)
+    add_checkpoints(listing, default=argparse.SUPPRESS)
     listing.set_defaults(handler=run_list)
     add = verbs.add_parser("add", help="queue a training job (the flags of `train`); it starts when its turn comes")
     add_config_flags(add)
     add.add_argument("--run-id", help="name of the run folder (default: date-dataset-model)")
     add_data_dir(add)
-    add_checkpoints(add)
+    add_checkpoints(add, default=argparse.SUPPRESS)
     add.set_defaults(handler=run_add)
     move = verbs.add_parser("move", help="move a waiting job earlier (negative) or later")
     move.add_argument("id", help="the job's id (queue list)")
     move.add_argument("--by", type=int, required=True, help="places: -1 is one earlier")
-    add_checkpoints(move)
+    add_checkpoints(move, default=argparse.SUPPRESS)
     move.set_defaults(handler=run_move)
     remove = verbs.add_parser("remove", help="take a waiting job out of the queue")
     remove.add_argument("id", help="the job's id (queue list)")
-    add_checkpoints(remove)
+    add_checkpoints(remove, default=argparse.SUPPRESS)
     remove.set_defaults(handler=run_remove)
     queue.set_defaults(handler=run_list, json=False, checkpoints=None)
 
