@@ -87,6 +87,13 @@ def other_metrics(history: pd.DataFrame) -> list[str]:
     return names[:MAX_LOGGED_METRICS]
 
 
+def table_columns(history: pd.DataFrame) -> list[str]:
+    """A history's columns worth a table, in order: the epoch, loss then accuracy split by split, the
+    bookkeeping, then the metrics a loop logged (``other_metrics``); the batch losses are a curve of their own."""
+    known = dict.fromkeys(["epoch", *(prefix + m for m in CURVE_METRICS for _, prefix in SPLIT_PREFIXES), *BOOKKEEPING])
+    return [column for column in known if column in history and column != "batch_losses"] + other_metrics(history)
+
+
 def drawn_epochs(history: pd.DataFrame, limit: int = MAX_EPOCHS_DRAWN) -> pd.DataFrame:
     """At most ``limit`` of a history's epoch rows, evenly spaced, the first and last kept."""
     if len(history) <= limit:

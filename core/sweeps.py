@@ -521,8 +521,9 @@ def sweep_names(root: Path | None = None) -> list[str]:
     folder = Path(root or default_checkpoints_dir()) / SWEEP_FOLDER
     if not folder.is_dir():
         return []
-    journals = [p for p in folder.glob("*.journal") if NAME.fullmatch(p.stem) and _modified(p) is not None]
-    return [path.stem for path in sorted(journals, key=_modified, reverse=True)]
+    modified = {path: _modified(path) for path in folder.glob("*.journal") if NAME.fullmatch(path.stem)}
+    journals = [path for path, stamp in modified.items() if stamp is not None]
+    return [path.stem for path in sorted(journals, key=modified.get, reverse=True)]
 
 
 def _modified(path: Path) -> float | None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from core.cli.common import add_json, add_run, percent, print_json, text_table
 from core.runs import load_run
 
-# The columns a run may have, in this order, with their headings; any other figure a loop logged follows.
-COLUMNS = {
+# Headings of the columns the curves know (a loop's own metrics keep their names); examples seen is left out.
+HEADINGS = {
     "train_loss": "train loss",
     "val_loss": "val loss",
     "test_loss": "test loss",
     "train_accuracy": "train acc",
     "val_accuracy": "val acc",
     "test_accuracy": "test acc",
-    "lr": "lr",
-    "seconds": "seconds",
 }
 
 
@@ -26,7 +24,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    from core.history import history_frame, other_metrics
+    from core.history import history_frame, table_columns
 
     run_folder = load_run(args.run, args.checkpoints)
     history = run_folder.history()
@@ -43,13 +41,12 @@ def run(args) -> int:
         print(f"{run_folder.id} {why}")
         return 0
     frame = history_frame(history)
-    columns = [column for column in COLUMNS if column in frame]
-    columns += [column for column in other_metrics(frame) if column not in columns]  # a loop's own names
+    columns = [column for column in table_columns(frame) if column not in ("epoch", "examples_seen")]
     rows = [
         (f"{int(row['epoch'])}{' *' if row['epoch'] == kept else ''}", *(_cell(row, c) for c in columns))
         for row in frame.to_dict("records")
     ]
-    print(text_table(rows, ("epoch", *(COLUMNS.get(column, column) for column in columns))))
+    print(text_table(rows, ("epoch", *(HEADINGS.get(column, column) for column in columns))))
     print(f"* the kept epoch ({kept_because(run_folder.config)})")
     return 0
 

@@ -4,18 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from core.history import (
-    BOOKKEEPING,
-    CURVE_METRICS,
     MAX_EPOCHS_DRAWN,
-    SPLIT_PREFIXES,
     X_AXES,
     batch_loss_rows,
     curve_rows,
     drawn_epochs,
     history_frame,
-    other_metrics,
     progress,
     smooth,
+    table_columns,
 )
 from core.runs import RunError
 from dashboard import charts
@@ -163,12 +160,6 @@ def batch_loss_section(frame: pd.DataFrame) -> None:
     st.caption("The smoothed loss (an exponential moving average, as TensorBoard's) over the raw one, faint.")
 
 
-def table_columns(history: pd.DataFrame) -> list[str]:
-    """The run, then the columns the curves know, then the metrics a loop logged (``other_metrics``)."""
-    known = dict.fromkeys(["epoch", *(prefix + m for m in CURVE_METRICS for _, prefix in SPLIT_PREFIXES), *BOOKKEEPING])
-    return ["run", *(c for c in known if c in history and c != "batch_losses"), *other_metrics(history)]
-
-
 def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
     """Every epoch record of the chosen runs, formatted, with a CSV download."""
     st.subheader("History")
@@ -178,7 +169,9 @@ def history_table(histories: list[pd.DataFrame], chosen: list[str]) -> None:
             f"Epochs shown: {MAX_EPOCHS_DRAWN:,} a run, evenly spaced, of {plain(', '.join(long))}; "
             "`python -m core curves RUN --json` gives them all."
         )
-    flat = pd.concat([drawn_epochs(history[table_columns(history)]) for history in histories], ignore_index=True)
+    flat = pd.concat(
+        [drawn_epochs(history[["run", *table_columns(history)]]) for history in histories], ignore_index=True
+    )
     shown = flat.copy()  # accuracies as percentages with two decimals each (the CSV keeps the fractions)
     if "examples_seen" in shown and not (shown["examples_seen"] > 0).any():  # a loop that counted none
         shown = shown.drop(columns="examples_seen")

@@ -1,5 +1,7 @@
 """The home page: what MNIST Lens is, three steps to start, and every stored run (a row selects a run)."""
 
+import contextlib
+
 import pandas as pd
 import streamlit as st
 
@@ -53,17 +55,22 @@ def on_row_selected(key: str) -> None:
         select_run(row["id"], row["dataset"])
 
 
-def note(row) -> str | None:
-    """What the Note column says of a run: why it can't be read or stopped, or that it scores close to guessing."""
-    if row.state != "completed" or pd.isna(row.test_accuracy):
-        return row.error
-    try:
-        classes = get_dataset_info(row.dataset).num_classes
-    except DataError:  # a dataset not here any more: nothing to compare with
-        return row.error
-    if close_to_guessing(row.test_accuracy, classes):
-        return f"close to guessing ({1 / classes:.0%} for {classes} classes): weights for another dataset?"
+def note(row, classes: dict[str, int]) -> str | None:
+    """What the Note column says of a run: why it can't be read or stopped, or that it scores close to guessing
+    (``classes``: each dataset's class count, where the dataset is here)."""
+    count = classes.get(row.dataset)
+    if row.state == "completed" and count and close_to_guessing(row.test_accuracy, count):
+        return f"close to guessing ({1 / count:.0%} for {count} classes): weights for another dataset?"
     return row.error
+
+
+def class_counts(datasets) -> dict[str, int]:
+    """Each dataset's class count, read once (a dataset of your own reads its manifest); one not here is left out."""
+    counts = {}
+    for name in set(datasets):
+        with contextlib.suppress(DataError):
+            counts[name] = get_dataset_info(name).num_classes
+    return counts
 
 
 def epochs_text(done: int, planned) -> str:
@@ -94,7 +101,8 @@ def page() -> None:
     table["epochs"] = [
         epochs_text(done, planned) for done, planned in zip(table["epochs_done"], table["epochs"], strict=True)
     ]
-    table["error"] = [note(row) for row in table.itertuples()]
+    classes = class_counts(table["dataset"].dropna())
+    table["error"] = [note(row, classes) for row in table.itertuples()]
     table = table[COLUMNS].reset_index(drop=True)
     for column in ("best_val_accuracy", "test_accuracy"):
         table[column] = accuracy_percent(table[column])
