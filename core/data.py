@@ -481,5 +481,6 @@ def summarize_dataset(data: DatasetSplits) -> DatasetSummary:
     # torch on the uint8 values: a sixth of the time (histogram converts 47 million pixels to floats).
     counts = data.train.images.flatten().bincount(minlength=256).view(16, 16).sum(dim=1).numpy()
     edges = np.linspace(0, 256, 17)
-    histogram = pd.DataFrame({"intensity": edges[:-1], "intensity_end": edges[1:], "fraction": counts / counts.sum()})
+    shares = counts / max(int(counts.sum()), 1)  # a dataset whose pictures all went to validation has no pixels here
+    histogram = pd.DataFrame({"intensity": edges[:-1], "intensity_end": edges[1:], "fraction": shares})
     return DatasetSummary(pd.DataFrame(rows), means.round().astype(np.uint8), histogram)

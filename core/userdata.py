@@ -266,7 +266,7 @@ def _read_one_folder(source: Path, preparation: Preparation):
 
 def _check_classes(classes: list[str], folder: Path) -> None:
     if len(classes) < 2:
-        raise DataError(f"{folder} has {len(classes)} class folder(s); a classifier needs at least two")
+        raise DataError(f"{folder} has {len(classes)} class; a classifier needs at least two")
     if len(classes) > MAX_CLASSES:
         raise DataError(f"{folder} has {len(classes)} class folders; the limit is {MAX_CLASSES}")
     bad = [c for c in classes if not _is_class_name(c)]

@@ -124,3 +124,14 @@ def test_the_intensity_histogram_is_numpys_16_bins_over_0_to_256(synthetic_data)
     assert histogram["fraction"].tolist() == (counts / counts.sum()).tolist()
     assert histogram["intensity"].tolist() == edges[:-1].tolist()
     assert histogram["intensity_end"].tolist() == edges[1:].tolist()
+
+
+def test_a_training_split_without_pictures_has_an_empty_histogram_not_nan(synthetic_data):
+    from dataclasses import replace
+
+    from core.data import Split, summarize_dataset
+
+    train = synthetic_data.train
+    empty = replace(synthetic_data, train=Split(train.images[:0], train.labels[:0], train.indices[:0]))
+    fractions = summarize_dataset(empty).histogram["fraction"]
+    assert fractions.tolist() == [0.0] * 16
