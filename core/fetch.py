@@ -6,7 +6,6 @@ file written is checked against the MD5 of the original before it takes its fina
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data import DatasetInfo, get_dataset_info, raw_dir
+from core.quiet import prints_caught
 from core.storage import atomic_write_bytes
 
 # Debian's package with the four original gzipped IDX files of Fashion-MNIST.
@@ -91,7 +91,7 @@ def from_torchvision(info: DatasetInfo, root: Path, dataset_class: Callable | No
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         # torchvision prints its progress; the CLI reports the outcome itself.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with prints_caught():
             dataset_class(str(root), train=True, download=True, **split)
             dataset_class(str(root), train=False, download=True, **split)
     except Exception as error:

@@ -11,7 +11,6 @@ method that needs only forward passes (``OnnxModel.differentiable`` is False).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import warnings
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from core.config import first_line
+from core.quiet import prints_caught
 
 OUTPUTS = ("logits", "features")
 # The graph's note on what its features output is, for a model with no classifier layer to read:
@@ -93,9 +93,9 @@ def export_with_features(model: nn.Module, input_shape: tuple[int, int, int]) ->
     """The model as ONNX with outputs ``logits`` and ``features`` and a free batch size (seconds)."""
     model = model.eval()
     wrapper = _WithFeatures(model, find_classifier(model, input_shape)).eval()
-    chatter = io.StringIO()  # the exporter's progress notes, and on failure pages of graph listings
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+        # The exporter prints its progress notes, and on failure pages of graph listings.
+        with warnings.catch_warnings(), prints_caught():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 wrapper,

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -419,3 +420,33 @@ def test_a_run_id_in_the_url_cannot_leave_the_store(dashboard_store, tmp_path, r
         assert not at.exception
         assert at.sidebar.selectbox[1].value in ("good", None)
         assert "outside" not in " ".join(str(element.value) for element in at.markdown)
+
+
+def test_two_threads_catching_prints_at_once_leave_the_terminal_as_it_was():
+    # Thread one starts catching, thread two starts while it still is, thread one ends first: without
+    # turns, thread two would then put back thread one's buffer as sys.stdout, for good.
+    import sys
+    import threading
+
+    from core.quiet import prints_caught
+
+    terminal = sys.stdout
+    one_inside, two_inside = threading.Event(), threading.Event()
+
+    def one():
+        with prints_caught():
+            one_inside.set()
+            two_inside.wait(timeout=1)
+
+    def two():
+        one_inside.wait(timeout=5)
+        with prints_caught():
+            two_inside.set()
+            time.sleep(0.3)
+
+    threads = [threading.Thread(target=one), threading.Thread(target=two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.stdout is terminal
