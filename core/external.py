@@ -19,6 +19,7 @@ import shutil
 import sys
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -288,16 +289,20 @@ def import_model(
     checkpoints: Path | None = None,
     data_dir: Path | None = None,
     history: list[dict] | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> Run:
     """A trained model as a completed run: weights read safely, fitted to the architecture, evaluated on the
-    validation and test splits, kept code-free. Nothing is left in the store when anything fails."""
+    validation and test splits, kept code-free. Nothing is left in the store when anything fails.
+    ``progress`` is told each step as it begins (a sentence without a full stop)."""
     if (code is None) == (model_name is None):
         which = "neither was given" if code is None else "not both"
         raise ImportProblem(f"give --code FILE:CLASS (your own class) or --model NAME (a registered one): {which}")
+    progress("Reading the dataset and the weights")
     data = load_dataset(dataset, data_dir)
     state_dict = read_state_dict(weights)
     file_order = Path(weights).suffix != ".safetensors"
     if model_name == ANY_THAT_FITS:
+        progress("Finding the architecture they fit")
         model_name = _the_one_that_fits(state_dict, data.info.num_classes, file_order)
     model = load_user_class(code, code_args) if code else _registered(model_name, data.info.num_classes)
     try:
@@ -322,7 +327,7 @@ def import_model(
         run.write_status("running", started=now_iso(), error=None)
         if history:
             run.write_history(history)
-        keep_model(run, model, data, registered=model_name is not None)
+        keep_model(run, model, data, registered=model_name is not None, progress=progress)
     except BaseException:
         shutil.rmtree(run.path, ignore_errors=True)  # nothing half-written stays in the store
         raise
@@ -391,7 +396,13 @@ class _OneLineErrors(nn.Module):
             ) from None
 
 
-def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool) -> float:
+def keep_model(
+    run: Run,
+    model: nn.Module,
+    data: DatasetSplits,
+    registered: bool,
+    progress: Callable[[str], None] = lambda step: None,
+) -> float:
     """Store the model the code-free way, its validation and test results, and mark the run completed."""
     model = model.eval()
     if not registered and (run.config.source or {}).get("output") == "probs":
@@ -400,15 +411,18 @@ def keep_model(run: Run, model: nn.Module, data: DatasetSplits, registered: bool
     with beating(lambda: run.write_status("running"), name=f"heartbeat {run.id}"):
         run.save_state_dict(model.state_dict())
         if not registered:
+            progress("Exporting your model as an ONNX graph")
             try:
                 graph = export_with_features(model, data.info.input_shape)
             except ExportProblem as problem:
                 raise ImportProblem(str(problem)) from None
             run.save_onnx(graph)
         evaluated = _OneLineErrors(model)
+        progress(f"Evaluating it on the {len(data.val):,} validation images")
         val_loss, val_accuracy, _ = evaluate_loss_accuracy(
             evaluated, data.val.images, data.val.labels, config.mean, config.std
         )
+        progress(f"Predicting the {len(data.test):,} test images")
         test_accuracy = store_test_predictions(run, evaluated, data)
     history = run.history()
     run.write_status(

@@ -16,6 +16,7 @@ from dashboard.text import plain
 DATASET_KEY = "dataset"
 RUN_KEY = "run"
 LINK_CHECKED_KEY = "link_checked"
+NEXT_RUN_KEY = "sidebar_next_run"  # (run id, dataset) to select before the pickers are drawn again
 
 
 SIDEBAR_ID_CHARS = 26  # about what the sidebar's run box shows before it cuts an id short
@@ -25,6 +26,8 @@ def draw_sidebar() -> str | None:
     """The dataset and run pickers. Returns, on a session's first run only, what a link asked for and could
     not be shown (an unknown dataset or run, an unreadable run, a run of another dataset), or None."""
     asked_dataset, asked_run = st.query_params.get(DATASET_KEY), st.query_params.get(RUN_KEY)
+    if NEXT_RUN_KEY in st.session_state:
+        select_run(*st.session_state.pop(NEXT_RUN_KEY))
     with st.sidebar:
         table = runs_table()
         dataset = st.selectbox("Dataset", dataset_options(table, asked_dataset), key=DATASET_KEY, bind="query-params")
@@ -109,3 +112,9 @@ def select_run(run_id: str, dataset: str) -> None:
     """For callbacks (they run before the widgets are drawn): make this the sidebar's run."""
     st.session_state[DATASET_KEY] = dataset
     st.session_state[RUN_KEY] = run_id
+
+
+def select_run_on_rerun(run_id: str, dataset: str) -> None:
+    """For a page's body (the pickers are drawn already, and can't be changed now): make this the sidebar's
+    run from the next run of the script on, st.rerun() being the usual next step."""
+    st.session_state[NEXT_RUN_KEY] = (run_id, dataset)

@@ -783,6 +783,26 @@ def test_model_auto_finds_the_registered_architecture_the_weights_fit(user_files
     assert "fit no registered architecture; your own class can read them" in capsys.readouterr().err
 
 
+def test_an_import_tells_each_step_as_it_begins(user_files, tmp_path):
+    torch.save(create_model("pytorch-examples-mnist").state_dict(), tmp_path / "mnist_cnn.pt")
+    steps = []
+    import_model(
+        "mnist",
+        tmp_path / "mnist_cnn.pt",
+        model_name="auto",
+        checkpoints=tmp_path / "runs",
+        data_dir=user_files / "data",
+        progress=steps.append,
+    )
+    data = load_dataset("mnist", user_files / "data")
+    assert steps == [
+        "Reading the dataset and the weights",
+        "Finding the architecture they fit",
+        f"Evaluating it on the {len(data.val):,} validation images",
+        f"Predicting the {len(data.test):,} test images",
+    ]
+
+
 def test_inputs_standardised_the_users_way(user_files, tmp_path, capsys):
     """--normalize MEAN STD is recorded and used for every prediction of the run."""
     torch.manual_seed(1)

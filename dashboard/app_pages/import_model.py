@@ -4,6 +4,7 @@ Your own class (``--code``) is for the command line only: the dashboard never ru
 """
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -14,7 +15,7 @@ from core.external import ANY_THAT_FITS, MAX_UPLOAD_MIB, import_model, near_chan
 from core.models import MODELS
 from core.runs import RunError
 from dashboard.pages import page_entry
-from dashboard.sidebar import select_run, selected_dataset
+from dashboard.sidebar import select_run_on_rerun, selected_dataset
 from dashboard.text import plain
 
 WEIGHT_TYPES = ["safetensors", "pt", "pth"]
@@ -45,34 +46,38 @@ def import_form(dataset: str) -> None:
             "pytorch-examples-mnist.",
         )
         columns[1].text_input("Run name (optional)", key="import_run_id", placeholder="date-dataset-model")
-        st.form_submit_button(
-            "Import", type="primary", icon=":material/upload:", on_click=on_import, args=(dataset, uploader_key)
-        )
+        submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
+    if submitted:
+        import_upload(dataset, uploader_key)
     show_result(dataset)
 
 
-def on_import(dataset: str, uploader_key: str) -> None:
-    """The Import button's callback: it runs before the page is drawn, so that the sidebar can show the new run."""
+def import_upload(dataset: str, uploader_key: str) -> None:
+    """Import what the form holds, each step shown under the button as it begins, then draw the page again
+    with the outcome and the new run in the sidebar."""
     upload = st.session_state.get(uploader_key)
     if upload is None:
         st.session_state[RESULT_KEY] = {"error": "Choose a weights file first."}
         return
     run_id = st.session_state.get("import_run_id", "").strip() or None
-    with st.spinner("Reading the weights and evaluating the validation and test splits…"):
-        st.session_state[RESULT_KEY] = run_import(dataset, upload, st.session_state["import_model"], run_id)
-    if "run" in st.session_state[RESULT_KEY]:
-        select_run(st.session_state[RESULT_KEY]["run"], dataset)
-        st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1
+    with st.status("Importing…", expanded=True) as status:
+        model = st.session_state["import_model"]
+        result = run_import(dataset, upload, model, run_id, progress=lambda step: status.write(f"{step}…"))
+    st.session_state[RESULT_KEY] = result
+    if "run" in result:
+        select_run_on_rerun(result["run"], dataset)
+        st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1  # a fresh, empty uploader
+    st.rerun()
 
 
-def run_import(dataset: str, upload, model: str, run_id: str | None) -> dict:
+def run_import(dataset: str, upload, model: str, run_id: str | None, progress: Callable[[str], None]) -> dict:
     """What the import gave: {"error": why} or {"run": its id, "success": …, "doubt": … or None}."""
     suffix = Path(upload.name).suffix if Path(upload.name).suffix in (".safetensors", ".pt", ".pth") else ".pt"
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"weights{suffix}"
         path.write_bytes(upload.getvalue())
         try:
-            run = import_model(dataset, path, model_name=model, run_id=run_id)
+            run = import_model(dataset, path, model_name=model, run_id=run_id, progress=progress)
         except (ConfigError, DataError, RunError) as error:
             return {"error": f"Not imported: {plain(error)}"}
     taken = f" ({run_id} was taken already)" if run_id and run.id != run_id else ""
