@@ -49,7 +49,8 @@ def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     ``probs`` must be out-of-sample (test or validation predictions of a model that never trained on
     them). Columns: ``row`` (position in the arrays), ``given``, ``suggested`` (the model's class),
     ``score`` (cleanlab's label quality, lower = more likely wrong) and ``flagged``: whether cleanlab
-    counts the image among the split's label errors. Flagged images come first.
+    counts the image among the split's label errors. Flagged images come first. On a split too small to
+    judge (``label_check_problem``) none is flagged, and the score is the model's probability of the label.
     """
     import pandas as pd
     from cleanlab.filter import find_label_issues
@@ -59,12 +60,11 @@ def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     columns = ["row", "given", "suggested", "score", "flagged"]
     if len(labels) == 0:
         return pd.DataFrame(columns=columns)
-    calibrated = temperature_scaled(probs, labels)
     flagged = np.zeros(len(labels), dtype=bool)
-    if len(np.unique(labels)) < 2:
-        # cleanlab refuses labels of a single class (a tiny split): rank by the same score, flag none.
-        scores = calibrated[np.arange(len(labels)), labels]
+    if label_check_problem(labels):
+        scores = np.asarray(probs)[np.arange(len(labels)), labels]
     else:
+        calibrated = temperature_scaled(probs, labels)
         # n_jobs=1: no worker processes inside a web server; a 10,000-image split takes well under a second.
         flagged_rows = find_label_issues(labels, calibrated, return_indices_ranked_by="self_confidence", n_jobs=1)
         scores = get_label_quality_scores(labels, calibrated, method="self_confidence")
@@ -80,6 +80,17 @@ def label_issues(probs: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
         },
         columns=columns,
     )
+
+
+def label_check_problem(labels: np.ndarray) -> str | None:
+    """Why a split can't have its labels judged, or None. The check fits a temperature to the split and
+    estimates each class's confidence threshold from its images: a handful of images set both by chance
+    (and cleanlab refuses labels of a single class outright)."""
+    if len(labels) < MIN_CALIBRATION_IMAGES:
+        return f"{len(labels):,} images are too few to judge labels by (at least {MIN_CALIBRATION_IMAGES} are needed)"
+    if len(np.unique(labels)) < 2:
+        return "its images are all of one class, and cleanlab judges labels by comparing classes"
+    return None
 
 
 def temperature_scaled(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

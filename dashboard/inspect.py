@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import TooFewToCalibrate, methods_for, similar_training_images, with_temperature
+from core.analysis import TooFewToCalibrate, label_check_problem, methods_for, similar_training_images, with_temperature
 from core.data import DataError
 from core.leaks import training_file
 from core.pictures import attribution_picture, colour_bar
@@ -97,6 +97,9 @@ def inspect_image(
 
 def label_verdict(run: Run, predictions: Predictions, row: int, class_names) -> str:
     """Whether cleanlab counts this test image's label among the split's likely label errors (Label issues page)."""
+    problem = label_check_problem(predictions.labels)
+    if problem:
+        return f"**Label check:** not made on this test split: {plain(problem)}."
     try:
         ranking = run_test_label_issues(run)
     except RunError as error:

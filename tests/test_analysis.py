@@ -17,6 +17,7 @@ from core.analysis import (
     attributions,
     classify_image,
     compare_runs,
+    label_check_problem,
     label_issues,
     penultimate_features,
     project,
@@ -75,6 +76,20 @@ def test_labels_of_one_class_are_ranked_and_none_flagged():  # cleanlab needs tw
     probs[1, [3, 9]] = 0.01, 0.91  # the second image looks like a 9
     issues = label_issues(probs, np.full(3, 3))
     assert issues["row"].tolist()[0] == 1 and not issues["flagged"].any()
+
+
+def test_a_split_too_small_to_judge_flags_nothing_and_says_why():
+    # 40 images, two of them planted errors the model is sure about: cleanlab would flag them, on
+    # thresholds set by four images a class.
+    probs, labels, _, planted = noisy_predictions(count=40, flipped=2)
+    assert label_check_problem(labels) == "40 images are too few to judge labels by (at least 50 are needed)"
+    issues = label_issues(probs, labels)
+    assert not issues["flagged"].any()
+    assert set(issues["row"][:2]) == set(planted)  # still ranked: the model's probability of the label
+    assert label_check_problem(noisy_predictions(count=60)[1]) is None
+    assert label_check_problem(np.full(60, 3)) == (
+        "its images are all of one class, and cleanlab judges labels by comparing classes"
+    )
 
 
 def test_reviews_round_trip_forget_and_survive_a_damaged_file(tmp_path):

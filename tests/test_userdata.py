@@ -258,8 +258,38 @@ def test_the_cli_adds_trains_and_evaluates_a_folder(tmp_path, capsys):
     assert main([*quick, "--batch-size", "32"]) == 0
     assert main(["confusion", "s", *store]) == 0
     assert "circle" in capsys.readouterr().out
+    assert main(["label-issues", "s", *data, *store]) == 0
+    assert "no label check, 24 images are too few to judge labels by" in capsys.readouterr().out
     assert main(["data", "add", "shapes", "--from", str(tmp_path / "pictures"), *data]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_the_pages_make_no_label_check_on_a_split_of_a_few_pictures(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.data import PROJECT_ROOT
+    from core.runs import load_run
+    from dashboard.inspect import label_verdict
+
+    picture_folder(tmp_path / "pictures", per_class=(40, 8))
+    data, store = ["--data-dir", str(tmp_path / "data")], ["--checkpoints", str(tmp_path / "runs")]
+    assert main(["data", "add", "shapes", "--from", str(tmp_path / "pictures"), *data]) == 0
+    train = ["train", "--dataset", "shapes", "--preset", "quick", "--epochs", "1", "--batch-size", "32"]
+    assert main([*train, "--run-id", "s", *data, *store]) == 0
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CHECKPOINTS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["dataset"], at.query_params["run"] = "shapes", "s"
+    at.run()
+    at.switch_page("app_pages/label_issues.py")
+    at.run()
+    assert not at.exception
+    assert [info.value for info in at.info] == [
+        "No label check on the test images: 24 images are too few to judge labels by (at least 50 are needed)."
+    ]
+    predictions = load_run("s", tmp_path / "runs").load_predictions()
+    verdict = label_verdict(load_run("s", tmp_path / "runs"), predictions, 0, ["a", "b", "c"])
+    assert "not made on this test split: 24 images are too few" in verdict
 
 
 def test_two_adds_of_one_name_at_once_keep_the_first_and_name_the_clash(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
-    from core.analysis import label_issues
+    from core.analysis import label_check_problem, label_issues
     from core.evaluate import split_predictions
 
     if args.top < 1:
@@ -49,10 +49,17 @@ def run(args) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(
-        f"{run_folder.id}, {args.split} split: the {len(rows)} most likely label errors (lower score = more likely); "
-        f"cleanlab counts {int(ranking['flagged'].sum())} in all, marked *"
-    )
+    problem = label_check_problem(predictions.labels)
+    if problem:
+        print(
+            f"{run_folder.id}, {args.split} split: no label check, {problem}. The {len(rows)} images whose label "
+            "the model finds least likely (score: its probability):"
+        )
+    else:
+        print(
+            f"{run_folder.id}, {args.split} split: the {len(rows)} most likely label errors (lower score = more "
+            f"likely); cleanlab counts {int(ranking['flagged'].sum())} in all, marked *"
+        )
     width = max(len(repr(name)) for name in classes)
     for rank, row in enumerate(rows, start=1):
         given, suggested = repr(row["given"]), repr(row["suggested"])

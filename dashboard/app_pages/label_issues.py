@@ -5,7 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from core.analysis import REVIEW_VERDICTS, ReviewsUnreadable, label_reviews
+from core.analysis import REVIEW_VERDICTS, ReviewsUnreadable, label_check_problem, label_reviews
 from core.data import default_data_dir, get_dataset_info
 from core.runs import RunError
 from dashboard.cached import get_dataset, label_issue_ranking, run_split_predictions
@@ -77,6 +77,10 @@ def page() -> None:
         return
 
     probs, labels, indices = predictions.probs, predictions.labels, predictions.indices
+    problem = label_check_problem(labels)
+    if problem:
+        st.info(f"No label check on the {SPLIT_NOUNS[split]}: {problem}.")
+        return
     ranking = label_issue_ranking(probs, labels)
     flagged = int(ranking["flagged"].sum())
     reviews = label_reviews(default_data_dir(), get_dataset_info(dataset))
