@@ -1,4 +1,4 @@
-"""The reliability guarantees of the README, one group per guarantee; each test fails without it."""
+"""The reliability guarantees of docs/reliability.md, one group per guarantee; each test fails without it."""
 
 from __future__ import annotations
 
