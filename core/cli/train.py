@@ -50,7 +50,8 @@ def register(commands) -> None:
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "one run on several processes or GPUs (torchrun and DistributedDataParallel; README, 'Scale-out')"
+        "one run on several processes or GPUs (torchrun and DistributedDataParallel; the README's section "
+        "'One run on several processes, GPUs or machines')"
     )
     group.add_argument("--nproc", type=int, help="training processes on this machine (one per GPU; CPU: cores)")
     group.add_argument("--nnodes", type=int, default=1, help="machines taking part, each running this command")
