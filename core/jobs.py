@@ -226,6 +226,7 @@ def launch_locked_run(
         run.update_status(state="running", pid=None, host=job.host, heartbeat=time.time(), started=now_iso())
         child = _start_child(job, command, data_dir, root)
         job.pid = child.pid
+        run.update_status(pid=child.pid)  # its live pid keeps the run running until the child's first beat
         atomic_write_json(_lock_path(root), job.__dict__)
     except BaseException:
         _lock_path(root).unlink(missing_ok=True)

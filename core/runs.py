@@ -19,6 +19,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import socket
@@ -74,6 +75,7 @@ EPOCH_METRICS = (  # the figures an epoch record may hold that the pages read by
 # A running run whose heartbeat is older than this was interrupted (killed, machine stopped).
 STALE_AFTER_S = 60.0
 HEARTBEAT_EVERY_S = 5.0  # a background heartbeat's period: well inside STALE_AFTER_S
+START_GRACE_S = 600.0  # how long a job's live child may take to start beating (see _is_gone)
 RUN_ID = re.compile(r"^(?!.*www\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", re.IGNORECASE)  # www.: a bare link in markdown
 
 
@@ -786,12 +788,17 @@ def beating(beat: Callable[[], None], name: str) -> Iterator[None]:
 
 
 def _is_gone(status: RunStatus) -> bool:
-    """A running status whose process has stopped: stale heartbeat, or a dead pid on this host."""
-    if status.heartbeat is None or time.time() - status.heartbeat > STALE_AFTER_S:
+    """A running status whose process has stopped: a dead pid on this host, or a stale heartbeat (but for
+    a job's process still starting, whose live pid vouches for it for ``START_GRACE_S``)."""
+    here = status.host == socket.gethostname() and status.pid is not None
+    if here and not pid_alive(status.pid):
         return True
-    if status.host == socket.gethostname() and status.pid is not None:
-        return not pid_alive(status.pid)
-    return False
+    age = math.inf if status.heartbeat is None else time.time() - status.heartbeat
+    if age <= STALE_AFTER_S:
+        return False
+    # A job's child beats once it has imported torch and set up its Cancel handler (its job token): on a
+    # busy machine that can take over a minute, and the pid its parent wrote is all there is until then.
+    return not (here and status.job_token is None and age <= START_GRACE_S)
 
 
 def pid_alive(pid: int) -> bool:

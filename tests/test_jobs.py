@@ -53,6 +53,20 @@ def test_one_job_at_a_time_and_nothing_left_by_a_refused_click(store):
     assert active_job(store) is None  # the dead holder's lock is broken
 
 
+def test_a_child_slow_to_start_is_running_while_it_lives_and_interrupted_once_it_is_gone(store):
+    # A child that hasn't beaten after a minute (importing torch on a busy machine): its pid, written by
+    # the parent at the start, vouches for it; a sweep's trial would otherwise be failed under it.
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    job = start_job(config(), store, command=sleeper)
+    status = json.loads((job.run.path / "status.json").read_text())
+    assert status["pid"] == job.pid and "job_token" not in status
+    (job.run.path / "status.json").write_text(json.dumps({**status, "heartbeat": time.time() - 90}))
+    assert job.run.status().state == "running"
+    os.kill(job.pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(job.pid), what="the sleeper to die")
+    assert job.run.status().state == "interrupted"
+
+
 def test_a_stale_lock_from_a_crashed_process_is_broken(store):
     store.mkdir(parents=True)
     dead = os.fork()

@@ -154,6 +154,17 @@ def test_running_run_with_stale_heartbeat_or_dead_process_is_interrupted(tmp_pat
     assert run.status().state == "interrupted"
 
 
+def test_a_live_process_that_has_not_beaten_yet_is_running_for_a_while(tmp_path):
+    run, _ = completed_run(tmp_path)
+    run.write_status("running")  # this process, alive, on this host
+    status = json.loads((run.path / STATUS_FILE).read_text())
+    for age, token, state in ((90, None, "running"), (90, "t", "interrupted"), (700, None, "interrupted")):
+        # A job's child has no token until it has started, and beats from then on: a token and no beat is
+        # a stopped process; ten minutes without a first beat is one that won't start.
+        atomic_write_json(run.path / STATUS_FILE, {**status, "heartbeat": time.time() - age, "job_token": token})
+        assert run.status().state == state, (age, token)
+
+
 def test_empty_or_missing_store_lists_nothing(tmp_path):
     assert list_runs(tmp_path / "absent") == []
     (tmp_path / "store").mkdir()

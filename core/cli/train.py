@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import time
 import typing
 from pathlib import Path
 
@@ -286,7 +287,7 @@ def _cancelled_before_start(run_folder, token: str) -> bool:
     from core.jobs import cancel_requested
 
     try:
-        run_folder.update_status(job_token=token)
+        run_folder.update_status(job_token=token, heartbeat=time.time())  # the child's first beat
         if not cancel_requested(run_folder):
             return False
     except KeyboardInterrupt:  # the Cancel's signal, the moment the token was out
