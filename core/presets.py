@@ -52,12 +52,13 @@ OUR_PRESETS = (
     ),
     Preset(
         "strong",
-        "strong-cnn",
+        "lean-cnn",
         "Our best single model: BatchNorm CNN, augmentation, OneCycle, label smoothing",
         # Clothes look the same mirrored; digits don't. Clothes are photographed upright and centred,
         # and their textures suffer from the blur a rotation's resampling brings: whole-pixel shifts
-        # of one pixel, and a 15th epoch (checkpoints/README.md, "How the strong Fashion-MNIST run got to 94%").
-        per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1, "epochs": 15}},
+        # of one pixel (checkpoints/README.md, "How the strong Fashion-MNIST run got to 94%"). lean-cnn
+        # needs 20 epochs there for strong-cnn's accuracy in 15.
+        per_dataset={"fashion-mnist": {"hflip": True, "max_rotation": 0.0, "max_shift": 1, "epochs": 20}},
     ),
 )
 TUTORIAL_MODELS = (
