@@ -50,7 +50,7 @@ def test_the_table_has_every_section_with_its_goal():
             },
         },
         "inference": [
-            {"run": "mnist-strong", "model": "strong-cnn", "images": 10_000, "seconds": 1.5, "per_second": 6667.0}
+            {"run": "mnist-strong", "model": "lean-cnn", "images": 10_000, "seconds": 1.5, "per_second": 6667.0}
         ],
         "pages": [
             {"run": "r", "page": "Errors (100 images)", "first_ms": 400.0, "rerun_ms": 120.0},

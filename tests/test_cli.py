@@ -44,7 +44,7 @@ def test_flags_on_top_of_a_preset():
 
     args = build_parser().parse_args(["train", "--dataset", "fashion-mnist", "--preset", "strong", "--max-shift", "1"])
     config = config_from_args(args)
-    assert (config.model, config.max_shift, config.max_rotation, config.hflip) == ("strong-cnn", 1, 0.0, True)
+    assert (config.model, config.max_shift, config.max_rotation, config.hflip) == ("lean-cnn", 1, 0.0, True)
 
 
 def test_models_lists_names_and_parameter_counts(capsys):

@@ -63,7 +63,8 @@ def test_a_classifier_that_is_not_linear_is_refused(monkeypatch):
 
 
 def test_other_number_of_classes():
-    assert create_model("strong-cnn", num_classes=3)(torch.randn(2, 1, 28, 28)).shape == (2, 3)
+    for name in ("strong-cnn", "lean-cnn"):
+        assert create_model(name, num_classes=3)(torch.randn(2, 1, 28, 28)).shape == (2, 3)
 
 
 def test_unknown_model_names_the_choices():
