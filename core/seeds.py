@@ -1,7 +1,8 @@
 """Accuracy as mean ± standard deviation over seeds: ``python -m core seeds`` → results/seeds.{json,md}.
 
 One run's accuracy is one draw; a claim about a recipe is the mean and spread of several. Each
-(dataset, preset) row is kept until it is measured again, with the commit and machine it came from.
+(dataset, preset, model) row is kept until it is measured again, with the commit and machine it came
+from: a preset that changes its model keeps the row of the model before, to compare with.
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ def markdown(rows: list[SeedRow]) -> str:
 
 
 def write_results(row: SeedRow, folder: Path) -> tuple[Path, Path]:
-    """Add (or replace) the row for its dataset and preset; the other rows stay."""
+    """Add (or replace) the row for its dataset, preset and model; the other rows stay."""
     from core.storage import atomic_write_json, atomic_write_text
 
     path = Path(folder) / RESULTS_FILE
-    rows = [old for old in _previous(path) if (old.dataset, old.preset) != (row.dataset, row.preset)] + [row]
-    rows.sort(key=lambda r: (r.dataset, r.preset))
+    key = (row.dataset, row.preset, row.model)
+    rows = [old for old in _previous(path) if (old.dataset, old.preset, old.model) != key] + [row]
+    rows.sort(key=lambda r: (r.dataset, r.preset, r.model))
     atomic_write_json(path, {"rows": [asdict(r) for r in rows]})
     atomic_write_text(path.with_suffix(".md"), markdown(rows))
     return path, path.with_suffix(".md")

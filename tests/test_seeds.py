@@ -23,8 +23,8 @@ def test_mean_and_sample_standard_deviation():
     assert mean == pytest.approx(0.99) and std == pytest.approx(0.001)
 
 
-def row(dataset, accuracies):
-    return SeedRow(dataset, "quick", [0, 1, 2], accuracies, [10.0, 11.0, 12.0], 2, environment())
+def row(dataset, accuracies, model="fast-cnn"):
+    return SeedRow(dataset, "quick", [0, 1, 2], accuracies, [10.0, 11.0, 12.0], 2, environment(), model)
 
 
 def test_results_keep_other_rows_and_record_where_they_came_from(tmp_path):
@@ -36,6 +36,13 @@ def test_results_keep_other_rows_and_record_where_they_came_from(tmp_path):
     assert all(r["environment"]["commit"] and r["environment"]["cpu"] for r in saved)
     table = (tmp_path / "seeds.md").read_text()
     assert "91.00% ± 0.20%" in table and "99.20% ± 0.00%" in table and "commit " in table
+
+
+def test_a_preset_that_changes_its_model_keeps_the_row_of_the_model_before(tmp_path):
+    write_results(row("mnist", [0.99, 0.99, 0.99], model="quick-cnn"), tmp_path)
+    write_results(row("mnist", [0.98, 0.98, 0.98], model="fast-cnn"), tmp_path)
+    saved = json.loads((tmp_path / "seeds.json").read_text())["rows"]
+    assert [(r["model"], r["test_accuracies"][0]) for r in saved] == [("fast-cnn", 0.98), ("quick-cnn", 0.99)]
 
 
 def test_each_seed_is_a_real_run(idx_data_dir, monkeypatch, tmp_path):
