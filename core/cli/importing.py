@@ -70,8 +70,6 @@ def run(args) -> int:
             checkpoints=args.checkpoints,
             data_dir=args.data_dir,
             history=history,
-            # The steps on stderr, as the page shows them: exporting your class's graph can take a minute.
-            progress=(lambda step: None) if args.json else (lambda step: print(f"{step}…", file=sys.stderr)),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
