@@ -114,3 +114,48 @@ def test_select_predictions_refuses_an_unknown_sort():
     probs, labels = random_predictions()
     with pytest.raises(ValueError, match="sort must be one of"):
         select_predictions(probs, labels, sort="random")
+
+
+# --- predictions on oneDNN's blocked tensors ------------------------------------------------
+
+
+def _with_trained_statistics(model, seed=0):
+    """A model whose BatchNorm layers hold statistics other than 0 and 1, as a trained one does."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.running_mean.copy_(torch.randn(layer.num_features, generator=generator) * 0.2)
+            layer.running_var.copy_(torch.rand(layer.num_features, generator=generator) + 0.5)
+            layer.weight.data.copy_(torch.randn(layer.num_features, generator=generator))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["quick-cnn", "small-cnn", "fast-cnn", "strong-cnn", "lean-cnn"])
+def test_our_cnns_predict_on_blocked_tensors_as_the_plain_model_does(name):
+    import torch
+
+    from core.evaluate import onednn_split, predict
+    from core.models import MODELS
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no oneDNN")
+    torch.manual_seed(0)
+    model = _with_trained_statistics(MODELS[name].builder(10)).to(memory_format=torch.channels_last)
+    images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8)
+    assert onednn_split(model) >= 3  # every convolution block, not the flattening head
+    logits = predict(model, images, 0.13, 0.31, batch_size=128)
+    with torch.inference_mode():
+        standardised = ((images.float() / 255 - 0.13) / 0.31).unsqueeze(1)
+        plain = model(standardised.contiguous(memory_format=torch.channels_last))
+    assert logits.shape == (300, 10)
+    torch.testing.assert_close(logits, plain, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["two-conv-dropout", "lenet5", "pytorch-examples-mnist", "mlp"])
+def test_the_tutorials_models_keep_the_plain_path(name):
+    from core.evaluate import onednn_split
+    from core.models import MODELS
+
+    assert onednn_split(MODELS[name].builder(10)) == 0
