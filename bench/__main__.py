@@ -171,10 +171,14 @@ def training_rows(engine: dict | None, accuracy: dict | None, inference: list | 
         )
     for row in inference or []:
         goal = _goal("≤ 1.5 s", row["seconds"] <= 1.5) if row["model"] in STRONG_MODELS else ""
-        lines.append(
-            f"| predict the {row['images']:,} test images, {row['run']} ({row['model']}) | | "
-            f"{row['seconds']:.2f} s ({row['per_second']:,.0f} images/s) | | {goal} |"
-        )
+        cells = [
+            f"predict the {row['images']:,} test images, {row['run']} ({row['model']})",
+            f"channels-last {row['plain_seconds']:.2f} s" if row.get("plain_seconds") else "",
+            f"{row['seconds']:.2f} s ({row['per_second']:,.0f} images/s)",
+            _x(row["ratio"]) if row.get("ratio") else "",
+            goal,
+        ]
+        lines.append("|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|")
     return lines
 
 
