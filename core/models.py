@@ -337,9 +337,10 @@ class BlockCNN(nn.Sequential):
     """Our own CNNs: blocks of convolution, BatchNorm, pooling and ReLU, then the classifier.
 
     A Sequential like any other (the same parameter names); its type tells ``core.evaluate.predict`` that
-    on the CPU the blocks run faster on oneDNN's blocked tensors: measured 1.1–2× on each of these models.
-    The tutorials' models keep their tutorials' form and the plain path (``two-conv-dropout``'s
-    full-resolution layers were 1.2× slower that way).
+    on the CPU the blocks run faster on oneDNN's blocked tensors: the 10,000 test predictions measured
+    1.06× (strong-cnn) to 1.4–1.5× (quick-cnn, fast-cnn) faster than on the channels-last path, 2 threads
+    on the AVX-512 CPU. The tutorials' models keep their tutorials' form and the plain path
+    (``two-conv-dropout``, whose layers work at full resolution, was 1.2× slower that way).
     """
 
 
@@ -498,7 +499,8 @@ def _five_layer_cnn(middle: int, last: int, num_classes: int) -> BlockCNN:
 )
 def lean_cnn(num_classes: int = 10) -> nn.Module:
     # strong-cnn's layers with 60% of its multiply-adds (13.1 M an image against 21.9 M): its predictions
-    # are bound by convolution arithmetic on a CPU, and this width makes the test split's in about 1.4 s
-    # rather than 2.1 s. Trained a third longer it is as accurate, within the spread of seeds: 93.91% ±
-    # 0.06% on Fashion-MNIST over seeds 0–2, strong-cnn 93.97% ± 0.13% (results/seeds.md).
+    # are bound by convolution arithmetic on a CPU, and this width makes the test split's in about 1.25 s
+    # rather than 2.0 s (1.45 s rather than 2.1 s on the channels-last path). Trained a third longer it is
+    # as accurate, within the spread of seeds: 93.91% ± 0.06% on Fashion-MNIST over seeds 0–2, strong-cnn
+    # 93.97% ± 0.13% (results/seeds.md).
     return _five_layer_cnn(48, 96, num_classes)
