@@ -68,12 +68,12 @@ def onednn_split(model: torch.nn.Module) -> int:
     """How many leading blocks of one of our own CNNs (``BlockCNN``) run on oneDNN's blocked tensors.
 
     Kept in oneDNN's layout from one convolution to the next, the activations skip the reorders that
-    channels-last costs: lean-cnn's 10,000 test predictions measured 1.11–1.16× faster (AVX-512 CPU, 2
-    threads), with probabilities within 5·10⁻⁷ of the channels-last model's (docs/performance.md). Other
-    models (the tutorials', a user's own ``forward``) keep the plain path: 0.
+    channels-last costs: lean-cnn's 10,000 test predictions measured 1.08–1.17× faster (AVX-512 CPU, 2
+    threads, two benchmark runs), with probabilities within 5·10⁻⁷ of the channels-last model's
+    (docs/performance.md). Other models (the tutorials', a user's own ``forward``) keep the plain path: 0.
     """
-    if not isinstance(model, BlockCNN) or not torch.backends.mkldnn.is_available():
-        return 0
+    if not isinstance(model, BlockCNN) or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return 0  # oneDNN turned off (torch.backends.mkldnn.enabled = False) can't take blocked tensors
     count = 0
     for block in model:
         if not isinstance(block, torch.nn.Sequential) or not all(isinstance(layer, _BLOCKED_LAYERS) for layer in block):

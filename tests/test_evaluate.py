@@ -159,3 +159,19 @@ def test_the_tutorials_models_keep_the_plain_path(name):
     from core.models import MODELS
 
     assert onednn_split(MODELS[name].builder(10)) == 0
+
+
+def test_with_onednn_turned_off_our_cnns_predict_on_the_plain_path():
+    import torch
+
+    from core.evaluate import onednn_split, predict
+    from core.models import MODELS
+
+    model = MODELS["fast-cnn"].builder(10).eval()
+    images = torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8)
+    torch.backends.mkldnn.enabled = False
+    try:
+        assert onednn_split(model) == 0
+        assert predict(model, images, 0.13, 0.31).shape == (20, 10)
+    finally:
+        torch.backends.mkldnn.enabled = True
