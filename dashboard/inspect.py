@@ -186,7 +186,7 @@ def look_alike_summary(classes: list[str]) -> str:
 
 _LOOK_ALIKES_HELP = (
     "The first time for a run, its features of every training image are computed (a few seconds for a small "
-    "model, about 25 s for the strong one on two cores) and kept in memory."
+    "model, about 10 s for the strong one on two cores) and kept in memory."
 )
 
 
