@@ -10,6 +10,7 @@ the user typed naming its file; what the run keeps is code-free (``core.onnxmode
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -100,13 +101,7 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols; the outcome is what counts
             value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, … for what it refuses
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            raise ImportProblem(
-                f"{path.name} holds more than tensors, so it is not read (it may be a whole pickled model, "
-                "and unpickling it could run code). Save the weights alone: "
-                "torch.save(model.state_dict(), 'model.pt')"
-            ) from None
-        raise ImportProblem(f"{path.name} is not a readable torch file ({first_line(error)})") from None
+        raise ImportProblem(_unread_torch_file(path, error)) from None
     # A checkpoint dict that wraps the state_dict: Lightning's "state_dict", the PyTorch tutorials'
     # "model_state_dict" (beside "optimizer_state_dict", "epoch", "loss").
     if isinstance(value, dict):
@@ -116,6 +111,30 @@ def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"{path.name} is not a state_dict (a dict of tensors); save one with torch.save(model.state_dict(), …)"
         )
     return value
+
+
+def _unread_torch_file(path: Path, error: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in a newcomer's words: a whole pickled model (or
+    another pickle) is not read, since unpickling it could run code; anything else is not a torch file."""
+    save_weights = "Save the weights alone: torch.save(model.state_dict(), 'model.pt')"
+    if "Unsupported global" in str(error):
+        return (
+            f"{path.name} holds more than tensors, so it is not read (it may be a whole pickled model, and "
+            f"unpickling it could run code). {save_weights}"
+        )
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        start = handle.read(2)
+        if start == b"PK":  # torch.save's zip archive, damaged or holding something else
+            return f"{path.name} is not a readable torch file ({first_line(error)})"
+        if start[:1] == b"\x80":  # a raw pickle: an older torch.save, or pickle.dump of any object
+            return (
+                f"{path.name} is a pickle that torch.load does not read as weights alone (it may hold other "
+                f"objects, and unpickling those could run code). {save_weights}"
+            )
+    return (
+        f"{path.name} is not a file torch.save wrote (neither its zip archive nor a pickle): "
+        "was the right file chosen? A .safetensors file needs that extension"
+    )
 
 
 def fit_state_dict(model: nn.Module, weights: dict[str, torch.Tensor], file_order: bool = True) -> None:

@@ -399,6 +399,23 @@ def test_every_page_beside_a_store_of_damaged_runs(browser, damaged_store):
         visit_every_page(page, f"{address}/?dataset=mnist", "damaged")
 
 
+def test_an_upload_that_is_not_torchs_is_named_as_uploaded(browser, trained_store, tmp_path):
+    data_dir, _ = trained_store
+    (tmp_path / "mnist_cnn.pt").write_bytes(bytes(range(7, 256)) * 16)  # not a file torch.save writes
+    with serve(data_dir, tmp_path / "runs") as address:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{address}/import_model?dataset=mnist")
+        wait_for_page(page, "Import a model")
+        page.locator("input[type=file]").set_input_files(str(tmp_path / "mnist_cnn.pt"))
+        page.get_by_test_id("stFileUploader").get_by_text("mnist_cnn.pt", exact=True).wait_for(timeout=30_000)
+        page.get_by_role("button", name="Import").click()
+        page.get_by_text("Not imported: mnist_cnn.pt is not a file torch.save wrote", exact=False).wait_for(
+            timeout=60_000
+        )
+        assert list_runs(tmp_path / "runs") == [] and page.get_by_test_id("stException").count() == 0
+        page.close()
+
+
 def test_importing_the_tutorials_weights_finds_their_architecture_and_shows_the_run(browser, trained_store, tmp_path):
     import torch
 
@@ -411,14 +428,15 @@ def test_importing_the_tutorials_weights_finds_their_architecture_and_shows_the_
         page.goto(f"{address}/import_model?dataset=mnist")
         wait_for_page(page, "Import a model")
         page.locator("input[type=file]").set_input_files(str(tmp_path / "mnist_cnn.pt"))
-        page.get_by_text("mnist_cnn.pt", exact=True).wait_for(timeout=30_000)  # uploaded
+        uploaded = page.get_by_test_id("stFileUploader").get_by_text("mnist_cnn.pt", exact=True)
+        uploaded.wait_for(timeout=30_000)
         page.get_by_role("button", name="Import").click()  # the architecture left at "the one the weights fit"
         page.get_by_text("a pytorch-examples-mnist: test accuracy", exact=False).wait_for(timeout=120_000)
         assert len(list_runs(tmp_path / "runs")) == 1
         sidebar = page.get_by_test_id("stSidebar")  # it shows the new run (its caption: model · state)
         sidebar.get_by_text("pytorch-examples-mnist · completed", exact=False).wait_for(timeout=30_000)
         # The uploader is empty again, once the rerun that follows the import has drawn the form.
-        page.get_by_text("mnist_cnn.pt", exact=True).wait_for(state="detached", timeout=30_000)
+        uploaded.wait_for(state="detached", timeout=30_000)
         page.get_by_role("button", name="Import").click()  # a second click imports nothing twice
         page.get_by_text("Choose a weights file first", exact=False).wait_for(timeout=30_000)
         assert len(list_runs(tmp_path / "runs")) == 1

@@ -196,7 +196,7 @@ def test_a_hostile_pickle_never_runs(user_files, tmp_path):
     args = ["--dataset", "mnist", "--weights", str(hostile), "--code", code, "--checkpoints", str(tmp_path / "runs")]
     result = cli("import", *args, "--data-dir", str(user_files / "data"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "holds more than tensors" in result.stderr
+    assert "is a pickle that torch.load does not read as weights alone" in result.stderr
     assert not sentinel.exists() and list_runs(tmp_path / "runs") == []
 
 
@@ -817,3 +817,22 @@ def test_inputs_standardised_the_users_way(user_files, tmp_path, capsys):
     with torch.no_grad():
         expected = torch.softmax(model(((images.float() / 255 - 0.5) / 0.25).unsqueeze(1)), dim=1).numpy()
     assert np.allclose(run.load_predictions().probs, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (
+            bytes(range(7, 256)) * 16,
+            "mnist_cnn.pt is not a file torch.save wrote (neither its zip archive nor a pickle)",
+        ),
+        (b"not a model at all", "mnist_cnn.pt is not a file torch.save wrote"),
+        (b"PK\x03\x04 damaged", "mnist_cnn.pt is not a readable torch file"),
+    ],
+)
+def test_a_file_that_is_not_torchs_says_so_by_its_own_name(tmp_path, content, fragment):
+    weights = tmp_path / "mnist_cnn.pt"
+    weights.write_bytes(content)
+    with pytest.raises(ImportProblem) as raised:
+        import_model("mnist", weights, model_name="pytorch-examples-mnist", checkpoints=tmp_path / "runs")
+    assert fragment in str(raised.value) and "holds more than tensors" not in str(raised.value)

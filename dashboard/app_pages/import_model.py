@@ -3,6 +3,7 @@
 Your own class (``--code``) is for the command line only: the dashboard never runs code it did not ship.
 """
 
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +31,7 @@ def import_form(dataset: str) -> None:
     uploader_key = f"import_weights_{st.session_state.get(UPLOADS_KEY, 0)}"
     with st.form("import_form", border=True):
         st.file_uploader(
-            f"Weights: a state_dict saved with torch.save (.pt, .pth) or a .safetensors file, "
-            f"at most {MAX_UPLOAD_MIB} MiB",
+            "Weights: a state_dict saved with torch.save (.pt, .pth) or a .safetensors file",
             type=WEIGHT_TYPES,
             max_upload_size=MAX_UPLOAD_MIB,
             key=uploader_key,
@@ -40,16 +40,24 @@ def import_form(dataset: str) -> None:
         columns[0].selectbox(
             "Architecture",
             [ANY_THAT_FITS, *MODELS],
-            format_func=lambda name: "the one the weights fit" if name == ANY_THAT_FITS else name,
+            format_func=architecture_label,
             key="import_model",
-            help="The registered architectures: python -m core models. The tutorial's mnist_cnn.pt fits "
-            "pytorch-examples-mnist.",
+            help="The registered architectures (python -m core models). Left at its first choice, the one whose "
+            "layers the weights fit is found for you.",
         )
         columns[1].text_input("Run name (optional)", key="import_run_id", placeholder="date-dataset-model")
         submitted = st.form_submit_button("Import", type="primary", icon=":material/upload:")
     if submitted:
         import_upload(dataset, uploader_key)
     show_result(dataset)
+
+
+def architecture_label(name: str) -> str:
+    """A registered architecture with the short name its description starts with, which tells apart the
+    look-alike names ("pytorch-example — The PyTorch-example net")."""
+    if name == ANY_THAT_FITS:
+        return "the one the weights fit"
+    return f"{name} — {MODELS[name].description.split(':')[0]}"
 
 
 def import_upload(dataset: str, uploader_key: str) -> None:
@@ -72,9 +80,8 @@ def import_upload(dataset: str, uploader_key: str) -> None:
 
 def run_import(dataset: str, upload, model: str, run_id: str | None, progress: Callable[[str], None]) -> dict:
     """What the import gave: {"error": why} or {"run": its id, "success": …, "doubt": … or None}."""
-    suffix = Path(upload.name).suffix if Path(upload.name).suffix in (".safetensors", ".pt", ".pth") else ".pt"
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / f"weights{suffix}"
+        path = Path(scratch) / upload_file_name(upload.name)
         path.write_bytes(upload.getvalue())
         try:
             run = import_model(dataset, path, model_name=model, run_id=run_id, progress=progress)
@@ -85,6 +92,13 @@ def run_import(dataset: str, upload, model: str, run_id: str | None, progress: C
     success = f"Imported as {run.id}{taken}, a {run.config.model}: test accuracy {accuracy:.2%}."
     doubt = near_chance(run)
     return {"run": run.id, "success": success, "doubt": plain(doubt) if doubt else None}
+
+
+def upload_file_name(name: str) -> str:
+    """The upload's own file name, which messages then name, where it is a plain one; else weights.pt."""
+    name = Path(name).name
+    plain_name = re.fullmatch(r"[\w\- ]{1,100}\.(safetensors|pt|pth)", name)
+    return name if plain_name else "weights.pt"
 
 
 def show_result(dataset: str) -> None:
@@ -111,6 +125,10 @@ def page() -> None:
     st.title("Import a model")
     dataset = selected_dataset()
     info = get_dataset_info(dataset)
+    st.markdown(
+        "Trained pytorch/examples' `mnist/main.py` with `--save-model`? Upload its `mnist_cnn.pt` here: it fits "
+        "one of the registered architectures, which is found for you."
+    )
     st.caption(
         f"Weights you trained elsewhere, for one of the registered architectures, on {info.title} (the sidebar's "
         "dataset). They are read without running code — safetensors, or torch.load(weights_only=True) — matched to "
@@ -118,9 +136,10 @@ def page() -> None:
         f"and test splits; inputs are standardised with the dataset's mean {info.mean:g} and std {info.std:g}."
     )
     st.caption(
-        "Your own nn.Module class goes through the command line, which runs your code once and keeps an ONNX "
-        "graph: `python -m core import --dataset mnist --weights mnist_cnn.pt --code main.py:Net`."
+        "A class of your own, not one of these, goes through the command line, which runs your code once and keeps "
+        "an ONNX graph:"
     )
+    st.code(f"python -m core import --dataset {dataset} --weights my_model.pt --code my_model.py:Net", language="bash")
     if not is_present(dataset):
         st.info(f"{info.title} is not fetched yet, and a model is evaluated on it: `python -m core data fetch`.")
         return
