@@ -31,12 +31,13 @@ def draw_app() -> None:
     # The pickers come before st.navigation: their values are bound to the URL's query
     # parameters, and they must claim them before the navigation resolves the page.
     link_notice = draw_sidebar()
-    with st.sidebar:
-        fold_sidebar_in_narrow_windows()
     if link_notice:
         st.warning(link_notice, icon=":material/link_off:")
     # Every page listed: with more than twelve, Streamlit would hide all but ten behind "View more".
-    st.navigation(navigation_sections(), expanded=True).run()
+    page = st.navigation(navigation_sections(), expanded=True)
+    with st.sidebar:
+        fold_sidebar_in_narrow_windows(page.url_path)
+    page.run()
 
 
 # A file of our own: a material icon as the page icon is fetched from fonts.gstatic.com, which fails offline.

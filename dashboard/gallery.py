@@ -216,17 +216,25 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
 
 # A window narrower than this starts with the sidebar folded away (Streamlit itself folds it below 768 px).
 NARROW_WINDOW_PX = 900
+# Below this width Streamlit lays the open sidebar over the page rather than beside it.
+OVERLAY_WINDOW_PX = 768
 
-# Runs once per browser tab: in a narrow window, the sidebar's own collapse button is pressed, so the
-# pages get the width; the reader opens it again with the arrow as usual. Nothing happens if the
-# button isn't found.
+# In a narrow window, the sidebar's own collapse button is pressed once per browser tab, so the pages get
+# the width; the reader opens it again with the arrow as usual, and it then stays open, but where it
+# covers the page, picking another page in it folds it again (as Streamlit does on a phone). Nothing
+# happens if the button isn't found or the sidebar is folded already.
 _NARROW_JS = """
 export default function (component) {
-  const width = component.data.width;
-  if (window.innerWidth >= width || sessionStorage.getItem("mnist-lens-sidebar-folded")) return;
+  const { width, overlay, page } = component.data;
+  const lastPage = sessionStorage.getItem("mnist-lens-page");
+  sessionStorage.setItem("mnist-lens-page", page);
+  const firstFold = window.innerWidth < width && !sessionStorage.getItem("mnist-lens-sidebar-folded");
+  const pagePicked = window.innerWidth < overlay && lastPage !== null && lastPage !== page;
+  if (!firstFold && !pagePicked) return;
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
   const button = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
   if (!sidebar || !button || sidebar.getBoundingClientRect().width === 0) return;
+  if (button.getAttribute("aria-expanded") === "false") return;
   sessionStorage.setItem("mnist-lens-sidebar-folded", "1");
   button.click();
 }
@@ -238,9 +246,11 @@ def _narrow_window_component():
     return st.components.v2.component("mnist_lens_narrow_window", js=_NARROW_JS)
 
 
-def fold_sidebar_in_narrow_windows() -> None:
-    """Start with the sidebar folded in a window narrower than ``NARROW_WINDOW_PX`` (call it in the sidebar)."""
-    _narrow_window_component()(key="narrow_window", data={"width": NARROW_WINDOW_PX})
+def fold_sidebar_in_narrow_windows(page: str) -> None:
+    """Start with the sidebar folded in a window narrower than ``NARROW_WINDOW_PX``, and fold it when the
+    reader picks another ``page`` where it covers the page (call it in the sidebar)."""
+    data = {"width": NARROW_WINDOW_PX, "overlay": OVERLAY_WINDOW_PX, "page": page}
+    _narrow_window_component()(key="narrow_window", data=data)
 
 
 # Scrolls its own (empty) element into view when ``data.token`` is one it hasn't scrolled to: a click in a

@@ -296,6 +296,20 @@ def test_a_narrow_window_starts_with_the_sidebar_folded_and_keeps_the_readers_ch
     narrow.close()
 
 
+def test_where_the_sidebar_covers_the_page_picking_a_page_folds_it(server, browser):
+    phone = browser.new_page(viewport={"width": 420, "height": 900})
+    phone.goto(f"{server}/?dataset=mnist")
+    wait_for_page(phone, "Runs")
+    folded = "() => document.querySelector('[data-testid=\"stSidebar\"]').offsetWidth === 0"
+    phone.wait_for_function(folded)
+    phone.get_by_test_id("stExpandSidebarButton").click()
+    phone.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').offsetWidth > 200")
+    phone.get_by_test_id("stSidebarNav").get_by_text("Confusion matrix", exact=True).click()
+    wait_for_page(phone, "Confusion matrix")
+    phone.wait_for_function(folded, timeout=30_000)
+    phone.close()
+
+
 def test_the_first_visit_and_the_train_form_follow_the_sidebar(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(server)
