@@ -106,17 +106,30 @@ def label_verdict(run: Run, predictions: Predictions, row: int, class_names) -> 
         return f"**Label check:** not available ({plain(error)})."
     position = int(np.flatnonzero(ranking["row"].to_numpy() == row)[0])
     entry, flagged = ranking.iloc[position], int(ranking["flagged"].sum())
-    suspicion = f"{position + 1:,} of {len(ranking):,} by suspicion"
     if entry["flagged"]:
         return (
             f"**Label check:** cleanlab counts this label among the split's likely label errors "
             f"(#{position + 1} of {flagged:,} flagged); it suggests **{plain(class_names[int(entry['suggested'])])}**. "
             "Review it on the Label issues page."
         )
+    return unflagged_label_text(position, len(ranking), flagged, float(entry["score"]))
+
+
+def unflagged_label_text(position: int, total: int, flagged: int, score: float) -> str:
+    """Why a label that ranks high by suspicion may still not be flagged: cleanlab flags as many as it
+    estimates are wrong, which can be fewer than those ranked above it."""
+    flags = f"only the {flagged:,} it estimates are mislabelled" if flagged else "none of them"
     return (
-        f"**Label check:** cleanlab does not flag this label as a likely error ({suspicion}; label quality "
-        f"{entry['score']:.2f} of 1, low where the model doubts the label)."
+        f"**Label check:** cleanlab does not flag this label as a likely error. Its label quality is "
+        f"{score:.2f} of 1 (low where the model doubts the label), the {ordinal(position + 1)} lowest of the "
+        f"split's {total:,}; cleanlab flags {flags}."
     )
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st: with thousands separators."""
+    suffix = "th" if number % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number:,}{suffix}"
 
 
 def calibrated_note(run: Run, probs: np.ndarray, class_names) -> str:

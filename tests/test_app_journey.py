@@ -103,3 +103,15 @@ def test_confidence_is_said_to_be_raw_and_its_ceiling_under_label_smoothing():
     assert "raw softmax" in confidence_note(0.0, 10) and "smoothing" not in confidence_note(0.0, 10)
     smoothed = confidence_note(0.1, 10)
     assert "label smoothing 0.1" in smoothed and "about 91%" in smoothed  # 1 − 0.1 + 0.1/10
+
+
+def test_an_unflagged_label_gives_its_rank_as_a_rank_and_why_it_is_not_flagged():
+    from dashboard.inspect import ordinal, unflagged_label_text
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 1002)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th", "1,002nd",
+    ]  # fmt: skip
+    text = unflagged_label_text(4, 10_000, 2, 0.0123)
+    assert "label quality is 0.01 of 1" in text and "the 5th lowest of the split's 10,000" in text
+    assert text.endswith("cleanlab flags only the 2 it estimates are mislabelled.")
+    assert unflagged_label_text(0, 300, 0, 0.5).endswith("cleanlab flags none of them.")
