@@ -215,6 +215,23 @@ def test_errors_page_shows_exactly_the_filtered_images_in_order(store):
     assert set(details["true"]) == {"Pullover"}
 
 
+def test_the_errors_page_turns_from_under_the_gallery(store):
+    from core.evaluate import select_predictions
+    from core.runs import Run
+
+    predictions = Run(store / "mnist-tiny").load_predictions()
+    at = open_page(app({"dataset": "mnist", "run": "mnist-tiny"}), "errors.py")
+    at.toggle(key="correct").set_value(True).run()  # every test image: more than one page of 100
+    assert at.button(key="errors_page_back").disabled and not at.button(key="errors_page_forward").disabled
+    at.button(key="errors_page_forward").click().run()
+    assert not at.exception and at.number_input(key="page").value == 2
+    expected = select_predictions(predictions.probs, predictions.labels, include_correct=True)[100:200]
+    assert at.dataframe[-1].value["test index"].tolist() == predictions.indices[expected].tolist()
+    assert at.button(key="errors_page_forward").disabled == (len(predictions.labels) <= 200)
+    at.button(key="errors_page_back").click().run()
+    assert at.number_input(key="page").value == 1
+
+
 @pytest.fixture
 def train_store(tmp_path, monkeypatch):
     from tests.conftest import write_idx_dataset

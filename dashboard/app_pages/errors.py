@@ -5,16 +5,19 @@ so a link reopens the same view.
 """
 
 import math
+import time
 
 import numpy as np
 import streamlit as st
 
 from core.evaluate import select_predictions
+from dashboard.gallery import scroll_here
 from dashboard.inspect import inspect_image, selected_test_index
 from dashboard.widgets import prediction_gallery, selected_run_with_images, show_details
 
 ANY = "Any"
 PAGE_SIZE = 100
+TURNED_KEY = "errors_turned_page"  # set by a turn of the page under the gallery, read once
 SORT_LABELS = {
     "wrong_confidence": "Surest answers first",
     "true_probability": "True class least likely first",
@@ -69,7 +72,10 @@ def page() -> None:
         "Under each image: its true class, then how sure the model was of its answer, and the answer "
         "(red ✗ when wrong, green ✓ when right), then its test index. Click an image to inspect it."
     )
+    scroll_here("errors_gallery_top", st.session_state.pop(TURNED_KEY, None))
     chosen = prediction_gallery(shown, data.test.images, predictions, class_names, key="errors_gallery")
+    if pages > 1:
+        page_turner(page_number, pages)
     row, heading = (shown[0], "The first image") if chosen is None else (chosen, "The image you clicked")
     linked = selected_test_index()
     if chosen is None and linked is not None:  # the URL's image may be on another page (a link, another run)
@@ -80,6 +86,26 @@ def page() -> None:
     inspect_image(run, row, data.test.images[indices[row]].numpy(), predictions, class_names, heading)
     with st.expander("Per-image details (in gallery order)"):
         show_details(shown, predictions, class_names)
+
+
+def page_turner(page_number: int, pages: int) -> None:
+    """The previous and next pages under the gallery, where a reader who scrolled through 100 images is;
+    a turn brings the new page's first images into view."""
+    row = st.container(horizontal=True, horizontal_alignment="center", vertical_alignment="center", gap="medium")
+    row.button(
+        "Previous page", icon=":material/arrow_back:", disabled=page_number <= 1,
+        on_click=turn_page, args=(page_number - 1,), key="errors_page_back",
+    )  # fmt: skip
+    row.caption(f"Page {page_number} of {pages}", width="content")
+    row.button(
+        "Next page", icon=":material/arrow_forward:", icon_position="right", disabled=page_number >= pages,
+        on_click=turn_page, args=(page_number + 1,), key="errors_page_forward",
+    )  # fmt: skip
+
+
+def turn_page(to: int) -> None:
+    st.session_state["page"] = to
+    st.session_state[TURNED_KEY] = f"{to}-{time.monotonic()}"  # a new token each turn: each one scrolls
 
 
 page()
