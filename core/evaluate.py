@@ -34,7 +34,7 @@ def predict(
     """Logits (float32, on the CPU) for uint8 images N×H×W, a batch at a time.
 
     The default batch is 256 on the CPU, measured here as the quickest: each batch's activations stay
-    in cache. On the CPU a model's leading convolution layers run on oneDNN's own blocked tensors
+    in cache. On an AVX-512 CPU our own CNNs run their convolution blocks on oneDNN's own blocked tensors
     (``onednn_split``); otherwise a channels-last model (as ``Run.load_model`` and training make them)
     avoids a layout change per layer.
     """
@@ -64,15 +64,25 @@ def _batch_forward(model: torch.nn.Module, device: torch.device):
     return forward
 
 
+# On blocked tensors oneDNN runs its direct convolutions, on channels-last ones its brgemm-based ones
+# (ONEDNN_VERBOSE: jit:avx512_core against brg_conv_fwd:avx512_core). The direct ones win only with AVX-512:
+# with oneDNN held to AVX2 on the same CPU (ONEDNN_MAX_CPU_ISA=AVX2), the blocked path was 0.80–0.92× the
+# channels-last one. Decided once per process, from the vector instructions torch dispatches to.
+BLOCKED_TENSORS_PAY = torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
 def onednn_split(model: torch.nn.Module) -> int:
     """How many leading blocks of one of our own CNNs (``BlockCNN``) run on oneDNN's blocked tensors.
 
     Kept in oneDNN's layout from one convolution to the next, the activations skip the reorders that
-    channels-last costs: lean-cnn's 10,000 test predictions measured 1.08–1.17× faster (AVX-512 CPU, 2
-    threads, two benchmark runs), with probabilities within 5·10⁻⁷ of the channels-last model's
-    (docs/performance.md). Other models (the tutorials', a user's own ``forward``) keep the plain path: 0.
+    channels-last costs: on the AVX-512 CPU, lean-cnn's 10,000 test predictions measured 1.08–1.17×
+    faster (2 threads, two benchmark runs), with probabilities within 5·10⁻⁷ of the channels-last model's
+    (docs/performance.md). Other models (the tutorials', a user's own ``forward``) and other CPUs
+    (``BLOCKED_TENSORS_PAY``) keep the plain path: 0.
     """
-    if not isinstance(model, BlockCNN) or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+    if not (BLOCKED_TENSORS_PAY and isinstance(model, BlockCNN)):
+        return 0
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
         return 0  # oneDNN turned off (torch.backends.mkldnn.enabled = False) can't take blocked tensors
     count = 0
     for block in model:

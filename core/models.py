@@ -337,7 +337,7 @@ class BlockCNN(nn.Sequential):
     """Our own CNNs: blocks of convolution, BatchNorm, pooling and ReLU, then the classifier.
 
     A Sequential like any other (the same parameter names); its type tells ``core.evaluate.predict`` that
-    on the CPU the blocks run faster on oneDNN's blocked tensors: the 10,000 test predictions measured
+    on an AVX-512 CPU the blocks run faster on oneDNN's blocked tensors: the 10,000 test predictions measured
     1.06× (strong-cnn) to 1.4–1.5× (quick-cnn, fast-cnn) faster than on the channels-last path, 2 threads
     on the AVX-512 CPU. The tutorials' models keep their tutorials' form and the plain path
     (``two-conv-dropout``, whose layers work at full resolution, was 1.2× slower that way).

@@ -132,8 +132,14 @@ def _with_trained_statistics(model, seed=0):
     return model.eval()
 
 
+@pytest.fixture
+def blocked_tensors_pay(monkeypatch):
+    """The blocked path taken whatever this CPU's vector instructions (it pays only with AVX-512)."""
+    monkeypatch.setattr("core.evaluate.BLOCKED_TENSORS_PAY", True)
+
+
 @pytest.mark.parametrize("name", ["quick-cnn", "small-cnn", "fast-cnn", "strong-cnn", "lean-cnn"])
-def test_our_cnns_predict_on_blocked_tensors_as_the_plain_model_does(name):
+def test_our_cnns_predict_on_blocked_tensors_as_the_plain_model_does(name, blocked_tensors_pay):
     import torch
 
     from core.evaluate import onednn_split, predict
@@ -154,14 +160,22 @@ def test_our_cnns_predict_on_blocked_tensors_as_the_plain_model_does(name):
 
 
 @pytest.mark.parametrize("name", ["two-conv-dropout", "lenet5", "pytorch-examples-mnist", "mlp"])
-def test_the_tutorials_models_keep_the_plain_path(name):
+def test_the_tutorials_models_keep_the_plain_path(name, blocked_tensors_pay):
     from core.evaluate import onednn_split
     from core.models import MODELS
 
     assert onednn_split(MODELS[name].builder(10)) == 0
 
 
-def test_with_onednn_turned_off_our_cnns_predict_on_the_plain_path():
+def test_without_avx512_our_cnns_keep_the_plain_path(monkeypatch):
+    from core.evaluate import onednn_split
+    from core.models import MODELS
+
+    monkeypatch.setattr("core.evaluate.BLOCKED_TENSORS_PAY", False)
+    assert onednn_split(MODELS["lean-cnn"].builder(10)) == 0
+
+
+def test_with_onednn_turned_off_our_cnns_predict_on_the_plain_path(blocked_tensors_pay):
     import torch
 
     from core.evaluate import onednn_split, predict
