@@ -766,7 +766,10 @@ def test_the_import_page_says_what_it_needs(imported, monkeypatch):
     at.switch_page("app_pages/import_model.py")
     at.run()
     assert not at.exception
-    assert any("--code main.py:Net" in caption.value for caption in at.caption)
+    assert any("Upload its `mnist_cnn.pt` here" in block.value for block in at.markdown)
+    assert [block.value for block in at.code] == [
+        "python -m core import --dataset mnist --weights my_model.pt --code my_model.py:Net"
+    ]
     at.button[0].click().run()  # Import without a file
     assert any("Choose a weights file first" in error.value for error in at.error)
 
