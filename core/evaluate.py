@@ -71,6 +71,10 @@ def _batch_forward(model: torch.nn.Module, device: torch.device):
 BLOCKED_TENSORS_PAY = torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
+# Layers that run on oneDNN's blocked tensors as our blocks build them (zero padding, no pooling indices).
+_BLOCKED_LAYERS = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.MaxPool2d, torch.nn.ReLU)
+
+
 def onednn_split(model: torch.nn.Module) -> int:
     """How many leading blocks of one of our own CNNs (``BlockCNN``) run on oneDNN's blocked tensors.
 
@@ -90,10 +94,6 @@ def onednn_split(model: torch.nn.Module) -> int:
             break
         count += 1
     return count
-
-
-# Layers that run on oneDNN's blocked tensors as our blocks build them (zero padding, no pooling indices).
-_BLOCKED_LAYERS = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.MaxPool2d, torch.nn.ReLU)
 
 
 def evaluate_loss_accuracy(
